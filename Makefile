@@ -1,0 +1,29 @@
+# Two set-up commands on a fresh machine: `make lab` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+# torch 2.13's CPU build; on a machine with a GPU, override: make lab TORCH=torch
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# The lab's main job on the embedded default: prepare the testbed, then score the baselines.
+lab: install
+	$(BIN)/lab init
+	$(BIN)/lab score --baselines
+
+test: install
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/bench_scorer.py
+
+.PHONY: install lab test bench

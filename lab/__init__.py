@@ -1,0 +1,1 @@
+"""lab: a terminal-native lab where research agents study weak-to-strong supervision."""

@@ -1,0 +1,226 @@
+"""The `lab` command: parses, calls the core, and turns every LabError into one line and exit code 2."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from lab import config as configs
+from lab.errors import LabError
+
+EXIT_BAD_INPUT = 2
+ROLES = {"dev": "dev", "heldout": "held-out"}
+
+
+def _fmt_pgr(score: dict | None) -> str:
+    if not score:
+        return "-"
+    if score.get("status") == "failed":
+        return "failed"
+    return f"{score['pgr']:+.3f} ± {score['pgr_se']:.3f}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+class Context:
+    def __init__(self, config_path: str):
+        self.config_path = config_path
+        self._cfg = None
+
+    @property
+    def cfg(self):
+        if self._cfg is None:
+            self._cfg = configs.load(self.config_path)
+        return self._cfg
+
+    def db(self):
+        from lab.store import open_db
+
+        return open_db(self.cfg.state_dir / "lab.db")
+
+    def sandbox(self):
+        from lab.sandbox import make_sandbox
+
+        return make_sandbox(self.cfg.lab.sandbox, warn=lambda line: click.secho(line, fg="red", err=True))
+
+    def scorer(self):
+        from lab.scorer.scorer import Scorer
+
+        return Scorer(self.cfg, self.db(), self.sandbox())
+
+
+@click.group()
+@click.option("--config", "config_path", default="lab.toml", show_default=True, metavar="FILE",
+              help="The lab's configuration file.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str) -> None:
+    """An automated weak-to-strong research lab on one workstation."""
+    ctx.obj = Context(config_path)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Rebuild everything, strong features included.")
+@click.pass_obj
+def init(obj: Context, force: bool) -> None:
+    """Prepare the testbed, the research repository and the fixed baselines (once; cached)."""
+    from lab.prepare import prepare
+
+    cfg = obj.cfg
+    prepared = prepare(cfg, obj.sandbox(), force=force)
+    rows = []
+    for b in prepared.baselines:
+        sizes = cfg.task.sizes_of(b.dataset)
+        role = "dev" if b.dataset == cfg.task.dev else "held-out"
+        rows.append([b.dataset, role, f"{sizes.teacher}/{sizes.train}/{sizes.test}", f"{b.weak_acc:.3f}",
+                     f"{b.ceiling_acc:.3f}", f"{b.gap * 100:+.1f}"])
+    click.echo(("prepared" if prepared.rebuilt else "reused the prepared") + f" testbed in {cfg.state_dir}")
+    click.echo(_table(["dataset", "role", "teacher/train/test", "weak acc", "ceiling acc", "gap (points)"], rows))
+    dev = next(b for b in prepared.baselines if b.dataset == cfg.task.dev)
+    if dev.gap < cfg.task.min_gap:
+        click.secho(f"warning: the dev gap of {dev.gap * 100:.1f} points is below task.min_gap "
+                    f"({cfg.task.min_gap * 100:.0f}): PGR will be noisy", fg="yellow", err=True)
+    click.echo(f"agents' data: {prepared.testbed.view(cfg.task.dev)}")
+    click.echo(f"research repository: {cfg.state_dir / 'research.git'}")
+    click.echo(f"baselines over {cfg.task.seeds} seeds; next: `lab score --baselines`")
+
+
+def _print_result(result: dict) -> None:
+    rows = [[name, ROLES[d["role"]], f"{d['weak_acc']:.3f}", f"{d['ceiling_acc']:.3f}", f"{d['acc']:.3f}", _fmt_pgr(d),
+             str(len(d["seeds"]))] for name, d in result["datasets"].items()]
+    rows += [[name, "held-out", "", "", "", f"failed: {err}", ""] for name, err in result["failed"].items()]
+    commit = (result["commit"] or "")[:10] or "(working tree)"
+    click.echo(f"submission {result['submission']}: {result['method']} at {commit}, {result['duration_s']:.1f} s")
+    click.echo(_table(["dataset", "role", "weak acc", "ceiling acc", "acc", "PGR ± SE", "seeds"], rows))
+    shuffled = result.get("shuffled_teacher")
+    if shuffled:
+        click.echo(f"shuffled-teacher check: PGR {_fmt_pgr(shuffled)} over {len(shuffled['seeds'])} seeds")
+    _print_flags(result["flags"])
+
+
+def _print_flags(flags: list[dict]) -> None:
+    for flag in flags:
+        click.secho(f"FLAG {flag['kind']}: {flag['message']}", fg="yellow")
+
+
+@cli.command()
+@click.option("--method", "method_path", type=click.Path(path_type=Path), metavar="PATH",
+              help="Score a method file, or a folder holding method.py.")
+@click.option("--baselines", is_flag=True, help="Score the scaffold's baseline methods.")
+@click.option("--disqualify", type=int, metavar="ID", help="Take a submission off the leaderboard.")
+@click.option("--reason", help="Why (with --disqualify).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def score(obj: Context, method_path: Path | None, baselines: bool, disqualify: int | None, reason: str | None,
+          as_json: bool) -> None:
+    """Print the leaderboard, or score a method, the baselines, or disqualify a submission."""
+    chosen = [x for x in (method_path, baselines or None, disqualify) if x is not None]
+    if len(chosen) > 1:
+        raise click.UsageError("choose one of --method, --baselines and --disqualify")
+    if disqualify is not None:
+        if not reason:
+            raise click.UsageError("--disqualify needs --reason TEXT")
+        from lab.store import submissions
+
+        submissions.disqualify(obj.db(), disqualify, reason)
+        click.echo(json.dumps({"disqualified": disqualify, "reason": reason}) if as_json
+                   else f"submission {disqualify} disqualified: {reason}")
+        return
+    if method_path is not None:
+        result = obj.scorer().score_path(method_path).to_dict()
+        click.echo(json.dumps(result, indent=2)) if as_json else _print_result(result)
+        return
+    if baselines:
+        from lab.scaffold import BASELINES
+
+        results = {r.entry: r.to_dict() for r in obj.scorer().score_baselines(list(BASELINES))}
+        if as_json:
+            click.echo(json.dumps({"baselines": results}, indent=2))
+            return
+        _print_baselines(obj.cfg, results)
+        return
+    _print_leaderboard(obj, as_json)
+
+
+def _print_baselines(cfg, results: dict) -> None:
+    from lab.task.testbed import Testbed
+
+    testbed = Testbed(cfg.state_dir, cfg.task)
+    for ds in cfg.task.datasets:
+        b = testbed.baseline(ds)
+        click.echo(f"{ds}: weak {b.weak_acc:.3f}, ceiling {b.ceiling_acc:.3f} (mean of {len(b.seeds)} seeds)")
+    rows = []
+    for entry, r in results.items():
+        shuffled = r.get("shuffled_teacher")
+        rows.append([entry] + [_fmt_pgr(r["datasets"].get(ds)) if ds not in r["failed"] else "failed"
+                               for ds in cfg.task.datasets]
+                    + [_fmt_pgr(shuffled), ", ".join(f["kind"] for f in r["flags"]) or "-"])
+    click.echo(_table(["method", *[f"{ds} PGR" for ds in cfg.task.datasets], "shuffled teacher", "flags"], rows))
+
+
+def _print_leaderboard(obj: Context, as_json: bool) -> None:
+    from lab.store import submissions
+
+    board = submissions.leaderboard(obj.db())
+    if as_json:
+        click.echo(json.dumps([{"submission": s["id"], "agent": s["agent"], "commit": s["commit_sha"],
+                                "method": s["path"], "created": s["created"],
+                                "datasets": {x["dataset"]: {k: x[k] for k in ("role", "status", "weak_acc",
+                                             "ceiling_acc", "acc", "pgr", "pgr_se", "seeds")}
+                                             for x in s["scores"]},
+                                "flags": s["open_flags"]} for s in board], indent=2))
+        return
+    if not board:
+        click.echo("no scored submissions yet (try `lab score --baselines`)")
+        return
+    datasets = obj.cfg.task.datasets
+    rows = [[str(s["id"]), s["agent"], (s["commit_sha"] or "")[:10] or "-", s["path"]]
+            + [_fmt_pgr(next((x for x in s["scores"] if x["dataset"] == ds), None)) for ds in datasets]
+            + [", ".join(f["kind"] for f in s["open_flags"]) or "-"] for s in board]
+    click.echo(_table(["id", "agent", "commit", "method", *[f"{ds} PGR" for ds in datasets], "flags"], rows))
+
+
+@cli.command("scorer")
+@click.pass_obj
+def scorer_service(obj: Context) -> None:
+    """Run the scorer service on loopback in the foreground (the supervisor starts it for agents)."""
+    from lab.scorer.scorer import Scorer
+    from lab.scorer.service import ScorerService
+    from lab.task.testbed import Testbed
+
+    cfg, sandbox = obj.cfg, obj.sandbox()
+    testbed = Testbed.load(cfg)
+    service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, testbed, progress=False))
+    run_dir = cfg.state_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "scorer.url").write_text(service.url + "\n")
+    click.echo(f"scorer listening on {service.url}", err=True)
+    try:
+        service.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        (run_dir / "scorer.url").unlink(missing_ok=True)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("lab: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except LabError as exc:
+        click.echo(f"lab: error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+if __name__ == "__main__":
+    main()

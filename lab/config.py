@@ -1,0 +1,146 @@
+"""lab.toml: the schema, its defaults, and loading with one-line errors."""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lab.errors import ConfigError
+from lab.task.datasets import DATASETS
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabSection(Strict):
+    state_dir: str = ".lab"
+    sandbox: Literal["bwrap", "none"] = "bwrap"
+
+
+class SplitSizes(Strict):
+    teacher: int = Field(500, ge=20)
+    train: int = Field(4000, ge=20)
+    test: int = Field(2000, ge=20)
+
+
+def _default_sizes() -> dict[str, SplitSizes]:
+    return {name: SplitSizes(**spec.default_sizes) for name, spec in DATASETS.items()}
+
+
+class TaskSection(Strict):
+    kind: Literal["embedded"] = "embedded"
+    dev: str = "rotten_tomatoes"
+    heldout: list[str] = ["imdb", "tweets"]
+    seeds: int = Field(5, ge=1, le=50)
+    split_seed: int = 0
+    max_tokens: int = Field(256, ge=8, le=512)
+    batch_size: int = Field(64, ge=1)
+    min_gap: float = Field(0.10, ge=0.0, le=1.0)
+    sizes: dict[str, SplitSizes] = Field(default_factory=_default_sizes)
+
+    @model_validator(mode="after")
+    def _known_datasets(self) -> "TaskSection":
+        for where, name in [("dev", self.dev)] + [("heldout", n) for n in self.heldout] + [
+            ("sizes", n) for n in self.sizes
+        ]:
+            if name not in DATASETS:
+                raise ValueError(
+                    f"task.{where} names unknown dataset {name!r} (expected one of: {', '.join(DATASETS)})"
+                )
+        if self.dev in self.heldout:
+            raise ValueError(f"task.heldout must not contain the dev dataset {self.dev!r}")
+        return self
+
+    @property
+    def datasets(self) -> list[str]:
+        return [self.dev, *self.heldout]
+
+    def sizes_of(self, dataset: str) -> SplitSizes:
+        return self.sizes.get(dataset) or SplitSizes(**DATASETS[dataset].default_sizes)
+
+
+class ScorerSection(Strict):
+    seeds: int = Field(5, ge=1, le=50)
+    timeout_s: float = Field(180, gt=0)
+    memory_mb: int = Field(6144, ge=256)
+    max_processes: int = Field(256, ge=8)
+    max_output_mb: float = Field(16, gt=0)
+    parallel: int = Field(2, ge=1)
+    threads_per_run: int = Field(1, ge=1)
+    shuffle_seeds: int = Field(2, ge=0)
+    flag_shuffled_pgr: float = 0.3
+    flag_heldout_gap: float = 0.3
+    evaluate_budget: int = Field(60, ge=0)
+    submit_budget: int = Field(12, ge=0)
+    budget_window_hours: float = Field(1.0, gt=0)
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
+
+
+class Config(Strict):
+    lab: LabSection = LabSection()
+    task: TaskSection = TaskSection()
+    scorer: ScorerSection = ScorerSection()
+
+    # Set by load(): where the file was, so relative paths resolve against it.
+    root: Path = Path(".")
+
+    @property
+    def state_dir(self) -> Path:
+        return (self.root / self.lab.state_dir).resolve()
+
+    def scoring_fingerprint(self) -> str:
+        """A short hash of everything that decides a score, recorded beside each one."""
+        relevant = {"task": self.task.model_dump(), "scorer": self.scorer.model_dump(
+            include={"seeds", "timeout_s", "memory_mb", "shuffle_seeds"})}
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _describe(error: dict) -> str:
+    loc = ".".join(str(p) for p in error["loc"] if p != "root") or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key"
+    if kind == "value_error":
+        return str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
+    return f"{loc}: {error['msg'][0].lower()}{error['msg'][1:]}, got {error.get('input')!r}"
+
+
+def _expected_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return [k for k in model.model_fields if k != "root"]
+
+
+def parse(data: dict, root: Path, source: str = "lab.toml") -> Config:
+    if "root" in data:
+        raise ConfigError(f"{source}: root: unknown key")
+    try:
+        return Config(**data, root=root)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        line = _describe(error)
+        if error["type"] == "extra_forbidden":
+            expected = _expected_keys(Config, tuple(error["loc"]))
+            if expected:
+                line += f" (expected one of: {', '.join(expected)})"
+        raise ConfigError(f"{source}: {line}") from None
+
+
+def load(path: Path | str) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found (expected a lab.toml; pass --config FILE)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse(data, root=path.resolve().parent, source=str(path))

@@ -1,0 +1,29 @@
+"""Exceptions raised by the core; the CLI turns each into one clear line and exit code 2."""
+
+
+class LabError(Exception):
+    """Base of every error the lab reports to a person as one line."""
+
+
+class ConfigError(LabError):
+    """lab.toml is missing, malformed, or names something unknown."""
+
+
+class TestbedError(LabError):
+    """The testbed is not prepared, or its cache is missing or corrupt."""
+
+
+class SandboxError(LabError):
+    """The sandbox cannot be set up on this machine."""
+
+
+class MethodRejected(LabError):
+    """A method's run or output broke the method contract; nothing is recorded as a score."""
+
+
+class BudgetExceeded(LabError):
+    """An agent asked the scorer for more than its query budget allows."""
+
+
+class NotFound(LabError):
+    """A submission, commit or agent that does not exist was named."""

@@ -1,0 +1,40 @@
+"""`lab init`: the testbed, the research repository and the fixed baselines, each built once."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.errors import TestbedError
+from lab.sandbox import Sandbox
+from lab.scaffold import repo as research
+from lab.scorer.ceiling import fix_ceilings
+from lab.scorer.runner import MethodRunner, limits_from
+from lab.task import testbed as testbeds
+from lab.task.testbed import Baseline, Testbed
+
+
+@dataclass
+class Prepared:
+    testbed: Testbed
+    baselines: list[Baseline]
+    rebuilt: bool
+    repo_created: bool
+
+
+def prepare(cfg, sandbox: Sandbox, force: bool = False) -> Prepared:
+    testbed = Testbed(cfg.state_dir, cfg.task)
+    rebuilt = force or not testbed.is_current()
+    if not rebuilt:
+        try:
+            testbed.verify(deep=True)
+        except TestbedError:
+            rebuilt = True
+    if rebuilt:
+        testbed = testbeds.build(cfg, force=force)
+    repo, created = research.create(cfg.state_dir)
+    runner = MethodRunner(sandbox, limits_from(cfg.scorer), cfg.state_dir / "run" / "scorer")
+    baselines = fix_ceilings(testbed, repo, runner, list(range(cfg.task.seeds)), force=rebuilt)
+    dev = next(b for b in baselines if b.dataset == cfg.task.dev)
+    if dev.gap <= 0:
+        raise TestbedError(f"the dev task leaves no gap: ceiling {dev.ceiling_acc:.3f} <= weak {dev.weak_acc:.3f}; "
+                           "PGR is undefined (use larger [task.sizes])")
+    return Prepared(testbed, baselines, rebuilt, created)

@@ -1,0 +1,131 @@
+"""The sandbox seam: what a run asks for (binds, limits) and what it gives back."""
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+TAIL_BYTES = 4000
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A host folder made visible to the sandboxed command at `inside`."""
+
+    host: Path
+    inside: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 180
+    memory_mb: int = 6144
+    max_processes: int = 256
+    max_file_mb: float = 16
+    threads: int = 1
+    cpus: tuple[int, ...] | None = None
+
+
+@dataclass
+class RunResult:
+    returncode: int | None
+    timed_out: bool
+    duration_s: float
+    stdout: str = ""
+    stderr: str = ""
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def failure(self) -> str:
+        """One line saying why the run failed."""
+        if self.timed_out:
+            return f"timed out after {self.limits.timeout_s:g} s"
+        code = self.returncode or 0
+        if code < 0:
+            sig = signal.Signals(-code).name
+            if -code == signal.SIGXFSZ:
+                return f"killed by {sig}: wrote a file over the {self.limits.max_file_mb:g} MB limit"
+            if -code == signal.SIGKILL:
+                return f"killed by {sig} (out of memory or killed from outside)"
+            return f"killed by {sig}"
+        last = next((ln for ln in reversed(self.stderr.strip().splitlines()) if ln.strip()), "")
+        if "File too large" in self.stderr:
+            return f"wrote a file over the {self.limits.max_file_mb:g} MB limit: {last[:200]}"
+        if "MemoryError" in self.stderr or "Cannot allocate memory" in self.stderr:
+            return f"ran out of memory (limit {self.limits.memory_mb} MB): {last[:200]}"
+        return f"exited with code {code}" + (f": {last[:200]}" if last else "")
+
+
+class Sandbox(Protocol):
+    name: str
+    trustworthy: bool
+
+    def inside(self, bind: Bind) -> str:
+        """The path under which the command sees `bind`."""
+
+    def run(self, argv: list[str], binds: list[Bind], cwd: Bind, limits: Limits,
+            env: dict[str, str] | None = None) -> RunResult:
+        """Run argv to completion under the limits; never raises for the command's own failures."""
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    n = str(threads)
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n,
+            "NUMEXPR_NUM_THREADS": n, "TOKENIZERS_PARALLELISM": "false"}
+
+
+def passthrough_env() -> dict[str, str]:
+    # Some processors need these for OpenBLAS to compute correctly; they are not secrets.
+    return {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "TZ") if k in os.environ}
+
+
+def _tail(path: Path) -> str:
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, handle.tell() - TAIL_BYTES))
+        return handle.read().decode(errors="replace")
+
+
+def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str | None = None) -> RunResult:
+    """Start argv in its own process group with rlimits applied; kill the whole group at the timeout."""
+    memory = limits.memory_mb * 1024 * 1024
+    file_size = int(limits.max_file_mb * 1024 * 1024)
+
+    def apply_limits() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if limits.cpus:
+            os.sched_setaffinity(0, limits.cpus)
+
+    with tempfile.TemporaryDirectory(prefix="lab-run-") as logs:
+        out_path, err_path = Path(logs) / "stdout", Path(logs) / "stderr"
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            start = time.monotonic()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
+                                    preexec_fn=apply_limits, start_new_session=True)
+            timed_out = False
+            try:
+                proc.wait(timeout=limits.timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)  # whatever the command left running goes too
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+            duration = time.monotonic() - start
+        return RunResult(None if timed_out else proc.returncode, timed_out, duration,
+                         _tail(out_path), _tail(err_path), limits)

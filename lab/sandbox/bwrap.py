@@ -1,0 +1,125 @@
+"""Bubblewrap: a read-only system, no network, the label packages and lab state out of sight.
+
+Run as root, bwrap sets up the mounts and the command then drops to `nobody` with setpriv:
+root is exempt from RLIMIT_NPROC, so a fork swarm would only be stopped as an unprivileged user.
+Run as an ordinary user, bwrap uses a user namespace and the user's own limits apply.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from lab.errors import SandboxError
+from lab.sandbox.base import Bind, Limits, RunResult, passthrough_env, run_limited, thread_env
+from lab.task.datasets import LABEL_PACKAGES
+
+NOBODY = 65534
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+
+
+def _python_roots() -> list[Path]:
+    """Folders the interpreter needs: its prefixes and the real location of its executable."""
+    roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+             Path(os.path.realpath(sys.executable)).parent.parent}
+    return sorted(r for r in roots if not any(r.is_relative_to(s) for s in SYSTEM_DIRS))
+
+
+def _site_dirs(roots: list[Path]) -> list[Path]:
+    found = []
+    for root in roots + [Path("/usr"), Path("/usr/local")]:
+        found += [*root.glob("lib/python3*/site-packages"), *root.glob("lib/python3*/dist-packages")]
+    found += list(Path("/usr/lib").glob("python3*/dist-packages"))
+    return sorted(set(found))
+
+
+def _is_label_entry(name: str) -> bool:
+    stem = name.split("-")[0].lower().replace(".", "_")
+    return stem.removesuffix(".py") in LABEL_PACKAGES or stem in LABEL_PACKAGES
+
+
+class BwrapSandbox:
+    name = "bwrap"
+    trustworthy = True
+
+    def __init__(self, bwrap: str | None = None):
+        self.bwrap = bwrap or shutil.which("bwrap")
+        if not self.bwrap:
+            raise SandboxError(
+                "bubblewrap (bwrap) is not installed: install it (Debian: apt-get install bubblewrap) "
+                "or set sandbox = \"none\" in lab.toml, which makes results untrustworthy")
+        self.as_root = os.geteuid() == 0
+        self.setpriv = shutil.which("setpriv")
+        if self.as_root and not self.setpriv:
+            raise SandboxError("running as root needs setpriv (util-linux) to drop to an unprivileged user")
+
+    def inside(self, bind: Bind) -> str:
+        return bind.inside
+
+    def _dirs_for(self, path: str, made: set[str]) -> list[str]:
+        """--dir for every missing ancestor, world-traversable so that `nobody` can pass."""
+        args = []
+        parts = Path(path).parts
+        for i in range(2, len(parts)):
+            ancestor = str(Path(*parts[:i]))
+            if ancestor not in made:
+                made.add(ancestor)
+                args += ["--perms", "0755", "--dir", ancestor]
+        return args
+
+    def _system_args(self) -> list[str]:
+        args: list[str] = []
+        for d in SYSTEM_DIRS:
+            p = Path(d)
+            if p.is_symlink():
+                args += ["--symlink", os.readlink(p), d]
+            elif p.is_dir():
+                args += ["--ro-bind", d, d]
+        made: set[str] = set()
+        roots = _python_roots()
+        for root in roots:
+            args += self._dirs_for(str(root), made) + ["--ro-bind", str(root), str(root)]
+        # Where a site folder holds a label package, show every entry of it but those.
+        for site in _site_dirs(roots):
+            entries = sorted(os.listdir(site))
+            if not any(_is_label_entry(e) for e in entries):
+                continue
+            args += ["--tmpfs", str(site)]
+            for entry in entries:
+                if not _is_label_entry(entry):
+                    args += ["--ro-bind", str(site / entry), str(site / entry)]
+        return args
+
+    def command(self, argv: list[str], binds: list[Bind], cwd: Bind, limits: Limits,
+                env: dict[str, str] | None = None) -> list[str]:
+        args = [self.bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
+                "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+        if not self.as_root:
+            args.append("--unshare-user")
+        args += self._system_args()
+        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        made: set[str] = set()
+        for bind in binds:
+            args += self._dirs_for(bind.inside, made)
+            args += ["--bind" if bind.writable else "--ro-bind", str(bind.host), bind.inside]
+        args += ["--chdir", cwd.inside, "--clearenv"]
+        full_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+                    "PYTHONDONTWRITEBYTECODE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                    **passthrough_env(), **thread_env(limits.threads), **(env or {})}
+        for key, value in full_env.items():
+            args += ["--setenv", key, value]
+        if self.as_root:
+            args += ["--", self.setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all"]
+        else:
+            args.append("--")
+        return args + argv
+
+    def run(self, argv: list[str], binds: list[Bind], cwd: Bind, limits: Limits,
+            env: dict[str, str] | None = None) -> RunResult:
+        if self.as_root:
+            for bind in binds:
+                if bind.writable:
+                    os.chown(bind.host, NOBODY, NOBODY)
+        return run_limited(self.command(argv, binds, cwd, limits, env), limits, env={"PATH": os.environ["PATH"]})

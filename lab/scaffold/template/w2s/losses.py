@@ -1,0 +1,54 @@
+"""Training losses for the probe.
+
+A loss takes (logits, targets, progress) and returns one loss per example:
+logits and targets are 1-d tensors (targets are P(label = 1), soft or hard), and progress runs
+from 0 to 1 over training, for losses that change as training goes on. The probe averages the
+per-example losses with the example weights.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def soft_cross_entropy(logits, targets, progress=0.0):
+    """Cross entropy against soft targets: what training on the teacher's probabilities means."""
+    return F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+
+
+def label_smoothing(epsilon):
+    """Cross entropy against targets pulled towards 0.5 by epsilon: a softer, less committed fit."""
+    def loss(logits, targets, progress=0.0):
+        return soft_cross_entropy(logits, targets * (1 - epsilon) + 0.5 * epsilon)
+    return loss
+
+
+def hardened(probs, positive_fraction):
+    """1.0 for the top `positive_fraction` of probs, else 0.0: predictions with a fixed class balance."""
+    threshold = torch.quantile(probs, 1 - positive_fraction)
+    return (probs > threshold).float()
+
+
+def logconf(alpha, warmup):
+    """The auxiliary confidence loss of Burns et al. 2023 (weak-to-strong generalization).
+
+    The target mixes the teacher's label with the strong model's own hardened prediction:
+    (1 - a) * teacher + a * hardened(strong), with a ramping linearly from 0 to alpha over the
+    first `warmup` fraction of training. Hardening uses a threshold set, in every batch, so the
+    share of positive predictions equals the teacher's share of positive labels in that batch;
+    this keeps the loss from collapsing onto one class. It lets the strong model disagree with
+    the teacher where it is confident.
+    """
+    def loss(logits, targets, progress=0.0):
+        a = alpha * min(1.0, progress / warmup) if warmup > 0 else alpha
+        strong = hardened(torch.sigmoid(logits).detach(), targets.mean().clamp(0.01, 0.99))
+        return soft_cross_entropy(logits, (1 - a) * targets + a * strong)
+    return loss
+
+
+def bootstrapping(beta, hard=True):
+    """Bootstrapping loss of Reed et al. 2014: target = beta * teacher + (1 - beta) * own prediction."""
+    def loss(logits, targets, progress=0.0):
+        own = torch.sigmoid(logits).detach()
+        if hard:
+            own = (own > 0.5).float()
+        return soft_cross_entropy(logits, beta * targets + (1 - beta) * own)
+    return loss

@@ -1,0 +1,1 @@
+"""The scorer: evaluate predictions, re-run submitted methods, check their integrity, serve agents."""

@@ -1,0 +1,47 @@
+"""Fixing each dataset's ceiling: the scaffold's vanilla method trained on ground-truth labels.
+
+Running the very method that agents start from (not a second implementation of it) makes the
+ceiling "the strong model trained the same way", as PGR requires.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import git
+
+from lab.errors import TestbedError
+from lab.scaffold import repo as research
+from lab.scorer import methods
+from lab.scorer.runner import MethodRunner
+from lab.task.predictions import accuracy
+from lab.task.testbed import Baseline, Testbed
+
+CEILING_METHOD = "methods/vanilla.py"
+
+
+def fix_ceilings(testbed: Testbed, repo: git.Repo, runner: MethodRunner, seeds: list[int],
+                 force: bool = False) -> list[Baseline]:
+    fixed = []
+    runner.scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ceiling-", dir=runner.scratch) as work:
+        tree = None
+        commit = research.root_commit(repo)
+        for dataset in testbed.task.datasets:
+            current = testbed.baseline(dataset)
+            if (current.ceiling_acc is not None and current.seeds == seeds and current.ceiling_commit == commit
+                    and not force):
+                fixed.append(current)
+                continue
+            if tree is None:
+                tree = methods.from_commit(repo, commit, CEILING_METHOD, Path(work) / "method")
+            truth = testbed.labels(dataset)
+            ids = testbed.test_ids(dataset)
+            accs = []
+            for seed in seeds:
+                run = runner.run(tree.root, tree.entry, testbed.ground_truth_view(dataset), ids, seed, dataset)
+                if not run.ok:
+                    raise TestbedError(f"the ceiling run of {CEILING_METHOD} on {dataset} seed {seed} failed: {run.error}")
+                accs.append(accuracy(run.labels, truth))
+            fixed.append(testbed.set_ceiling(dataset, seeds, accs, commit))
+    return fixed

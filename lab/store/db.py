@@ -1,0 +1,70 @@
+"""Opening the database: WAL mode, a generous busy timeout, and versioned, idempotent migrations.
+
+Each concept module registers its migrations with `migration(concept, version)`; `open_db` applies
+the ones a database has not seen yet, in order, each inside a transaction, and records them.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+_MIGRATIONS: dict[tuple[str, int], Migration] = {}
+
+
+def migration(concept: str, version: int):
+    def register(fn: Migration) -> Migration:
+        _MIGRATIONS[(concept, version)] = fn
+        return fn
+
+    return register
+
+
+def _load_concepts() -> None:
+    # Importing a concept module registers its migrations.
+    from lab.store import submissions  # noqa: F401
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database):
+    """BEGIN IMMEDIATE takes the write lock up front, so concurrent writers wait instead of failing."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def migrate(db: sqlite_utils.Database) -> list[tuple[str, int]]:
+    _load_concepts()
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (concept TEXT, version INTEGER, applied REAL, "
+               "PRIMARY KEY (concept, version))")
+    done = {(r[0], r[1]) for r in db.execute("SELECT concept, version FROM migrations").fetchall()}
+    applied = []
+    for key in sorted(_MIGRATIONS, key=lambda k: (k[0], k[1])):
+        if key in done:
+            continue
+        with transaction(db):
+            _MIGRATIONS[key](db)
+            db.execute("INSERT OR IGNORE INTO migrations VALUES (?, ?, ?)", [key[0], key[1], time.time()])
+        applied.append(key)
+    return applied
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 60000")
+    db = sqlite_utils.Database(conn)
+    db.enable_wal()
+    db.execute("PRAGMA foreign_keys = ON")
+    migrate(db)
+    return db

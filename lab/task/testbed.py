@@ -1,0 +1,236 @@
+"""The embedded testbed on disk: the agents' view of each dataset and the private store beside it.
+
+    <state>/data/<dev>/            what agents may read (train with the teacher's soft labels, test
+                                   without labels, strong features, meta.json, README.md)
+    <state>/private/<ds>/          labels.json, baselines.json, view/ (held-out sets only),
+                                   ground_truth_view/ (the train split with true labels, for the ceiling)
+    <state>/private/testbed.json   manifest: the task fingerprint and a hash of every file
+    <state>/cache/features/        strong features by content, reused across rebuilds of the views
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lab.errors import TestbedError
+from lab.task import files
+from lab.task.datasets import DATASETS, Example, make_splits
+from lab.task.features import STRONG_MODEL, embed_all_layers
+from lab.task.teacher import WEAK_MODEL, Teacher
+
+VIEW_README = """\
+# Task data (read-only)
+
+Binary sentiment classification (1 = positive). You never see ground truth for these files.
+
+- `train.jsonl`: {{"id", "text", "weak_soft"}}: weak_soft is the weak teacher's probability that the
+  label is 1. The teacher ({weak}) was trained on a few hundred labelled texts you do not have.
+- `test.jsonl`: {{"id", "text"}}: predict a label for every id.
+- `features/train.npy`, `features/test.npy`: float32, shape (n, layers, dim): the attention-masked
+  mean of every layer's hidden states (embedding output first) of the strong model, {strong};
+  row i belongs to line i of the matching JSONL file.
+- `meta.json`: sizes and the feature layout.
+
+Write predictions as JSONL, one {{"id": ..., "label": 0 or 1, "p1": optional probability}} per test id.
+"""
+
+
+TESTBED_VERSION = 3  # bump when the way a testbed is built changes: prepared ones then rebuild
+
+
+def task_fingerprint(task) -> str:
+    """A hash of what decides the testbed's contents (sizes as resolved, defaults included)."""
+    data = {**task.model_dump(exclude={"min_gap"}), "version": TESTBED_VERSION,
+            "sizes": {d: task.sizes_of(d).model_dump() for d in task.datasets}}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    dataset: str
+    weak_acc: float
+    ceiling_acc: float | None
+    ceiling_accs: list[float]
+    seeds: list[int]
+    ceiling_commit: str | None = None   # the scaffold commit whose vanilla method fixed the ceiling
+
+    @property
+    def gap(self) -> float | None:
+        return None if self.ceiling_acc is None else self.ceiling_acc - self.weak_acc
+
+
+class Testbed:
+    """Paths and private facts of a prepared testbed; `load` checks that it is whole."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    def __init__(self, state_dir: Path, task):
+        self.state = Path(state_dir)
+        self.task = task
+
+    # ---- paths -------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.state / "private" / "testbed.json"
+
+    def private_dir(self, dataset: str) -> Path:
+        return self.state / "private" / dataset
+
+    def view(self, dataset: str) -> Path:
+        """The folder a method reads for this dataset (the agents' own view for the dev task)."""
+        if dataset == self.task.dev:
+            return self.state / "data" / dataset
+        return self.private_dir(dataset) / "view"
+
+    def ground_truth_view(self, dataset: str) -> Path:
+        return self.private_dir(dataset) / "ground_truth_view"
+
+    # ---- private facts -----------------------------------------------------------------------
+    def labels(self, dataset: str, split: str = "test") -> dict[str, int]:
+        return json.loads((self.private_dir(dataset) / "labels.json").read_text())[split]
+
+    def test_ids(self, dataset: str) -> list[str]:
+        return [row["id"] for row in files.read_jsonl(self.view(dataset) / "test.jsonl")]
+
+    def train_rows(self, dataset: str) -> list[dict]:
+        return files.read_jsonl(self.view(dataset) / "train.jsonl")
+
+    def baseline(self, dataset: str) -> Baseline:
+        data = json.loads((self.private_dir(dataset) / "baselines.json").read_text())
+        return Baseline(dataset, data["weak_acc"], data.get("ceiling_acc"), data.get("ceiling_accs", []),
+                        data.get("seeds", []), data.get("ceiling_commit"))
+
+    def set_ceiling(self, dataset: str, seeds: list[int], accs: list[float], commit: str) -> Baseline:
+        path = self.private_dir(dataset) / "baselines.json"
+        data = json.loads(path.read_text())
+        data.update(ceiling_acc=float(np.mean(accs)), ceiling_accs=accs, seeds=seeds, ceiling_commit=commit)
+        files.write_json(path, data)
+        self._record_hash(path)
+        return self.baseline(dataset)
+
+    # ---- integrity ---------------------------------------------------------------------------
+    def _manifest(self) -> dict:
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            raise TestbedError(f"the testbed is not prepared in {self.state} (run `lab init`)") from None
+        except json.JSONDecodeError:
+            raise TestbedError(f"{self.manifest_path} is corrupt (run `lab init --force`)") from None
+
+    def _record_hash(self, path: Path) -> None:
+        manifest = self._manifest()
+        manifest["files"][str(path.relative_to(self.state))] = files.sha256(path)
+        files.write_json(self.manifest_path, manifest)
+
+    def is_current(self) -> bool:
+        try:
+            manifest = self._manifest()
+        except TestbedError:
+            return False
+        return manifest.get("fingerprint") == task_fingerprint(self.task)
+
+    def verify(self, deep: bool = True) -> None:
+        """Raise TestbedError naming the first missing, changed or stale file."""
+        manifest = self._manifest()
+        if manifest.get("fingerprint") != task_fingerprint(self.task):
+            raise TestbedError("the testbed was prepared for another [task] configuration (run `lab init`)")
+        for rel, digest in manifest["files"].items():
+            path = self.state / rel
+            if not path.is_file():
+                raise TestbedError(f"testbed file {path} is missing (run `lab init --force`)")
+            if deep and files.sha256(path) != digest:
+                raise TestbedError(f"testbed file {path} was changed or is corrupt (run `lab init --force`)")
+
+    @classmethod
+    def load(cls, cfg, deep: bool = True) -> "Testbed":
+        testbed = cls(cfg.state_dir, cfg.task)
+        testbed.verify(deep=deep)
+        return testbed
+
+
+# ---- building ----------------------------------------------------------------------------------
+def _features(cache: Path, dataset: str, examples: list[Example], task, force: bool) -> np.ndarray:
+    key = hashlib.sha256(
+        json.dumps([STRONG_MODEL, task.max_tokens, [e.id for e in examples]]).encode()
+    ).hexdigest()[:16]
+    path = cache / f"{dataset}-{key}.npy"
+    if path.exists() and not force:
+        try:
+            array = np.load(path)
+            if array.shape[0] == len(examples):
+                return array
+        except (ValueError, OSError):
+            pass  # a corrupt cache entry is recomputed below
+    array = embed_all_layers([e.text for e in examples], task.max_tokens, task.batch_size,
+                             desc=f"strong features {dataset}")
+    files.write_npy(path, array)
+    return array
+
+
+def _write_view(folder: Path, train: list[Example], weak_soft, test: list[Example],
+                train_x: np.ndarray, test_x: np.ndarray, task) -> list[Path]:
+    written = [folder / "train.jsonl", folder / "test.jsonl", folder / "features" / "train.npy",
+               folder / "features" / "test.npy", folder / "meta.json", folder / "README.md"]
+    files.write_jsonl(written[0], ({"id": e.id, "text": e.text, "weak_soft": round(float(p), 6)}
+                                   for e, p in zip(train, weak_soft)))
+    files.write_jsonl(written[1], ({"id": e.id, "text": e.text} for e in test))
+    files.write_npy(written[2], train_x)
+    files.write_npy(written[3], test_x)
+    files.write_json(written[4], {"strong_model": STRONG_MODEL, "layers": int(train_x.shape[1]),
+                                  "dim": int(train_x.shape[2]), "max_tokens": task.max_tokens,
+                                  "n_train": len(train), "n_test": len(test)})
+    files.write_text(written[5], VIEW_README.format(weak=WEAK_MODEL, strong=STRONG_MODEL))
+    return written
+
+
+def derived_view(source: Path, dest: Path, train_rows) -> Path:
+    """A view like `source` but with other train rows (true or shuffled labels); the rest is linked."""
+    files.write_jsonl(dest / "train.jsonl", train_rows)
+    for name in ("test.jsonl", "meta.json", "README.md", "features/train.npy", "features/test.npy"):
+        files.link_or_copy(source / name, dest / name)
+    return dest
+
+
+def build(cfg, force: bool = False) -> Testbed:
+    """Prepare every dataset's views, labels and weak baseline; ceilings are fixed afterwards."""
+    task = cfg.task
+    testbed = Testbed(cfg.state_dir, task)
+    cache = testbed.state / "cache" / "features"
+    testbed.manifest_path.unlink(missing_ok=True)  # the manifest is written last: it marks a whole build
+    written: list[Path] = []
+    for dataset in task.datasets:
+        sizes = task.sizes_of(dataset)
+        try:
+            frame = DATASETS[dataset].read()
+            splits = make_splits(dataset, frame, sizes.teacher, sizes.train, sizes.test, task.split_seed)
+        except (ValueError, ModuleNotFoundError) as exc:
+            raise TestbedError(f"cannot prepare dataset {dataset}: {exc}") from None
+        features = _features(cache, dataset, splits.train + splits.test, task, force)
+        train_x, test_x = features[: len(splits.train)], features[len(splits.train):]
+        teacher = Teacher([e.text for e in splits.teacher], [e.label for e in splits.teacher], task.split_seed)
+        weak_train = teacher.soft_labels([e.text for e in splits.train])
+        weak_test = teacher.soft_labels([e.text for e in splits.test])
+        weak_acc = float(np.mean((weak_test > 0.5) == np.array([e.label for e in splits.test])))
+
+        private = testbed.private_dir(dataset)
+        written += _write_view(testbed.view(dataset), splits.train, weak_train, splits.test, train_x, test_x, task)
+        truth = derived_view(testbed.view(dataset), testbed.ground_truth_view(dataset),
+                             ({"id": e.id, "text": e.text, "weak_soft": float(e.label)} for e in splits.train))
+        written.append(truth / "train.jsonl")
+        labels = {split: {e.id: e.label for e in getattr(splits, split)} for split in ("teacher", "train", "test")}
+        files.write_json(private / "labels.json", labels)
+        files.write_json(private / "baselines.json", {
+            "weak_acc": weak_acc, "weak_model": WEAK_MODEL, "strong_model": STRONG_MODEL,
+            "sizes": sizes.model_dump(),
+            "note": "the teacher is deterministic, so its accuracy is the same for every seed"})
+        written += [private / "labels.json", private / "baselines.json"]
+
+    files.write_json(testbed.manifest_path, {
+        "fingerprint": task_fingerprint(task),
+        "files": {str(p.relative_to(testbed.state)): files.sha256(p) for p in written},
+    })
+    return testbed

@@ -1,0 +1,99 @@
+"""Shared fixtures: a small real testbed prepared once per session by the real `lab init`."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LAB = [sys.executable, "-m", "lab.cli"]
+METHODS = Path(__file__).parent / "methods"
+
+SMALL_TOML = """\
+[lab]
+sandbox = "{sandbox}"
+
+[task]
+seeds = 2
+max_tokens = 64
+
+[task.sizes.rotten_tomatoes]
+teacher = 60
+train = 400
+test = 200
+
+[task.sizes.imdb]
+teacher = 60
+train = 200
+test = 100
+
+[task.sizes.tweets]
+teacher = 60
+train = 200
+test = 100
+
+[scorer]
+seeds = 2
+shuffle_seeds = 1
+timeout_s = 60
+max_processes = 64
+memory_mb = 4096
+max_output_mb = 4
+evaluate_budget = 3
+submit_budget = 50
+"""
+
+
+def have_bwrap() -> bool:
+    return shutil.which("bwrap") is not None
+
+
+requires_bwrap = pytest.mark.skipif(
+    not have_bwrap() and not os.environ.get("CI"),
+    reason="bubblewrap is not installed (CI installs it and runs these)")
+
+
+def run_lab(*args: str, cwd: Path, check: bool = False, timeout: float = 900) -> subprocess.CompletedProcess:
+    result = subprocess.run([*LAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"lab {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def write_config(folder: Path, **scorer_overrides) -> Path:
+    text = SMALL_TOML.format(sandbox="bwrap" if have_bwrap() else "none")
+    for key, value in scorer_overrides.items():
+        text = text.replace(f"\n{key} = ", f"\n# {key} = ") + f"{key} = {value}\n"
+    path = folder / "lab.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def lab_dir(tmp_path_factory) -> Path:
+    """A lab folder with a small testbed prepared by the real `lab init` (about a minute)."""
+    folder = tmp_path_factory.mktemp("lab")
+    write_config(folder)
+    run_lab("init", cwd=folder, check=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cfg(lab_dir):
+    from lab import config
+
+    return config.load(lab_dir / "lab.toml")
+
+
+@pytest.fixture
+def scorer(cfg):
+    from lab.sandbox import make_sandbox
+    from lab.scorer.scorer import Scorer
+    from lab.store import open_db
+
+    db = open_db(cfg.state_dir / "lab.db")
+    yield Scorer(cfg, db, make_sandbox(cfg.lab.sandbox, warn=lambda line: None), progress=False)
+    db.conn.close()

@@ -1,0 +1,1 @@
+raise RuntimeError("this method crashes on purpose")

@@ -1,0 +1,2 @@
+"""Asks for 16 GB of memory."""
+block = bytearray(16 * 1024 ** 3)

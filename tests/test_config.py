@@ -1,0 +1,47 @@
+"""Bad configuration: one line naming the key and the expected form, exit code 2, nothing started."""
+import pytest
+
+from conftest import run_lab
+from lab import config
+
+
+@pytest.mark.parametrize("toml, line", [
+    ('[scorer]\ntimeout_s = "soon"\n', "scorer.timeout_s: input should be a valid number"),
+    ("[scorer]\ntimeot_s = 3\n", "scorer.timeot_s: unknown key (expected one of: seeds, timeout_s,"),
+    ("[labb]\n", "labb: unknown key (expected one of: lab, task, scorer)"),
+    ('[task]\ndev = "sst2"\n', "task.dev names unknown dataset 'sst2' (expected one of: rotten_tomatoes, imdb, tweets)"),
+    ('[task]\nheldout = ["imdb", "yelp"]\n', "task.heldout names unknown dataset 'yelp'"),
+    ('[lab]\nsandbox = "docker"\n', "lab.sandbox: input should be 'bwrap' or 'none'"),
+    ("[task.sizes.imdb]\ntrain = 5\n", "task.sizes.imdb.train: input should be greater than or equal to 20"),
+    ("[task\n", "not valid TOML"),
+])
+def test_bad_config_is_one_line_exit_2_and_nothing_is_created(tmp_path, toml, line):
+    (tmp_path / "lab.toml").write_text(toml)
+    result = run_lab("init", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert line in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.toml"]
+
+
+def test_a_missing_config_file_is_named(tmp_path):
+    result = run_lab("--config", str(tmp_path / "nope.toml"), "score", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"lab: error: config file {tmp_path / 'nope.toml'} not found "
+                                     "(expected a lab.toml; pass --config FILE)")
+
+
+def test_the_checked_in_config_is_the_default():
+    from pathlib import Path
+
+    checked_in = config.load(Path(__file__).parents[1] / "lab.toml")
+    default = config.parse({}, root=checked_in.root)
+    assert checked_in == default
+
+
+def test_a_lab_without_a_testbed_says_to_run_init(tmp_path):
+    (tmp_path / "lab.toml").write_text('[lab]\nsandbox = "none"\n')
+    result = run_lab("score", "--method", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "the testbed is not prepared" in result.stderr and "run `lab init`" in result.stderr

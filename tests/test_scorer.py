@@ -1,0 +1,124 @@
+"""Scoring real methods end to end: the scaffold's baselines, broken methods, integrity flags, budgets."""
+import json
+import sqlite3
+
+import pytest
+
+from conftest import METHODS, run_lab, write_config
+from lab.errors import BudgetExceeded, MethodRejected, NotFound
+from lab.scaffold import TEMPLATE
+
+
+def scores_of(lab_dir, submission_id):
+    with sqlite3.connect(lab_dir / ".lab" / "lab.db") as conn:
+        return conn.execute("SELECT dataset FROM scores WHERE submission_id = ?", [submission_id]).fetchall()
+
+
+def test_vanilla_scores_on_dev_and_every_heldout_set(scorer, cfg):
+    result = scorer.score_path(TEMPLATE / "methods" / "vanilla.py")
+    assert result.dev.dataset == "rotten_tomatoes"
+    assert [h.dataset for h in result.heldout] == ["imdb", "tweets"]
+    for score in [result.dev, *result.heldout]:
+        assert score.seeds == [0, 1]
+        base = scorer.testbed.baseline(score.dataset)
+        assert score.pgr == pytest.approx((score.acc - base.weak_acc) / (base.ceiling_acc - base.weak_acc))
+    assert result.shuffled is not None and result.shuffled.pgr < cfg.scorer.flag_shuffled_pgr
+    assert "ignores_teacher" not in [f["kind"] for f in result.flags]
+    told = result.for_agent()
+    assert set(told) == {"submission", "commit", "dataset", "acc", "pgr", "pgr_se", "seeds"}
+    assert told["dataset"] == "rotten_tomatoes"
+
+
+def test_a_method_that_ignores_the_teacher_is_flagged(scorer):
+    result = scorer.score_path(METHODS / "constant.py")
+    assert result.shuffled.per_seed_acc == result.dev.per_seed_acc[: len(result.shuffled.per_seed_acc)]
+    assert result.shuffled.pgr == pytest.approx(result.dev.pgr)
+    if result.dev.pgr > scorer.cfg.scorer.flag_shuffled_pgr:
+        assert "ignores_teacher" in [f["kind"] for f in result.flags]
+    # The check compares against the same threshold whatever the score: run it on this evidence.
+    from lab.scorer.integrity import ignores_teacher
+
+    flags = ignores_teacher(result.dev, result.shuffled, threshold=result.shuffled.pgr - 0.01)
+    assert flags and flags[0]["evidence"]["shuffled_pgr"] == pytest.approx(result.shuffled.pgr)
+
+
+def test_a_stray_output_file_is_flagged_but_scored(scorer):
+    result = scorer.score_path(METHODS / "stray_file.py")
+    flags = {f["kind"]: f for f in result.flags}
+    assert "wrote_outside" in flags
+    assert "notes.txt" in flags["wrote_outside"]["message"]
+
+
+@pytest.mark.parametrize("method, message", [
+    ("crash.py", "RuntimeError: this method crashes on purpose"),
+    ("garbage.py", "predictions line 1: not a JSON object"),
+    ("wrong_ids.py", "id 'made-up-0' is not a test id"),
+    ("nan.py", "p1 nan is not a probability"),
+    ("huge.py", "over the 4 MB limit"),
+])
+def test_a_broken_method_gets_one_line_exit_2_and_no_score(lab_dir, method, message):
+    result = run_lab("score", "--method", str(METHODS / method), cwd=lab_dir)
+    assert result.returncode == 2, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("lab: error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "method rejected on the dev task, seed 0" in lines[0]
+    with sqlite3.connect(lab_dir / ".lab" / "lab.db") as conn:
+        sid, status, error = conn.execute(
+            "SELECT id, status, error FROM submissions ORDER BY id DESC LIMIT 1").fetchone()
+    assert status == "rejected" and message in error
+    assert scores_of(lab_dir, sid) == []
+
+
+def test_a_hanging_method_is_stopped_at_the_time_limit(lab_dir):
+    fast = lab_dir / "fast"
+    fast.mkdir(exist_ok=True)
+    config = write_config(fast, timeout_s=3)
+    config.write_text(config.read_text().replace('[lab]\n', '[lab]\nstate_dir = "../.lab"\n'))
+    result = run_lab("--config", str(config), "score", "--method", str(METHODS / "hang.py"), cwd=lab_dir)
+    assert result.returncode == 2
+    assert "lab: error: method rejected on the dev task, seed 0: timed out after 3 s" in result.stderr
+
+
+def test_evaluate_reports_accuracy_and_pgr_within_a_budget(scorer, tmp_path):
+    dev = scorer.cfg.task.dev
+    truth = scorer.testbed.labels(dev)
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "label": y}) + "\n" for i, y in truth.items()))
+    answer = scorer.evaluate("agent-budget", path)
+    assert answer["acc"] == 1.0
+    base = scorer.testbed.baseline(dev)
+    assert answer["pgr"] == pytest.approx((1 - base.weak_acc) / (base.ceiling_acc - base.weak_acc))
+    scorer.evaluate("agent-budget", path)
+    scorer.evaluate("agent-budget", path)
+    with pytest.raises(BudgetExceeded, match=r"agent-budget has used its 3 evaluations per 1 h; the next one is allowed at"):
+        scorer.evaluate("agent-budget", path)
+    scorer.evaluate("agent-other", path)  # budgets are per agent
+
+
+def test_submit_runs_a_commit_of_the_research_repo_and_ties_the_score_to_it(scorer, cfg):
+    import git
+
+    from lab.scaffold.repo import root_commit
+
+    repo = git.Repo(cfg.state_dir / "research.git")
+    first = root_commit(repo)
+    result = scorer.submit("agent-1", first, "methods/confident.py")
+    assert result.commit_sha == first
+    with pytest.raises(NotFound, match="commit 'deadbeef' is not in the research repository"):
+        scorer.submit("agent-1", "deadbeef")
+    with pytest.raises(MethodRejected, match="has no method file 'nope.py'"):
+        scorer.submit("agent-1", first, "nope.py")
+
+
+def test_disqualified_submissions_leave_the_leaderboard_with_their_reason(lab_dir, scorer):
+    from lab.store import submissions
+
+    result = scorer.score_path(TEMPLATE / "methods" / "vanilla.py")
+    ran = run_lab("score", "--disqualify", str(result.id), "--reason", "peeked", cwd=lab_dir)
+    assert ran.returncode == 0, ran.stderr
+    board = json.loads(run_lab("score", "--json", cwd=lab_dir, check=True).stdout)
+    assert result.id not in [row["submission"] for row in board]
+    assert submissions.get(scorer.db, result.id)["disqualified_reason"] == "peeked"
+    missing = run_lab("score", "--disqualify", "99999", "--reason", "x", cwd=lab_dir)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == "lab: error: no submission with id 99999 (see `lab score` for the leaderboard)"

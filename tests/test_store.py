@@ -1,0 +1,42 @@
+"""The SQLite store: WAL, versioned idempotent migrations, and all-or-nothing submissions."""
+import sqlite3
+
+import pytest
+
+from lab.errors import NotFound
+from lab.store import open_db, submissions
+from lab.store.db import migrate
+
+
+def test_migrations_are_versioned_and_idempotent(tmp_path):
+    db = open_db(tmp_path / "lab.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    first = db.execute("SELECT concept, version FROM migrations").fetchall()
+    assert ("submissions", 1) in first
+    assert migrate(db) == []
+    db.conn.close()
+    again = open_db(tmp_path / "lab.db")
+    assert again.execute("SELECT concept, version FROM migrations").fetchall() == first
+
+
+def test_a_submission_is_recorded_whole_or_not_at_all(tmp_path):
+    db = open_db(tmp_path / "lab.db")
+    common = dict(agent="agent-1", commit_sha="abc", path="method.py", tree_hash="t", fingerprint="f",
+                  seeds=[0, 1], sandbox="bwrap", duration_s=1.0)
+    with pytest.raises(sqlite3.IntegrityError):
+        submissions.record_submission(db, **common, scores=[
+            {"dataset": "d", "role": "dev", "status": "ok", "pgr": 0.5, "pgr_se": 0.1},
+            {"dataset": "d", "role": "dev", "status": "ok", "pgr": 0.5, "pgr_se": 0.1},  # duplicate key
+        ], flags=[])
+    assert db["submissions"].count == 0 and db["scores"].count == 0
+    sid = submissions.record_submission(db, **common, flags=[{"kind": "k", "message": "m", "evidence": {"x": 1}}],
+                                        scores=[{"dataset": "d", "role": "dev", "status": "ok", "pgr": 0.5,
+                                                 "pgr_se": 0.1, "seeds": [0, 1], "per_seed_acc": [0.7, 0.8]}])
+    sub = submissions.get(db, sid)
+    assert sub["scores"][0]["per_seed_acc"] == [0.7, 0.8]
+    assert sub["flags"][0]["evidence"] == {"x": 1}
+    assert [s["id"] for s in submissions.leaderboard(db)] == [sid]
+    submissions.clear_flag(db, sub["flags"][0]["id"], "looked fine")
+    assert submissions.leaderboard(db)[0]["open_flags"] == []
+    with pytest.raises(NotFound):
+        submissions.clear_flag(db, 999, "x")
