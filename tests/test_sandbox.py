@@ -67,9 +67,11 @@ def test_a_hanging_command_is_killed_at_the_time_limit(tmp_path):
     assert result.duration_s < 10
 
 
-def test_the_command_runs_as_an_unprivileged_user(tmp_path):
+def test_the_command_runs_as_an_unprivileged_user_with_a_private_tmp(tmp_path):
     sandbox = make_sandbox("bwrap")
     out = Bind(tmp_path, "/out", writable=True)
-    result = sandbox.run(["/usr/bin/id", "-u"], [out], cwd=out, limits=Limits(timeout_s=20))
-    assert result.ok
-    assert result.stdout.strip() != "0"
+    result = sandbox.run(["/bin/sh", "-c", "id -u && touch /tmp/scratch && echo tmp-writable"], [out], cwd=out,
+                         limits=Limits(timeout_s=20))
+    assert result.ok, result.stderr
+    uid, tmp = result.stdout.split()
+    assert uid != "0" and tmp == "tmp-writable"

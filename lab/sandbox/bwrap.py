@@ -98,7 +98,7 @@ class BwrapSandbox:
         if not self.as_root:
             args.append("--unshare-user")
         args += self._system_args()
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
         made: set[str] = set()
         for bind in binds:
             args += self._dirs_for(bind.inside, made)

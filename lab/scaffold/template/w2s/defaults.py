@@ -10,7 +10,7 @@ HIDDEN = 0  # 0: linear probe; > 0: one hidden layer of this width
 EPOCHS = 10
 BATCH_SIZE = 128  # 0: full batch
 LEARNING_RATE = 1e-3
-L2 = 0.05  # penalty on the squared weights, added to the mean loss
+L2 = 0.5  # penalty on the squared weights, added to the mean loss; strong, since the teacher is noisy
 
 # Baseline methods.
 CONFIDENT_KEEP = 0.5  # confident.py: fraction of the most confident teacher labels to keep
