@@ -68,7 +68,7 @@ class BwrapSandbox:
                 args += ["--perms", "0755", "--dir", ancestor]
         return args
 
-    def _system_args(self) -> list[str]:
+    def _system_args(self, made: set[str]) -> list[str]:
         args: list[str] = []
         for d in SYSTEM_DIRS:
             p = Path(d)
@@ -76,7 +76,6 @@ class BwrapSandbox:
                 args += ["--symlink", os.readlink(p), d]
             elif p.is_dir():
                 args += ["--ro-bind", d, d]
-        made: set[str] = set()
         roots = _python_roots()
         for root in roots:
             args += self._dirs_for(str(root), made) + ["--ro-bind", str(root), str(root)]
@@ -97,9 +96,10 @@ class BwrapSandbox:
                 "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
         if not self.as_root:
             args.append("--unshare-user")
-        args += self._system_args()
+        # /tmp first: a Python or a bind that lives under /tmp is then mounted on top of it.
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
-        made: set[str] = set()
+        made = {"/tmp"}
+        args += self._system_args(made)
         for bind in binds:
             args += self._dirs_for(bind.inside, made)
             args += ["--bind" if bind.writable else "--ro-bind", str(bind.host), bind.inside]
