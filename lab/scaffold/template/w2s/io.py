@@ -1,7 +1,6 @@
 """The method contract: `python method.py --data DIR --out PREDICTIONS --seed N`."""
 import argparse
 import json
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -31,20 +30,8 @@ def write_predictions(path, ids, p1) -> None:
             f.write(json.dumps({"id": id_, "label": int(p > 0.5), "p1": p}) + "\n")
 
 
-def ensure_temp_dir(fallback: Path) -> None:
-    """Point tempfile at `fallback` where no default temp folder is writable, as in the sandbox.
-
-    torch._dynamo (imported by transformers) asks for a temp folder at import and fails without one.
-    """
-    try:
-        tempfile.gettempdir()
-    except FileNotFoundError:
-        tempfile.tempdir = str(fallback)
-
-
 def run(predict: Callable[[Task, int], np.ndarray], description: str | None = None) -> None:
     """Parse the contract's arguments, load the data, call predict(task, seed) -> P(label = 1) on test, write."""
     args = parse_args(description)
-    ensure_temp_dir(args.out.resolve().parent)
     task = load_task(args.data)
     write_predictions(args.out, task.test_ids, predict(task, args.seed))
