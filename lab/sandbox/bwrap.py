@@ -35,8 +35,8 @@ def _site_dirs(roots: list[Path]) -> list[Path]:
 
 
 def _is_label_entry(name: str) -> bool:
-    stem = name.split("-")[0].lower().replace(".", "_")
-    return stem.removesuffix(".py") in LABEL_PACKAGES or stem in LABEL_PACKAGES
+    """A label package's folder or single-module file, or its dist-info / egg-info."""
+    return name.split("-")[0].removesuffix(".py").lower().replace(".", "_") in LABEL_PACKAGES
 
 
 class BwrapSandbox:
