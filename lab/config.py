@@ -82,10 +82,95 @@ class ScorerSection(Strict):
     port: int = Field(0, ge=0, le=65535)
 
 
+DIRECTIONS = [
+    "data reweighting: weight or filter the teacher's examples by how trustworthy they look",
+    "confidence losses: let the strong model disagree with the teacher where it is confident (logconf, bootstrapping)",
+    "unsupervised elicitation: draw labels out of the strong model's own features and combine them with the teacher",
+    "ensembles and co-training: several probes, layers or views that correct each other",
+    "interpretability of the strong features: which layers and directions carry the label",
+    "regularisation and early stopping: keep the strong model from fitting the teacher's mistakes",
+    "self-training: relabel the training set with the strong model's confident predictions, round after round",
+    "label-noise-robust losses: losses that tolerate the teacher's errors (smoothing, symmetric, truncated losses)",
+    "free exploration: anything that raises PGR and holds up on unseen data",
+]
+
+
+class AgentsSection(Strict):
+    count: int = Field(9, ge=1, le=64)
+    backend: Literal["auto", "researcher", "claude", "scripted"] = "auto"
+    directions: list[str] = Field(default_factory=lambda: list(DIRECTIONS), min_length=1)
+    max_restarts: int = Field(5, ge=0)
+    restart_backoff_s: float = Field(2.0, ge=0)
+    grace_s: float = Field(10.0, ge=0)
+    shell_timeout_s: float = Field(300, gt=0)
+    shell_memory_mb: int = Field(4096, ge=256)
+    shell_processes: int = Field(256, ge=8)
+    shell_file_mb: float = Field(256, gt=0)
+    tmp_mb: int = Field(1024, ge=16)
+    output_chars: int = Field(10000, ge=200)
+    repeat_limit: int = Field(5, ge=2)
+    step_pause_s: float = Field(0.0, ge=0)
+    script: str | None = None   # backend = "scripted": a JSON file of turns (tests and demos)
+
+    @model_validator(mode="after")
+    def _script_given(self) -> "AgentsSection":
+        if self.backend == "scripted" and not self.script:
+            raise ValueError("agents.backend = \"scripted\" needs agents.script (a JSON file of turns)")
+        return self
+
+    def direction(self, index: int) -> str:
+        return self.directions[index % len(self.directions)]
+
+    @property
+    def names(self) -> list[str]:
+        return [f"agent-{i}" for i in range(1, self.count + 1)]
+
+
+class Limit(Strict):
+    """0 means no limit."""
+    hours: float = Field(0, ge=0)
+    dollars: float = Field(0, ge=0)
+    tokens: int = Field(0, ge=0)
+    scorer_queries: int = Field(0, ge=0)
+
+
+class BudgetSection(Strict):
+    agent: Limit = Limit(dollars=20.0)
+    lab: Limit = Limit(dollars=150.0)
+
+
+class Prices(Strict):
+    """Dollars per million tokens."""
+    input: float = Field(3.0, ge=0)
+    output: float = Field(15.0, ge=0)
+    cache_write: float = Field(3.75, ge=0)
+    cache_read: float = Field(0.30, ge=0)
+
+
+class ClaudeSection(Strict):
+    model: str = "claude-sonnet-4-6"
+    max_tokens: int = Field(8192, ge=256)
+    context_tokens: int = Field(120000, ge=2000)
+    timeout_s: float = Field(300, gt=0)
+    max_retries: int = Field(8, ge=0)
+    retry_base_s: float = Field(2.0, ge=0)
+    base_url: str | None = None
+    prices: Prices = Prices()
+
+
+class SlicesSection(Strict):
+    gpus: list[str] = []              # e.g. ["0", "1"] or MIG UUIDs; empty: found with nvidia-smi
+    cpus_per_agent: int = Field(0, ge=0)  # 0: the machine's cores shared out evenly
+
+
 class Config(Strict):
     lab: LabSection = LabSection()
     task: TaskSection = TaskSection()
     scorer: ScorerSection = ScorerSection()
+    agents: AgentsSection = AgentsSection()
+    budget: BudgetSection = BudgetSection()
+    claude: ClaudeSection = ClaudeSection()
+    slices: SlicesSection = SlicesSection()
 
     # Set by load(): where the file was, so relative paths resolve against it.
     root: Path = Path(".")
@@ -93,6 +178,14 @@ class Config(Strict):
     @property
     def state_dir(self) -> Path:
         return (self.root / self.lab.state_dir).resolve()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def sandboxes_dir(self) -> Path:
+        return (self.root / "sandboxes").resolve()
 
     def scoring_fingerprint(self) -> str:
         """A short hash of everything that decides a score, recorded beside each one."""

@@ -97,3 +97,52 @@ def scorer(cfg):
     db = open_db(cfg.state_dir / "lab.db")
     yield Scorer(cfg, db, make_sandbox(cfg.lab.sandbox, warn=lambda line: None), progress=False)
     db.conn.close()
+
+
+AGENTS_TOML = """
+[agents]
+count = {count}
+backend = "scripted"
+script = "script.json"
+grace_s = {grace_s}
+restart_backoff_s = 0.5
+max_restarts = {max_restarts}
+repeat_limit = {repeat_limit}
+tmp_mb = {tmp_mb}
+shell_timeout_s = 120
+"""
+
+
+def make_lab(lab_dir: Path, folder: Path, turns: list[dict], repeat: bool = False, count: int = 3,
+             grace_s: float = 2, max_restarts: int = 3, repeat_limit: int = 4, tmp_mb: int = 64,
+             extra: str = "") -> Path:
+    """A lab folder of its own, sharing the session's prepared testbed (copied, without any lab state)."""
+    import json
+
+    def skip(src, names):
+        return [n for n in names if n in ("lab.db", "lab.db-wal", "lab.db-shm", "run", "worktrees")]
+
+    shutil.copytree(lab_dir / ".lab", folder / ".lab", ignore=skip)
+    text = (lab_dir / "lab.toml").read_text() + AGENTS_TOML.format(
+        count=count, grace_s=grace_s, max_restarts=max_restarts, repeat_limit=repeat_limit, tmp_mb=tmp_mb) + extra
+    (folder / "lab.toml").write_text(text)
+    (folder / "script.json").write_text(json.dumps({"turns": turns, "repeat": repeat}))
+    return folder
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.3, what: str = "condition"):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def lab_status(folder: Path) -> dict:
+    import json
+
+    return json.loads(run_lab("status", "--json", cwd=folder, check=True).stdout)

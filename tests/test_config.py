@@ -8,12 +8,18 @@ from lab import config
 @pytest.mark.parametrize("toml, line", [
     ('[scorer]\ntimeout_s = "soon"\n', "scorer.timeout_s: input should be a valid number"),
     ("[scorer]\ntimeot_s = 3\n", "scorer.timeot_s: unknown key (expected one of: seeds, timeout_s,"),
-    ("[labb]\n", "labb: unknown key (expected one of: lab, task, scorer)"),
+    ("[labb]\n", "labb: unknown key (expected one of: lab, task, scorer, agents, budget, claude, slices)"),
     ('[task]\ndev = "sst2"\n', "task.dev names unknown dataset 'sst2' (expected one of: rotten_tomatoes, imdb, tweets)"),
     ('[task]\nheldout = ["imdb", "yelp"]\n', "task.heldout names unknown dataset 'yelp'"),
     ('[lab]\nsandbox = "docker"\n', "lab.sandbox: input should be 'bwrap' or 'none'"),
     ("[task.sizes.imdb]\ntrain = 5\n", "task.sizes.imdb.train: input should be greater than or equal to 20"),
     ("[task\n", "not valid TOML"),
+    ('[agents]\nbackend = "gpt"\n', "agents.backend: input should be 'auto', 'researcher', 'claude' or 'scripted'"),
+    ('[agents]\nbackend = "scripted"\n', 'agents.backend = "scripted" needs agents.script'),
+    ("[agents]\ncount = 0\n", "agents.count: input should be greater than or equal to 1"),
+    ("[budget.agent]\ndollars = -1\n", "budget.agent.dollars: input should be greater than or equal to 0"),
+    ("[budget.team]\n", "budget.team: unknown key (expected one of: agent, lab)"),
+    ('[slices]\ngpus = "0,1"\n', "slices.gpus: input should be a valid list"),
 ])
 def test_bad_config_is_one_line_exit_2_and_nothing_is_created(tmp_path, toml, line):
     (tmp_path / "lab.toml").write_text(toml)

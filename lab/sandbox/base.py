@@ -6,7 +6,9 @@ import resource
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+import ctypes
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +33,7 @@ class Limits:
     max_file_mb: float = 16
     threads: int = 1
     cpus: tuple[int, ...] | None = None
+    tmp_mb: int | None = None    # size of the private /tmp; None: the sandbox's default
 
 
 @dataclass
@@ -41,13 +44,16 @@ class RunResult:
     stdout: str = ""
     stderr: str = ""
     limits: Limits = field(default_factory=Limits)
+    cancelled: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        return self.returncode == 0 and not self.timed_out and not self.cancelled
 
     def failure(self) -> str:
         """One line saying why the run failed."""
+        if self.cancelled:
+            return "killed: the agent was stopped and the grace period ran out"
         if self.timed_out:
             return f"timed out after {self.limits.timeout_s:g} s"
         code = self.returncode or 0
@@ -74,8 +80,12 @@ class Sandbox(Protocol):
         """The path under which the command sees `bind`."""
 
     def run(self, argv: list[str], binds: list[Bind], cwd: Bind, limits: Limits,
-            env: dict[str, str] | None = None) -> RunResult:
-        """Run argv to completion under the limits; never raises for the command's own failures."""
+            env: dict[str, str] | None = None, cancel: threading.Event | None = None) -> RunResult:
+        """Run argv to completion under the limits (or until cancel is set); never raises for the command's
+        own failures."""
+
+    def hand_over(self, path: Path) -> None:
+        """Make a host file or folder (recursively) writable by the sandboxed user."""
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -96,8 +106,19 @@ def _tail(path: Path) -> str:
         return handle.read().decode(errors="replace")
 
 
-def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str | None = None) -> RunResult:
-    """Start argv in its own process group with rlimits applied; kill the whole group at the timeout."""
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In a child, before exec: the kernel sends sig when the parent dies, so nothing outlives a killed lab."""
+    _libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str | None = None,
+                cancel: threading.Event | None = None) -> RunResult:
+    """Start argv in its own process group with rlimits applied; kill the whole group at the timeout
+    or when cancel is set."""
     memory = limits.memory_mb * 1024 * 1024
     file_size = int(limits.max_file_mb * 1024 * 1024)
 
@@ -108,6 +129,7 @@ def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str |
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if limits.cpus:
             os.sched_setaffinity(0, limits.cpus)
+        die_with_parent()
 
     with tempfile.TemporaryDirectory(prefix="lab-run-") as logs:
         out_path, err_path = Path(logs) / "stdout", Path(logs) / "stderr"
@@ -115,11 +137,20 @@ def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str |
             start = time.monotonic()
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
                                     preexec_fn=apply_limits, start_new_session=True)
-            timed_out = False
+            timed_out = cancelled = False
+            deadline = start + limits.timeout_s
             try:
-                proc.wait(timeout=limits.timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
+                while proc.poll() is None:
+                    if cancel is not None and cancel.is_set():
+                        cancelled = True
+                        break
+                    if time.monotonic() >= deadline:
+                        timed_out = True
+                        break
+                    try:
+                        proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+                    except subprocess.TimeoutExpired:
+                        pass
             finally:
                 try:
                     os.killpg(proc.pid, signal.SIGKILL)  # whatever the command left running goes too
@@ -127,5 +158,5 @@ def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str |
                     pass
                 proc.wait()
             duration = time.monotonic() - start
-        return RunResult(None if timed_out else proc.returncode, timed_out, duration,
-                         _tail(out_path), _tail(err_path), limits)
+        return RunResult(None if timed_out or cancelled else proc.returncode, timed_out, duration,
+                         _tail(out_path), _tail(err_path), limits, cancelled)

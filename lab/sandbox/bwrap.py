@@ -97,7 +97,10 @@ class BwrapSandbox:
         if not self.as_root:
             args.append("--unshare-user")
         # /tmp first: a Python or a bind that lives under /tmp is then mounted on top of it.
-        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777"]
+        if limits.tmp_mb:
+            args += ["--size", str(limits.tmp_mb * 1024 * 1024)]
+        args += ["--tmpfs", "/tmp"]
         made = {"/tmp"}
         args += self._system_args(made)
         for bind in binds:
@@ -117,9 +120,20 @@ class BwrapSandbox:
         return args + argv
 
     def run(self, argv: list[str], binds: list[Bind], cwd: Bind, limits: Limits,
-            env: dict[str, str] | None = None) -> RunResult:
+            env: dict[str, str] | None = None, cancel=None) -> RunResult:
         if self.as_root:
             for bind in binds:
                 if bind.writable:
                     os.chown(bind.host, NOBODY, NOBODY)
-        return run_limited(self.command(argv, binds, cwd, limits, env), limits, env={"PATH": os.environ["PATH"]})
+        return run_limited(self.command(argv, binds, cwd, limits, env), limits, env={"PATH": os.environ["PATH"]},
+                           cancel=cancel)
+
+    def hand_over(self, path: Path) -> None:
+        if not self.as_root:
+            return  # the user namespace maps the sandbox's user to ours: our files are its files
+        path = Path(path)
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+        if path.is_dir() and not path.is_symlink():
+            for root, dirs, names in os.walk(path):
+                for name in dirs + names:
+                    os.chown(os.path.join(root, name), NOBODY, NOBODY, follow_symlinks=False)

@@ -16,9 +16,12 @@ class NoSandbox:
     def inside(self, bind: Bind) -> str:
         return str(bind.host)
 
+    def hand_over(self, path) -> None:
+        pass  # commands run as ourselves
+
     def run(self, argv: list[str], binds: list[Bind], cwd: Bind, limits: Limits,
-            env: dict[str, str] | None = None) -> RunResult:
+            env: dict[str, str] | None = None, cancel=None) -> RunResult:
         full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
                     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1",
                     **passthrough_env(), **thread_env(limits.threads), **(env or {})}
-        return run_limited(argv, limits, env=full_env, cwd=str(cwd.host))
+        return run_limited(argv, limits, env=full_env, cwd=str(cwd.host), cancel=cancel)

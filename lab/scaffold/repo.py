@@ -14,6 +14,16 @@ AUTHOR = {"GIT_AUTHOR_NAME": "lab", "GIT_AUTHOR_EMAIL": "lab@localhost",
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 
 
+# The repository may belong to the sandbox's user (see lab/sandbox/workspace.py): accept it.
+SAFE_DIRECTORY = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+
+
+def open_repo(path: Path) -> git.Repo:
+    repo = git.Repo(path)
+    repo.git.update_environment(**SAFE_DIRECTORY)
+    return repo
+
+
 def research_repo_path(state_dir: Path) -> Path:
     return Path(state_dir) / "research.git"
 
@@ -26,7 +36,7 @@ def create(state_dir: Path) -> tuple[git.Repo, bool]:
     """Open the research repository, creating it with the scaffold as its first commit if missing."""
     path = research_repo_path(state_dir)
     if path.exists():
-        repo = git.Repo(path)
+        repo = open_repo(path)
         if repo.heads:
             return repo, False
         shutil.rmtree(path)  # a half-made repository from an interrupted init
@@ -41,4 +51,4 @@ def create(state_dir: Path) -> tuple[git.Repo, bool]:
         (staging / "research.git").rename(path)  # appears whole or not at all
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return git.Repo(path), True
+    return open_repo(path), True

@@ -1,67 +1,12 @@
-"""The `lab` command: parses, calls the core, and turns every LabError into one line and exit code 2."""
+"""Preparing the testbed and scoring: `lab init`, `lab score`, `lab scorer`."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from lab import config as configs
-from lab.errors import LabError
-
-EXIT_BAD_INPUT = 2
-ROLES = {"dev": "dev", "heldout": "held-out"}
-
-
-def _fmt_pgr(score: dict | None) -> str:
-    if not score:
-        return "-"
-    if score.get("status") == "failed":
-        return "failed"
-    return f"{score['pgr']:+.3f} ± {score['pgr_se']:.3f}"
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-class Context:
-    def __init__(self, config_path: str):
-        self.config_path = config_path
-        self._cfg = None
-
-    @property
-    def cfg(self):
-        if self._cfg is None:
-            self._cfg = configs.load(self.config_path)
-        return self._cfg
-
-    def db(self):
-        from lab.store import open_db
-
-        return open_db(self.cfg.state_dir / "lab.db")
-
-    def sandbox(self):
-        from lab.sandbox import make_sandbox
-
-        return make_sandbox(self.cfg.lab.sandbox, warn=lambda line: click.secho(line, fg="red", err=True))
-
-    def scorer(self):
-        from lab.scorer.scorer import Scorer
-
-        return Scorer(self.cfg, self.db(), self.sandbox())
-
-
-@click.group()
-@click.option("--config", "config_path", default="lab.toml", show_default=True, metavar="FILE",
-              help="The lab's configuration file.")
-@click.pass_context
-def cli(ctx: click.Context, config_path: str) -> None:
-    """An automated weak-to-strong research lab on one workstation."""
-    ctx.obj = Context(config_path)
+from lab.cli.base import ROLES, Context, cli, fmt_pgr, table
 
 
 @cli.command()
@@ -80,7 +25,7 @@ def init(obj: Context, force: bool) -> None:
         rows.append([b.dataset, role, f"{sizes.teacher}/{sizes.train}/{sizes.test}", f"{b.weak_acc:.3f}",
                      f"{b.ceiling_acc:.3f}", f"{b.gap * 100:+.1f}"])
     click.echo(("prepared" if prepared.rebuilt else "reused the prepared") + f" testbed in {cfg.state_dir}")
-    click.echo(_table(["dataset", "role", "teacher/train/test", "weak acc", "ceiling acc", "gap (points)"], rows))
+    click.echo(table(["dataset", "role", "teacher/train/test", "weak acc", "ceiling acc", "gap (points)"], rows))
     dev = next(b for b in prepared.baselines if b.dataset == cfg.task.dev)
     if dev.gap < cfg.task.min_gap:
         click.secho(f"warning: the dev gap of {dev.gap * 100:.1f} points is below task.min_gap "
@@ -91,15 +36,15 @@ def init(obj: Context, force: bool) -> None:
 
 
 def _print_result(result: dict) -> None:
-    rows = [[name, ROLES[d["role"]], f"{d['weak_acc']:.3f}", f"{d['ceiling_acc']:.3f}", f"{d['acc']:.3f}", _fmt_pgr(d),
+    rows = [[name, ROLES[d["role"]], f"{d['weak_acc']:.3f}", f"{d['ceiling_acc']:.3f}", f"{d['acc']:.3f}", fmt_pgr(d),
              str(len(d["seeds"]))] for name, d in result["datasets"].items()]
     rows += [[name, "held-out", "", "", "", f"failed: {err}", ""] for name, err in result["failed"].items()]
     commit = (result["commit"] or "")[:10] or "(working tree)"
     click.echo(f"submission {result['submission']}: {result['method']} at {commit}, {result['duration_s']:.1f} s")
-    click.echo(_table(["dataset", "role", "weak acc", "ceiling acc", "acc", "PGR ± SE", "seeds"], rows))
+    click.echo(table(["dataset", "role", "weak acc", "ceiling acc", "acc", "PGR ± SE", "seeds"], rows))
     shuffled = result.get("shuffled_teacher")
     if shuffled:
-        click.echo(f"shuffled-teacher check: PGR {_fmt_pgr(shuffled)} over {len(shuffled['seeds'])} seeds")
+        click.echo(f"shuffled-teacher check: PGR {fmt_pgr(shuffled)} over {len(shuffled['seeds'])} seeds")
     _print_flags(result["flags"])
 
 
@@ -157,10 +102,10 @@ def _print_baselines(cfg, results: dict) -> None:
     rows = []
     for entry, r in results.items():
         shuffled = r.get("shuffled_teacher")
-        rows.append([entry] + [_fmt_pgr(r["datasets"].get(ds)) if ds not in r["failed"] else "failed"
+        rows.append([entry] + [fmt_pgr(r["datasets"].get(ds)) if ds not in r["failed"] else "failed"
                                for ds in cfg.task.datasets]
-                    + [_fmt_pgr(shuffled), ", ".join(f["kind"] for f in r["flags"]) or "-"])
-    click.echo(_table(["method", *[f"{ds} PGR" for ds in cfg.task.datasets], "shuffled teacher", "flags"], rows))
+                    + [fmt_pgr(shuffled), ", ".join(f["kind"] for f in r["flags"]) or "-"])
+    click.echo(table(["method", *[f"{ds} PGR" for ds in cfg.task.datasets], "shuffled teacher", "flags"], rows))
 
 
 def _print_leaderboard(obj: Context, as_json: bool) -> None:
@@ -180,9 +125,9 @@ def _print_leaderboard(obj: Context, as_json: bool) -> None:
         return
     datasets = obj.cfg.task.datasets
     rows = [[str(s["id"]), s["agent"], (s["commit_sha"] or "")[:10] or "-", s["path"]]
-            + [_fmt_pgr(next((x for x in s["scores"] if x["dataset"] == ds), None)) for ds in datasets]
+            + [fmt_pgr(next((x for x in s["scores"] if x["dataset"] == ds), None)) for ds in datasets]
             + [", ".join(f["kind"] for f in s["open_flags"]) or "-"] for s in board]
-    click.echo(_table(["id", "agent", "commit", "method", *[f"{ds} PGR" for ds in datasets], "flags"], rows))
+    click.echo(table(["id", "agent", "commit", "method", *[f"{ds} PGR" for ds in datasets], "flags"], rows))
 
 
 @cli.command("scorer")
@@ -206,21 +151,3 @@ def scorer_service(obj: Context) -> None:
         pass
     finally:
         (run_dir / "scorer.url").unlink(missing_ok=True)
-
-
-def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("lab: aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except LabError as exc:
-        click.echo(f"lab: error: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
-
-
-if __name__ == "__main__":
-    main()

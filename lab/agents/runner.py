@@ -1,0 +1,64 @@
+"""One agent's process: `python -m lab.agents.runner --config FILE --agent agent-3 ...`, started by the supervisor.
+
+Exit codes: 0 ended cleanly (stopped, budget, stuck: the state says which); 3 cannot go on until a
+person acts (a deleted worktree); anything else is a crash, which the supervisor restarts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+from lab import config as configs
+from lab.agents.backends import make_backend
+from lab.agents.loop import AgentLoop
+from lab.agents.tools import TOOLS, ToolContext, Toolbox
+from lab.agents.turns import AgentWorld
+from lab.sandbox import make_sandbox
+from lab.sandbox.slices import Slice
+from lab.sandbox.workspace import Workspace
+from lab.scaffold.repo import research_repo_path
+from lab.scorer.service import ScorerClient
+from lab.store import agents, open_db
+from lab.task.testbed import Testbed
+
+EXIT_NEEDS_PERSON = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--agent", required=True)
+    parser.add_argument("--backend", required=True)
+    parser.add_argument("--scorer", required=True, help="the scorer service's URL")
+    parser.add_argument("--slice", required=True, help="JSON: {cpus, gpu}")
+    args = parser.parse_args(argv)
+
+    cfg = configs.load(args.config)
+    name, slice_ = args.agent, Slice.from_dict(json.loads(args.slice))
+    os.sched_setaffinity(0, slice_.cpus)
+    db = open_db(cfg.state_dir / "lab.db")
+    sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: print(line, file=sys.stderr, flush=True))
+    workspace = Workspace(cfg.sandboxes_dir / name, research_repo_path(cfg.state_dir), name, sandbox)
+    workspace.check()
+    ctx = ToolContext(agent=name, cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
+                      data_view=Testbed(cfg.state_dir, cfg.task).view(cfg.task.dev), scorer=ScorerClient(args.scorer),
+                      cpus=slice_.cpus, gpu=slice_.gpu, threads=slice_.threads)
+    row = agents.get(db, name)
+    readme = workspace.path / "README.md"
+    world = AgentWorld(name=name, direction=row["direction"] or "", tools=TOOLS, worktree=str(workspace.path),
+                       readme=readme.read_text() if readme.is_file() else "",
+                       notebook=lambda: agents.notebook(db, name))
+    backend = make_backend(args.backend, cfg, world, agents.backend_state(db, name))
+    loop = AgentLoop(name, cfg, db, backend, Toolbox(ctx))
+    signal.signal(signal.SIGTERM, lambda *_: loop.request_stop("stopped by the supervisor"))
+    signal.signal(signal.SIGINT, lambda *_: loop.request_stop("interrupted"))
+    state, reason = loop.run()
+    print(f"{name}: {state}: {reason}", flush=True)
+    return EXIT_NEEDS_PERSON if state == "failed" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,288 @@
+"""The agent's tools: one JSON schema each, shared by every backend, and the Toolbox that runs them.
+
+Shell commands and git run in the sandbox with the agent's slice; file tools, the forum, the
+notebook and the scorer run here in the runner, outside it. A tool's failure is a result the agent
+reads (is_error), never an exception that ends the agent, except a deleted worktree.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.errors import LabError
+from lab.agents.turns import ToolCall, ToolResult
+from lab.sandbox import Bind, Limits, Sandbox
+from lab.sandbox.workspace import Workspace, WorktreeMissing
+from lab.store import agents, forum
+
+DATA_INSIDE = "/data"
+
+
+def _schema(properties: dict, required: list[str]) -> dict:
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+
+TOOLS: list[dict[str, Any]] = [
+    {"name": "shell", "description": (
+        "Run a bash command in your sandbox: your worktree (the current folder, writable), the dev data at "
+        "/data (read-only), no network. Output is truncated past a limit. Use it to run experiments, e.g. "
+        "`python method.py --data /data --out runs/pred.jsonl --seed 0`, and git to read others' commits."),
+     "input_schema": _schema({"command": _STR, "timeout_s": {"type": "number", "description": "default: the lab's"}},
+                             ["command"])},
+    {"name": "read_file", "description": "Read a text file of your worktree, with line numbers.",
+     "input_schema": _schema({"path": _STR, "offset": {**_INT, "description": "first line, from 1"},
+                              "limit": {**_INT, "description": "number of lines"}}, ["path"])},
+    {"name": "write_file", "description": "Create or overwrite a file of your worktree.",
+     "input_schema": _schema({"path": _STR, "content": _STR}, ["path", "content"])},
+    {"name": "edit_file", "description": "Replace one exact, unique occurrence of `old` with `new` in a file.",
+     "input_schema": _schema({"path": _STR, "old": _STR, "new": _STR}, ["path", "old", "new"])},
+    {"name": "git_commit", "description": "Commit every change in your worktree to your branch; returns the commit id.",
+     "input_schema": _schema({"message": _STR}, ["message"])},
+    {"name": "forum_post", "description": (
+        "Share with the other agents. kind: result, hypothesis, insight, error, observation or question. Give "
+        "the commit id of the code and metrics (pgr, pgr_se, acc, seeds) for results, good or bad."),
+     "input_schema": _schema({"kind": {"type": "string", "enum": list(forum.KINDS[:-1])}, "title": _STR, "body": _STR,
+                              "commit": _STR, "metrics": {"type": "object"}}, ["kind", "title", "body"])},
+    {"name": "forum_comment", "description": "Comment on a forum post.",
+     "input_schema": _schema({"post_id": _INT, "body": _STR}, ["post_id", "body"])},
+    {"name": "forum_vote", "description": "Vote on a forum post: +1 (useful, held up) or -1 (wrong, did not replicate).",
+     "input_schema": _schema({"post_id": _INT, "value": {"type": "integer", "enum": [1, -1]}}, ["post_id", "value"])},
+    {"name": "forum_search", "description": "Full-text search of the forum's posts.",
+     "input_schema": _schema({"query": _STR, "limit": _INT}, ["query"])},
+    {"name": "forum_read", "description": "Read one post with its comments and votes, or, without post_id, the newest posts.",
+     "input_schema": _schema({"post_id": _INT, "limit": _INT, "kind": _STR, "order": {"type": "string",
+                              "enum": ["new", "top"]}}, [])},
+    {"name": "evaluate", "description": (
+        "Score a predictions file of your worktree (JSONL: {\"id\", \"label\"} per test id) on the dev test "
+        "split: accuracy and PGR. Budgeted per hour; one seed is noisy."),
+     "input_schema": _schema({"predictions": _STR}, ["predictions"])},
+    {"name": "submit", "description": (
+        "Submit a commit: the scorer re-runs its method over every seed and reports dev PGR with its "
+        "standard error. Budgeted; submit what beats your best by more than noise."),
+     "input_schema": _schema({"commit": _STR, "path": {"type": "string", "description": "default method.py"}},
+                             ["commit"])},
+    {"name": "leaderboard", "description": "Every scored submission's dev PGR, best first.",
+     "input_schema": _schema({"limit": _INT}, [])},
+    {"name": "notebook", "description": (
+        "Your persistent notes, kept across restarts and fresh conversations: read them, append to them, "
+        "or replace them."),
+     "input_schema": _schema({"action": {"type": "string", "enum": ["read", "append", "replace"]}, "text": _STR},
+                             ["action"])},
+]
+TOOL_NAMES = [t["name"] for t in TOOLS]
+
+
+def truncate(text: str, limit: int) -> str:
+    """Head and tail of text within limit characters, with a note saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit * 2 // 3], text[-(limit // 3):]
+    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters cut; redirect output to a file to keep it ...]\n{tail}"
+
+
+class ToolError(LabError):
+    """A tool call that cannot be carried out; the agent reads this as an error result."""
+
+
+@dataclass
+class ToolContext:
+    agent: str
+    cfg: Any
+    db: Any
+    sandbox: Sandbox
+    workspace: Workspace
+    data_view: Path
+    scorer: Any                     # ScorerClient
+    cpus: tuple[int, ...] | None = None
+    gpu: str | None = None
+    threads: int = 1
+
+
+class Toolbox:
+    def __init__(self, ctx: ToolContext):
+        self.ctx = ctx
+        self.cancel = threading.Event()   # set when a stop's grace period is over: the running command is killed
+
+    # ---- dispatch ------------------------------------------------------------------------------
+    def execute(self, call: ToolCall) -> ToolResult:
+        self.ctx.workspace.check()        # a deleted worktree ends the agent with a clear state
+        handler = getattr(self, f"_tool_{call.name}", None)
+        if call.name not in TOOL_NAMES or handler is None:
+            return ToolResult(call.id, call.name, f"error: unknown tool {call.name!r} (expected one of: "
+                              f"{', '.join(TOOL_NAMES)})", is_error=True)
+        try:
+            output, data = handler(**call.arguments)
+            return ToolResult(call.id, call.name, truncate(output, self.ctx.cfg.agents.output_chars), data=data)
+        except WorktreeMissing:
+            raise
+        except TypeError as exc:
+            return ToolResult(call.id, call.name, f"error: bad arguments for {call.name}: {exc}", is_error=True)
+        except LabError as exc:
+            return ToolResult(call.id, call.name, f"error: {exc}", is_error=True,
+                              data={"error": str(exc), "kind": type(exc).__name__})
+
+    # ---- the sandbox ---------------------------------------------------------------------------
+    def _limits(self, timeout_s: float | None = None) -> Limits:
+        a = self.ctx.cfg.agents
+        timeout = min(float(timeout_s), a.shell_timeout_s) if timeout_s else a.shell_timeout_s
+        return Limits(timeout_s=timeout, memory_mb=a.shell_memory_mb, max_processes=a.shell_processes,
+                      max_file_mb=a.shell_file_mb, threads=self.ctx.threads, cpus=self.ctx.cpus, tmp_mb=a.tmp_mb)
+
+    def _env(self) -> dict[str, str]:
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "LAB_AGENT": self.ctx.agent,
+               "LAB_DATA": DATA_INSIDE, "GIT_AUTHOR_NAME": self.ctx.agent, "GIT_COMMITTER_NAME": self.ctx.agent,
+               "GIT_AUTHOR_EMAIL": f"{self.ctx.agent}@lab", "GIT_COMMITTER_EMAIL": f"{self.ctx.agent}@lab"}
+        if self.ctx.gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = self.ctx.gpu
+        return env
+
+    def run_sandboxed(self, argv: list[str], timeout_s: float | None = None):
+        ws = self.ctx.workspace
+        binds = [Bind(ws.path, str(ws.path), writable=True), Bind(ws.repo_path, str(ws.repo_path), writable=True),
+                 Bind(self.ctx.data_view, DATA_INSIDE)]
+        return self.ctx.sandbox.run(argv, binds, cwd=binds[0], limits=self._limits(timeout_s), env=self._env(),
+                                    cancel=self.cancel)
+
+    def _tool_shell(self, command: str, timeout_s: float | None = None):
+        result = self.run_sandboxed(["bash", "-c", command], timeout_s)
+        output = result.stdout + (("\n[stderr]\n" + result.stderr) if result.stderr.strip() else "")
+        if result.ok:
+            status = "exit 0"
+        else:
+            status = result.failure()
+            if "No space left on device" in result.stderr:
+                status += f" (disk full: /tmp holds {self.ctx.cfg.agents.tmp_mb} MB; files count against the limit)"
+        text = f"[{status}, {result.duration_s:.1f} s]\n{output.strip()}"
+        if not result.ok:
+            raise ToolError(text)
+        return text, {"returncode": result.returncode, "duration_s": result.duration_s, "stdout": result.stdout}
+
+    def _tool_git_commit(self, message: str):
+        if not message.strip():
+            raise ToolError("a commit needs a message")
+        add = self.run_sandboxed(["git", "add", "-A"], 60)
+        if not add.ok:
+            raise ToolError(f"git add failed: {add.failure()}")
+        commit = self.run_sandboxed(["git", "commit", "-q", "-m", message], 60)
+        if not commit.ok:
+            if "nothing to commit" in commit.stdout + commit.stderr:
+                raise ToolError("nothing to commit: the worktree has no changes since the last commit")
+            raise ToolError(f"git commit failed: {commit.failure()}")
+        sha = self.ctx.workspace.head()
+        return f"committed {sha} on {self.ctx.workspace.branch}", {"commit": sha}
+
+    # ---- files ---------------------------------------------------------------------------------
+    def _tool_read_file(self, path: str, offset: int = 1, limit: int = 400):
+        target = self.ctx.workspace.resolve(path)
+        if not target.is_file():
+            raise ToolError(f"{path}: no such file in your worktree")
+        lines = target.read_text(errors="replace").splitlines()
+        start = max(1, int(offset))
+        chosen = lines[start - 1: start - 1 + int(limit)]
+        text = "\n".join(f"{start + i:5d}  {line}" for i, line in enumerate(chosen))
+        more = len(lines) - (start - 1 + len(chosen))
+        return text + (f"\n[{more} more lines]" if more > 0 else ""), {"lines": len(lines)}
+
+    def _tool_write_file(self, path: str, content: str):
+        target = self.ctx.workspace.write(path, content)
+        return f"wrote {len(content)} characters to {target.relative_to(self.ctx.workspace.path)}", {}
+
+    def _tool_edit_file(self, path: str, old: str, new: str):
+        target = self.ctx.workspace.resolve(path)
+        if not target.is_file():
+            raise ToolError(f"{path}: no such file in your worktree")
+        text = target.read_text()
+        found = text.count(old)
+        if found != 1:
+            raise ToolError(f"{path}: `old` occurs {found} times (expected exactly once; give more context)")
+        self.ctx.workspace.write(path, text.replace(old, new))
+        return f"edited {path}", {}
+
+    # ---- forum ---------------------------------------------------------------------------------
+    def _tool_forum_post(self, kind: str, title: str, body: str, commit: str | None = None,
+                         metrics: dict | None = None):
+        if commit:
+            commit = self.ctx.workspace.resolve_commit(commit)
+        pid = forum.post(self.ctx.db, self.ctx.agent, kind, title, body, commit, metrics)
+        return f"posted #{pid}", {"post_id": pid}
+
+    def _tool_forum_comment(self, post_id: int, body: str):
+        cid = forum.comment(self.ctx.db, int(post_id), self.ctx.agent, body)
+        return f"commented on #{post_id}", {"comment_id": cid}
+
+    def _tool_forum_vote(self, post_id: int, value: int):
+        forum.vote(self.ctx.db, int(post_id), self.ctx.agent, int(value))
+        return f"voted {int(value):+d} on #{post_id}", {}
+
+    def _tool_forum_search(self, query: str, limit: int = 10):
+        posts = forum.search(self.ctx.db, query, int(limit))
+        return _format_posts(posts) or "no posts match", {"posts": posts}
+
+    def _tool_forum_read(self, post_id: int | None = None, limit: int = 10, kind: str | None = None,
+                         order: str = "new"):
+        if post_id is None:
+            posts = forum.recent(self.ctx.db, int(limit), kind=kind, order=order)
+            return _format_posts(posts) or "the forum is empty", {"posts": posts}
+        thread = forum.read(self.ctx.db, int(post_id))
+        text = _format_posts([thread], full=True) + "".join(
+            f"\n  - {c['author']}: {c['body']}" for c in thread["comment_list"])
+        return text, {"post": thread}
+
+    # ---- scorer --------------------------------------------------------------------------------
+    def _tool_evaluate(self, predictions: str):
+        path = self.ctx.workspace.resolve(predictions)
+        if not path.is_file():
+            raise ToolError(f"{predictions}: no such file in your worktree (write predictions under it, e.g. runs/)")
+        agents.add_counts(self.ctx.db, self.ctx.agent, scorer_queries=1)
+        result = self.ctx.scorer.evaluate(self.ctx.agent, path)
+        agents.add_counts(self.ctx.db, self.ctx.agent, experiments=1)
+        return (f"dev accuracy {result['acc']:.4f}, PGR {result['pgr']:+.4f} (weak {result['weak_acc']:.4f}, "
+                f"ceiling {result['ceiling_acc']:.4f}; one predictions file, so one seed)"), result
+
+    def _tool_submit(self, commit: str, path: str = "method.py"):
+        sha = self.ctx.workspace.resolve_commit(commit)
+        agents.add_counts(self.ctx.db, self.ctx.agent, scorer_queries=1)
+        result = self.ctx.scorer.submit(self.ctx.agent, sha, path)
+        agents.add_counts(self.ctx.db, self.ctx.agent, experiments=1)
+        return (f"submission {result['submission']}: dev PGR {result['pgr']:+.4f} ± {result['pgr_se']:.4f} "
+                f"(accuracy {result['acc']:.4f}) over seeds {result['seeds']}"), result
+
+    def _tool_leaderboard(self, limit: int = 20):
+        board = self.ctx.scorer.leaderboard()[: int(limit)]
+        lines = [f"#{r['submission']} {r['agent']} {(r['commit'] or '')[:10]} {r['method']}: "
+                 f"PGR {r['pgr']:+.4f} ± {r['pgr_se']:.4f}" for r in board]
+        return "\n".join(lines) or "no scored submissions yet", {"leaderboard": board}
+
+    # ---- notebook ------------------------------------------------------------------------------
+    def _tool_notebook(self, action: str, text: str = ""):
+        db, agent = self.ctx.db, self.ctx.agent
+        if action == "read":
+            current = agents.notebook(db, agent)
+            return current or "(your notebook is empty)", {"notebook": current}
+        if action == "append":
+            current = agents.notebook(db, agent)
+            agents.set_notebook(db, agent, (current + "\n" if current else "") + text)
+        elif action == "replace":
+            agents.set_notebook(db, agent, text)
+        else:
+            raise ToolError(f"unknown notebook action {action!r} (expected read, append or replace)")
+        return f"notebook {action}ed ({len(agents.notebook(db, agent))} characters)", {}
+
+
+def _format_posts(posts: list[dict], full: bool = False) -> str:
+    out = []
+    for p in posts:
+        head = f"#{p['id']} [{p['kind']}] {p['title']} (by {p['author']}, score {p['score']:+d}, {p['comments']} comments"
+        head += f", commit {p['commit_sha'][:10]})" if p.get("commit_sha") else ")"
+        metrics = f"\n    metrics: {json.dumps(p['metrics'])}" if p.get("metrics") else ""
+        body = p["body"] if full else p["body"][:300]
+        out.append(f"{head}{metrics}\n    {body}")
+    return "\n".join(out)

@@ -1,0 +1,147 @@
+"""Reading the agents' work: `lab log`, `lab show`, `lab forum`."""
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from lab.cli.base import Context, cli, fmt_pgr, table
+
+
+def _scores_by_commit(db) -> dict[str, list[dict]]:
+    from lab.store import submissions
+
+    found: dict[str, list[dict]] = {}
+    for row in db["submissions"].rows_where("commit_sha IS NOT NULL", order_by="id"):
+        found.setdefault(row["commit_sha"], []).append(submissions.get(db, row["id"]))
+    return found
+
+
+def _score_line(sub: dict) -> str:
+    if sub["status"] != "scored":
+        return f"#{sub['id']} {sub['status']}: {sub['error']}"
+    dev = next((s for s in sub["scores"] if s["role"] == "dev"), None)
+    flags = [f["kind"] for f in sub["flags"] if f["cleared_at"] is None]
+    line = f"#{sub['id']} dev PGR {fmt_pgr(dev)}"
+    if sub["disqualified_at"]:
+        line += f" DISQUALIFIED ({sub['disqualified_reason']})"
+    return line + (f" flags: {', '.join(flags)}" if flags else "")
+
+
+@cli.command()
+@click.argument("agent", required=False)
+@click.option("-n", "limit", default=30, show_default=True, help="How many commits.")
+@click.pass_obj
+def log(obj: Context, agent: str | None, limit: int) -> None:
+    """The agents' commits, newest first, each with the scores it earned."""
+    from lab.agents import control
+    from lab.scaffold.repo import open_repo, research_repo_path
+
+    cfg = obj.cfg
+    branches = control.check_names(cfg, [agent]) if agent else cfg.agents.names
+    repo = open_repo(research_repo_path(cfg.state_dir))
+    existing = [b for b in branches if b in [h.name for h in repo.heads]]
+    if not existing:
+        click.echo("no agent branches yet (`lab start` makes them)")
+        return
+    out = repo.git.log(*existing, "--not", "main", f"-n{limit}", "--date-order",
+                       "--format=%H%x00%an%x00%at%x00%s")
+    scores = _scores_by_commit(obj.db())
+    if not out.strip():
+        click.echo("no commits by agents yet")
+    for line in out.splitlines():
+        sha, author, at, subject = line.split("\0")
+        click.echo(f"{sha[:10]}  {author:<9} {time.strftime('%m-%d %H:%M', time.localtime(int(at)))}  {subject}")
+        for sub in scores.get(sha, []):
+            click.echo(f"            {_score_line(sub)}")
+
+
+@cli.command()
+@click.argument("commit")
+@click.pass_obj
+def show(obj: Context, commit: str) -> None:
+    """A commit's diff and the scores it earned."""
+    import git
+
+    from lab.errors import NotFound
+    from lab.scaffold.repo import open_repo, research_repo_path
+
+    repo = open_repo(research_repo_path(obj.cfg.state_dir))
+    try:
+        sha = repo.commit(commit).hexsha
+    except (git.BadName, ValueError, git.GitCommandError):
+        raise NotFound(f"commit {commit!r} is not in the research repository (see `lab log`)") from None
+    click.echo(repo.git.show(sha, "--stat", "--patch", "--format=commit %H%nAuthor: %an%nDate:   %ad%n%n    %s%n"))
+    subs = _scores_by_commit(obj.db()).get(sha, [])
+    click.echo(f"\nscores of {sha[:10]}:" if subs else f"\n{sha[:10]} has not been submitted")
+    for sub in subs:
+        click.echo(f"  {_score_line(sub)}")
+        for s in sub["scores"]:
+            click.echo(f"    {s['dataset']:<16} {s['role']:<8} {fmt_pgr(s)}")
+
+
+def _print_posts(posts: list[dict]) -> None:
+    if not posts:
+        click.echo("no posts")
+        return
+    rows = [[str(p["id"]), time.strftime("%m-%d %H:%M", time.localtime(p["created"])), p["author"], p["kind"],
+             f"{p['score']:+d}", str(p["comments"]), (p["commit_sha"] or "")[:10] or "-",
+             f"{p['metrics']['pgr']:+.3f}" if isinstance(p["metrics"].get("pgr"), (int, float)) else "-",
+             p["title"][:60]] for p in posts]
+    click.echo(table(["id", "when", "author", "kind", "votes", "comments", "commit", "PGR", "title"], rows))
+
+
+@cli.group(invoke_without_command=True)
+@click.option("-n", "limit", default=20, show_default=True)
+@click.option("--kind", help="Only posts of this kind.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def forum(ctx: click.Context, limit: int, kind: str | None, as_json: bool) -> None:
+    """Recent forum posts; `lab forum search TEXT`, `lab forum read ID`, `lab forum post TEXT`."""
+    if ctx.invoked_subcommand:
+        return
+    from lab.store import forum as posts
+
+    found = posts.recent(ctx.obj.db(), limit, kind=kind)
+    click.echo(json.dumps(found, indent=2)) if as_json else _print_posts(found)
+
+
+@forum.command("search")
+@click.argument("text")
+@click.option("-n", "limit", default=20, show_default=True)
+@click.pass_obj
+def forum_search(obj: Context, text: str, limit: int) -> None:
+    """Full-text search of the posts."""
+    from lab.store import forum as posts
+
+    _print_posts(posts.search(obj.db(), text, limit))
+
+
+@forum.command("read")
+@click.argument("post_id", type=int)
+@click.pass_obj
+def forum_read(obj: Context, post_id: int) -> None:
+    """One post with its comments and votes."""
+    from lab.store import forum as posts
+
+    p = posts.read(obj.db(), post_id)
+    click.echo(f"#{p['id']} [{p['kind']}] {p['title']}\nby {p['author']}, votes {p['score']:+d}"
+               + (f", commit {p['commit_sha']}" if p["commit_sha"] else ""))
+    if p["metrics"]:
+        click.echo(f"metrics: {json.dumps(p['metrics'])}")
+    click.echo(f"\n{p['body']}\n")
+    for c in p["comment_list"]:
+        click.echo(f"  {c['author']}: {c['body']}")
+
+
+@forum.command("post")
+@click.argument("text")
+@click.option("--title", help="Default: the text's first line.")
+@click.pass_obj
+def forum_post(obj: Context, text: str, title: str | None) -> None:
+    """Post as the person running the lab."""
+    from lab.store import forum as posts
+
+    pid = posts.post(obj.db(), "person", "person", title or text.splitlines()[0][:120], text)
+    click.echo(f"posted #{pid}")

@@ -1,0 +1,117 @@
+"""Running the lab: `lab start`, `lab stop`, `lab status`."""
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from lab.cli.base import Context, cli, table
+
+
+def _ago(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[AGENT]...")
+@click.pass_obj
+def start(obj: Context, names: tuple[str, ...]) -> None:
+    """Start the lab (every agent) as a daemon, or start the named agents again."""
+    from lab.agents import control
+    from lab.agents.backends import resolve
+    from lab.prepare import prepare
+    from lab.sandbox.workspace import Workspace
+    from lab.scaffold.repo import research_repo_path
+
+    cfg = obj.cfg
+    backend, why = resolve(cfg.agents.backend)
+    names = control.check_names(cfg, list(names))
+    live = control.running(cfg)
+    if live and not names:
+        click.echo(f"the lab is already running (supervisor pid {live.pid}, scorer {live.scorer_url}); "
+                   "nothing changed. `lab status` shows it.")
+        return
+    if live:
+        states = control.send_and_wait(cfg, obj.db(), "start_agent", names, ("running",), timeout=60)
+        for name, state in states.items():
+            click.echo(f"{name}: {state}")
+        return
+    sandbox = obj.sandbox()
+    prepared = prepare(cfg, sandbox)
+    if prepared.rebuilt:
+        click.echo(f"prepared the testbed in {cfg.state_dir}")
+    for name in names or cfg.agents.names:
+        Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name, sandbox)
+    started = control.start_daemon(cfg, obj.config_path, list(names) or None)
+    count = len(names) or cfg.agents.count
+    click.echo(f"lab started: {count} agents ({why}), supervisor pid {started.pid}, scorer {started.scorer_url}")
+    click.echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.run_dir / 'logs'} and "
+               f"{cfg.run_dir / 'supervisor.log'}")
+    click.echo("watch: `lab status`, `lab forum`, `lab log`; steer: `lab message`, `lab pause`; stop: `lab stop`")
+
+
+@cli.command()
+@click.argument("names", nargs=-1, metavar="[AGENT]...")
+@click.pass_obj
+def stop(obj: Context, names: tuple[str, ...]) -> None:
+    """Stop the whole lab (agents, scorer, supervisor), or only the named agents."""
+    from lab.agents import control
+
+    cfg = obj.cfg
+    names = control.check_names(cfg, list(names))
+    if names:
+        if not control.running(cfg):
+            raise control.LabNotRunning("the lab is not running, so no agent is either (`lab status` shows them)")
+        states = control.send_and_wait(cfg, obj.db(), "stop_agent", names,
+                                       ("stopped", "failed", "budget", "stuck"), timeout=cfg.agents.grace_s + 30)
+        for name, state in states.items():
+            click.echo(f"{name}: {state}")
+        return
+    was_running = control.running(cfg) is not None
+    start = time.monotonic()
+    killed = control.stop_lab(cfg, obj.db())
+    left = control.lab_processes(cfg)
+    if not was_running and not killed:
+        click.echo("the lab is not running; nothing to stop")
+    else:
+        click.echo(f"lab stopped in {time.monotonic() - start:.1f} s"
+                   + (f"; killed {len(killed)} process(es) that outlived the supervisor" if killed else ""))
+    if left:
+        raise control.LabError(f"{len(left)} process(es) of the lab are still alive: "
+                               + ", ".join(str(p.pid) for p in left))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Each agent's state, step, slice, spend and best dev PGR; the lab's best and spend."""
+    from lab.agents import control
+
+    report = control.status(obj.cfg, obj.db())
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    lab = report["lab"]
+    head = (f"lab {'running, supervisor pid ' + str(report['supervisor_pid']) if report['running'] else 'not running'}"
+            f"; best dev PGR {lab['best_pgr']:+.3f}" if lab["best_pgr"] is not None else
+            f"lab {'running, supervisor pid ' + str(report['supervisor_pid']) if report['running'] else 'not running'}"
+            "; no agent submission scored yet")
+    click.echo(f"{head}; ${lab['dollars']:.2f}, {lab['tokens']} tokens, {lab['experiments']} experiments, "
+               f"{lab['submissions']} submissions, {lab['forum_posts']} forum posts")
+    if not report["agents"]:
+        click.echo("no agents yet: `lab start` starts them")
+        return
+    rows = [[a["name"], a["state"], a["backend"] or "-", (a["direction"] or "")[:28], a["slice"] or "-",
+             _ago(a["uptime_s"]) if a["uptime_s"] else "-", str(a["tokens"]), f"${a['dollars']:.2f}",
+             str(a["experiments"]), f"{a['best_pgr']:+.3f}" if a["best_pgr"] is not None else "-",
+             ((a["step"] if a["state"] in ("running", "starting") else a["reason"]) or "")[:60]]
+            for a in report["agents"]]
+    click.echo(table(["agent", "state", "backend", "direction", "slice", "uptime", "tokens", "$", "exps",
+                      "best PGR", "step / reason"], rows))

@@ -1,0 +1,117 @@
+"""Agents: one row each with its live state and counters, its saved memory, and its model calls."""
+from __future__ import annotations
+
+import json
+import time
+
+import sqlite_utils
+
+from lab.errors import NotFound
+from lab.store.db import migration, transaction
+
+# What an agent is doing, as the supervisor and the runner record it.
+STATES = ("starting", "running", "paused", "stopping", "stopped", "crashed", "failed", "budget", "stuck")
+LIVE = ("starting", "running", "paused", "stopping")
+
+
+@migration("agents", 1)
+def _create(db: sqlite_utils.Database) -> None:
+    db["agents"].create({
+        "name": str, "backend": str, "direction": str, "state": str, "reason": str, "step": str, "slice": str,
+        "pid": int, "started": float, "heartbeat": float, "restarts": int, "tokens_in": int, "tokens_out": int,
+        "dollars": float, "experiments": int, "scorer_queries": int, "active_s": float, "created": float,
+    }, pk="name", not_null={"state"}, defaults={"active_s": 0.0, "restarts": 0, "tokens_in": 0, "tokens_out": 0, "dollars": 0.0,
+                                                  "experiments": 0, "scorer_queries": 0}, if_not_exists=True)
+    db["agent_memory"].create({"agent": str, "notebook": str, "backend_state": str, "updated": float},
+                              pk="agent", if_not_exists=True)
+    db["model_calls"].create({
+        "id": int, "agent": str, "created": float, "model": str, "input_tokens": int, "output_tokens": int,
+        "cache_write_tokens": int, "cache_read_tokens": int, "dollars": float, "duration_s": float,
+        "retries": int,
+    }, pk="id", if_not_exists=True)
+    db["model_calls"].create_index(["agent", "created"], if_not_exists=True)
+
+
+def ensure(db, name: str, backend: str, direction: str, slice_: str) -> dict:
+    """The agent's row, created on first start; backend, direction and slice follow the configuration."""
+    with transaction(db):
+        if not list(db["agents"].rows_where("name = ?", [name])):
+            db["agents"].insert({"name": name, "state": "stopped", "created": time.time()})
+        db["agents"].update(name, {"backend": backend, "direction": direction, "slice": slice_})
+    return get(db, name)
+
+
+def get(db, name: str) -> dict:
+    rows = list(db["agents"].rows_where("name = ?", [name]))
+    if not rows:
+        raise NotFound(f"no agent named {name!r} (expected one of: {', '.join(names(db)) or 'none yet'})")
+    return rows[0]
+
+
+def names(db) -> list[str]:
+    return [r["name"] for r in db["agents"].rows_where(order_by="created, name", select="name")]
+
+
+def all_agents(db) -> list[dict]:
+    rows = list(db["agents"].rows_where(order_by="created, name"))
+    return sorted(rows, key=lambda r: (len(r["name"]), r["name"]))
+
+
+def update(db, name: str, **fields) -> None:
+    with transaction(db):
+        db["agents"].update(name, fields)
+
+
+def set_state(db, name: str, state: str, reason: str | None = None, **fields) -> None:
+    assert state in STATES, state
+    update(db, name, state=state, reason=reason, **fields)
+
+
+def add_counts(db, name: str, **deltas: float) -> None:
+    """Add to counters (tokens_in, tokens_out, dollars, experiments, scorer_queries, active_s) at once."""
+    sets = ", ".join(f"{k} = coalesce({k}, 0) + ?" for k in deltas)
+    with transaction(db):
+        db.execute(f"UPDATE agents SET {sets} WHERE name = ?", [*deltas.values(), name])
+
+
+def record_model_call(db, agent: str, *, model: str, input_tokens: int, output_tokens: int,
+                      cache_write_tokens: int, cache_read_tokens: int, dollars: float, duration_s: float,
+                      retries: int = 0) -> None:
+    """One call's usage and cost, and the agent's running totals, together."""
+    with transaction(db):
+        db["model_calls"].insert({
+            "agent": agent, "created": time.time(), "model": model, "input_tokens": input_tokens,
+            "output_tokens": output_tokens, "cache_write_tokens": cache_write_tokens,
+            "cache_read_tokens": cache_read_tokens, "dollars": dollars, "duration_s": duration_s, "retries": retries})
+        db.execute("UPDATE agents SET tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, dollars = dollars + ? "
+                   "WHERE name = ?", [input_tokens + cache_write_tokens + cache_read_tokens, output_tokens,
+                                      dollars, agent])
+
+
+def totals(db) -> dict:
+    row = db.execute("SELECT coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(dollars), 0), "
+                     "coalesce(sum(experiments), 0), coalesce(sum(scorer_queries), 0), coalesce(max(active_s), 0) "
+                     "FROM agents").fetchone()
+    return dict(zip(("tokens_in", "tokens_out", "dollars", "experiments", "scorer_queries", "active_s"), row))
+
+
+# ---- memory that survives a restart: the notebook and the backend's own saved state -------------
+def notebook(db, agent: str) -> str:
+    row = db.execute("SELECT notebook FROM agent_memory WHERE agent = ?", [agent]).fetchone()
+    return (row[0] or "") if row else ""
+
+
+def set_notebook(db, agent: str, text: str) -> None:
+    with transaction(db):
+        db["agent_memory"].upsert({"agent": agent, "notebook": text, "updated": time.time()}, pk="agent")
+
+
+def backend_state(db, agent: str) -> dict | None:
+    row = db.execute("SELECT backend_state FROM agent_memory WHERE agent = ?", [agent]).fetchone()
+    return json.loads(row[0]) if row and row[0] else None
+
+
+def save_backend_state(db, agent: str, state: dict) -> None:
+    with transaction(db):
+        db["agent_memory"].upsert({"agent": agent, "backend_state": json.dumps(state), "updated": time.time()},
+                                  pk="agent")

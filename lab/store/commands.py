@@ -1,0 +1,46 @@
+"""Commands from the person: messages, pause, resume, stop and start, waiting until taken.
+
+Agents' runners take what is addressed to them at their next step; the supervisor takes what is
+addressed to "supervisor" (starting, stopping and restarting agents) within a second.
+"""
+from __future__ import annotations
+
+import time
+
+import sqlite_utils
+
+from lab.store.db import migration, transaction
+
+SUPERVISOR = "supervisor"
+AGENT_KINDS = ("message", "pause", "resume")
+SUPERVISOR_KINDS = ("start_agent", "stop_agent", "restart_agent")
+
+
+@migration("commands", 1)
+def _create(db: sqlite_utils.Database) -> None:
+    db["commands"].create({"id": int, "target": str, "kind": str, "body": str, "author": str, "created": float,
+                           "taken_at": float}, pk="id", not_null={"target", "kind"}, if_not_exists=True)
+    db["commands"].create_index(["target", "taken_at"], if_not_exists=True)
+
+
+def send(db, targets: list[str], kind: str, body: str = "", author: str = "person") -> list[int]:
+    assert kind in AGENT_KINDS + SUPERVISOR_KINDS, kind
+    now = time.time()
+    with transaction(db):
+        return [db["commands"].insert({"target": t, "kind": kind, "body": body, "author": author,
+                                       "created": now}).last_pk for t in targets]
+
+
+def take(db, target: str) -> list[dict]:
+    """Every command waiting for target, oldest first, marked taken in the same transaction."""
+    with transaction(db):
+        rows = list(db["commands"].rows_where("target = ? AND taken_at IS NULL", [target], order_by="id"))
+        if rows:
+            db.execute(f"UPDATE commands SET taken_at = ? WHERE id IN ({', '.join('?' * len(rows))})",
+                       [time.time(), *[r["id"] for r in rows]])
+    return rows
+
+
+def history(db, target: str | None = None, limit: int = 100) -> list[dict]:
+    where, args = ("target = ?", [target]) if target else (None, [])
+    return list(db["commands"].rows_where(where, args, order_by="id DESC", limit=limit))

@@ -1,0 +1,44 @@
+"""Events: each agent's transcript (model turns, tool calls and results, messages, state changes)."""
+from __future__ import annotations
+
+import json
+import time
+
+import sqlite_utils
+
+from lab.store.db import migration, transaction
+
+KINDS = ("turn", "tool_call", "tool_result", "message", "state", "error", "note")
+
+
+@migration("events", 1)
+def _create(db: sqlite_utils.Database) -> None:
+    db["events"].create({"id": int, "agent": str, "created": float, "kind": str, "summary": str, "data": str},
+                        pk="id", not_null={"agent", "kind"}, if_not_exists=True)
+    db["events"].create_index(["agent", "id"], if_not_exists=True)
+
+
+def record(db, agent: str, kind: str, summary: str, data: dict | None = None) -> int:
+    assert kind in KINDS, kind
+    with transaction(db):
+        return db["events"].insert({"agent": agent, "created": time.time(), "kind": kind, "summary": summary[:500],
+                                    "data": json.dumps(data) if data is not None else None}).last_pk
+
+
+def transcript(db, agent: str, after_id: int = 0, limit: int = 200) -> list[dict]:
+    """An agent's events after an id, oldest first (a live view polls with the last id it saw)."""
+    rows = db.execute("SELECT id, agent, created, kind, summary, data FROM events WHERE agent = ? AND id > ? "
+                      "ORDER BY id DESC LIMIT ?", [agent, after_id, limit]).fetchall()
+    return [_row(r) for r in reversed(rows)]
+
+
+def latest(db, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[dict]:
+    where = f"WHERE kind IN ({', '.join('?' * len(kinds))})" if kinds else ""
+    rows = db.execute(f"SELECT id, agent, created, kind, summary, data FROM events {where} ORDER BY id DESC LIMIT ?",
+                      [*(kinds or ()), limit]).fetchall()
+    return [_row(r) for r in rows]
+
+
+def _row(r) -> dict:
+    return {"id": r[0], "agent": r[1], "created": r[2], "kind": r[3], "summary": r[4],
+            "data": json.loads(r[5]) if r[5] else None}

@@ -1,0 +1,180 @@
+"""The agent's tools, run for real: the bwrap sandbox, git worktrees, the forum and the scorer service."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import make_lab, requires_bwrap
+from lab import config
+from lab.agents.tools import TOOLS, ToolContext, Toolbox
+from lab.agents.turns import ToolCall
+from lab.sandbox import make_sandbox
+from lab.sandbox.workspace import Workspace, WorktreeMissing
+from lab.scaffold.repo import research_repo_path
+from lab.scorer.scorer import Scorer
+from lab.scorer.service import ScorerClient, ScorerService
+from lab.store import agents, forum, open_db
+from lab.task.testbed import Testbed
+
+pytestmark = requires_bwrap
+
+
+@pytest.fixture(scope="module")
+def world(lab_dir, tmp_path_factory):
+    folder = make_lab(lab_dir, tmp_path_factory.mktemp("tools"), [], count=2, tmp_mb=16)
+    cfg = config.load(folder / "lab.toml")
+    cfg = cfg.model_copy(update={"agents": cfg.agents.model_copy(update={"output_chars": 400})})
+    sandbox = make_sandbox(cfg.lab.sandbox)
+    testbed = Testbed.load(cfg)
+    service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, testbed, progress=False))
+    service.start_in_thread()
+    db = open_db(cfg.state_dir / "lab.db")
+    boxes = {}
+    for name in ("agent-1", "agent-2"):
+        agents.ensure(db, name, "scripted", "test", "cpu 0")
+        workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name, sandbox)
+        boxes[name] = Toolbox(ToolContext(agent=name, cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
+                                          data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url)))
+    yield cfg, db, boxes
+    service.stop()
+    db.conn.close()
+
+
+def call(box: Toolbox, name: str, **arguments):
+    return box.execute(ToolCall("t1", name, arguments))
+
+
+def test_every_tool_has_a_schema_and_a_handler(world):
+    box = world[2]["agent-1"]
+    for tool in TOOLS:
+        assert tool["input_schema"]["type"] == "object" and tool["description"]
+        assert hasattr(box, f"_tool_{tool['name']}")
+    result = call(box, "browse", url="http://example.com")
+    assert result.is_error and "unknown tool 'browse'" in result.output
+
+
+def test_shell_runs_in_the_sandbox_with_data_and_without_lab_state(world):
+    cfg, _, boxes = world
+    result = call(boxes["agent-1"], "shell", command=f"ls /data; ls {cfg.state_dir}; pwd; "
+                                                     "python -c 'import urllib.request as u; u.urlopen(\"http://1.1.1.1\", timeout=2)'")
+    assert result.is_error  # no network: the last command fails
+    assert "train.jsonl" in result.output and "research.git" in result.output
+    assert "lab.db" not in result.output and "private" not in result.output
+    assert str(boxes["agent-1"].ctx.workspace.path) in result.output
+
+
+def test_long_output_is_truncated_with_a_note(world):
+    result = call(world[2]["agent-1"], "shell", command="seq 1 5000")
+    assert not result.is_error and len(result.output) < 600
+    assert "characters cut" in result.output and result.output.rstrip().endswith("5000")
+
+
+def test_full_disk_in_the_sandbox_is_a_clear_error(world):
+    result = call(world[2]["agent-1"], "shell", command="head -c 40000000 /dev/zero > /tmp/big")
+    assert result.is_error and "No space left on device" in result.output and "disk full" in result.output
+    assert not call(world[2]["agent-1"], "shell", command="echo still fine").is_error
+
+
+def test_files_stay_inside_the_worktree(world):
+    box = world[2]["agent-1"]
+    assert "outside your worktree" in call(box, "read_file", path="../../etc/passwd").output
+    assert call(box, "write_file", path="/etc/evil", content="x").is_error
+    assert call(box, "read_file", path=".git").is_error
+    assert not call(box, "write_file", path="ideas/a.txt", content="one\ntwo\ntwo\n").is_error
+    assert "occurs 2 times" in call(box, "edit_file", path="ideas/a.txt", old="two", new="2").output
+    assert not call(box, "edit_file", path="ideas/a.txt", old="one", new="1").is_error
+    assert "    1  1" in call(box, "read_file", path="ideas/a.txt").output
+    # the sandboxed user can change what the runner wrote
+    assert not call(box, "shell", command="echo three >> ideas/a.txt && mkdir -p ideas/deeper").is_error
+
+
+def test_commits_are_shared_between_agents(world):
+    _, db, boxes = world
+    assert not call(boxes["agent-2"], "write_file", path="idea.py", content="print('agent-2 idea')\n").is_error
+    commit = call(boxes["agent-2"], "git_commit", message="an idea")
+    sha = commit.data["commit"]
+    assert len(sha) == 40 and "nothing to commit" in call(boxes["agent-2"], "git_commit", message="again").output
+    seen = call(boxes["agent-1"], "shell", command=f"git show {sha[:10]}:idea.py && git cherry-pick {sha} && git log -1 --format=%an")
+    assert not seen.is_error, seen.output
+    assert "agent-2 idea" in seen.output and "agent-2" in seen.output
+    post = call(boxes["agent-2"], "forum_post", kind="result", title="idea", body="b", commit=sha[:8], metrics={"pgr": 0.2})
+    assert forum.read(db, post.data["post_id"])["commit_sha"] == sha
+    assert call(boxes["agent-1"], "forum_post", kind="result", title="x", body="b", commit="nope").is_error
+
+
+def test_evaluate_and_submit_through_the_scorer_service(world):
+    _, db, boxes = world
+    box = boxes["agent-1"]
+    run = call(box, "shell", command="mkdir -p runs && python method.py --data /data --out runs/p.jsonl --seed 0")
+    assert not run.is_error, run.output
+    result = call(box, "evaluate", predictions="runs/p.jsonl")
+    assert not result.is_error and set(result.data) >= {"acc", "pgr"} and "PGR" in result.output
+    assert call(box, "evaluate", predictions="runs/missing.jsonl").is_error
+    for _ in range(3):
+        last = call(box, "evaluate", predictions="runs/p.jsonl")
+    assert last.is_error and last.data["kind"] == "BudgetExceeded"
+    submitted = call(box, "submit", commit="HEAD")
+    assert not submitted.is_error and submitted.data["seeds"] == [0, 1]
+    board = call(box, "leaderboard")
+    assert board.data["leaderboard"][0]["agent"] == "agent-1"
+    row = agents.get(db, "agent-1")
+    assert row["experiments"] == 4 and row["scorer_queries"] == 5  # 3 evaluations + 1 submission scored
+
+
+def test_notebook_persists(world):
+    box = world[2]["agent-2"]
+    call(box, "notebook", action="replace", text="layer 4 helps")
+    call(box, "notebook", action="append", text="logconf hurts")
+    assert call(box, "notebook", action="read").output == "layer 4 helps\nlogconf hurts"
+    assert call(box, "notebook", action="erase").is_error
+
+
+def test_a_deleted_worktree_ends_the_agent(world, tmp_path):
+    cfg, db, boxes = world
+    sandbox = make_sandbox(cfg.lab.sandbox)
+    workspace = Workspace.ensure(tmp_path, research_repo_path(cfg.state_dir), "agent-3", sandbox)
+    import shutil
+
+    shutil.rmtree(workspace.path)
+    box = Toolbox(ToolContext(agent="agent-3", cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
+                              data_view=boxes["agent-2"].ctx.data_view, scorer=None))
+    with pytest.raises(WorktreeMissing, match="was deleted"):
+        call(box, "shell", command="true")
+
+
+def test_the_real_loop_with_the_claude_backend_over_http(world, monkeypatch):
+    """Claude (the real SDK, over HTTP to a loopback Messages API) drives the real loop and tools to its budget."""
+    from fake_messages_api import FakeMessagesAPI, rate_limited, text_reply, tool_reply
+
+    from lab.agents.backends.claude import ClaudeBackend
+    from lab.agents.loop import AgentLoop
+    from lab.agents.turns import AgentWorld
+    from lab.store import commands, events
+
+    cfg, db, boxes = world
+    box = boxes["agent-2"]
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    replies = [tool_reply(("c1", "shell", {"command": "echo from-claude"})), rate_limited(0),
+               tool_reply(("c2", "notebook", {"action": "append", "text": "echo works"})),
+               text_reply("Iteration done.")]
+    with FakeMessagesAPI(replies) as api:
+        loop_cfg = cfg.model_copy(update={
+            "claude": cfg.claude.model_copy(update={"base_url": api.url, "retry_base_s": 0.001}),
+            "budget": cfg.budget.model_copy(update={"agent": cfg.budget.agent.model_copy(update={"tokens": 300})})})
+        box.ctx.cfg = loop_cfg
+        commands.send(db, ["agent-2"], "message", "please be brief")
+        world_ = AgentWorld(name="agent-2", direction="self-training", readme="# readme", tools=TOOLS,
+                            notebook=lambda: agents.notebook(db, "agent-2"))
+        loop = AgentLoop("agent-2", loop_cfg, db, ClaudeBackend(loop_cfg, world_, None), box)
+        state, reason = loop.run()
+        box.ctx.cfg = cfg
+    assert state == "budget" and "300 tokens" in reason
+    assert "Message from the person running the lab: please be brief" in str(api.bodies()[0]["messages"])
+    second = api.bodies()[1]["messages"][-1]["content"]
+    assert second[0]["type"] == "tool_result" and "from-claude" in str(second[0]["content"])
+    assert "echo works" in agents.notebook(db, "agent-2")
+    calls = list(db["model_calls"].rows_where("agent = 'agent-2'"))
+    assert len(calls) == 3 and sum(c["retries"] for c in calls) == 1
+    spent = sum(c["dollars"] for c in calls)
+    assert spent > 0 and agents.get(db, "agent-2")["dollars"] == pytest.approx(spent)
+    kinds = [e["kind"] for e in events.transcript(db, "agent-2")]
+    assert kinds.count("turn") == 3 and "message" in kinds and kinds[-1] == "state"
