@@ -15,15 +15,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# The lab's main job on the embedded default: prepare the testbed, then score the baselines.
+# The lab on the embedded default: prepare the testbed, score the baselines, start the agents.
 lab: install
 	$(BIN)/lab init
 	$(BIN)/lab score --baselines
+	$(BIN)/lab start
 
 test: install
 	$(BIN)/pytest -q
 
 bench: install
 	$(BIN)/python bench/bench_scorer.py
+	$(BIN)/python bench/bench_lab.py --minutes 30
 
 .PHONY: install lab test bench

@@ -74,19 +74,24 @@ def lab_processes(folder: Path) -> dict[str, list[psutil.Process]]:
     return found
 
 
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+
 def overhead(folder: Path) -> dict[str, float]:
-    """Own CPU seconds and memory of the lab's processes, and the CPU seconds of the commands they ran."""
-    out = {"supervisor_cpu_s": 0.0, "supervisor_rss_mb": 0.0, "runners_cpu_s": 0.0, "runners_rss_mb": 0.0,
-           "experiments_cpu_s": 0.0}
+    """Own CPU seconds and memory of the lab's processes (supervisor and runners) now."""
+    out = {"supervisor_cpu_s": 0.0, "supervisor_rss_mb": 0.0, "runners_cpu_s": 0.0, "runners_rss_mb": 0.0}
     for kind, procs in lab_processes(folder).items():
+        name = "runners" if kind == "runner" else "supervisor"
         for p in procs:
             try:
                 t, rss = p.cpu_times(), p.memory_info().rss / 2**20
             except psutil.Error:
                 continue
-            out[f"{kind}s_cpu_s" if kind == "runner" else "supervisor_cpu_s"] += t.user + t.system
-            out[f"{kind}s_rss_mb" if kind == "runner" else "supervisor_rss_mb"] += rss
-            out["experiments_cpu_s"] += t.children_user + t.children_system  # sandboxed commands and scorer runs
+            out[f"{name}_cpu_s"] += t.user + t.system
+            out[f"{name}_rss_mb"] += rss
     return out
 
 
@@ -97,6 +102,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "lab.toml")
     parser.add_argument("--state", type=Path, default=ROOT / ".lab")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-baselines", action="store_true", help="start without the baselines scored")
     args = parser.parse_args()
     checkpoints = sorted(float(c) for c in args.checkpoints.split(",") if float(c) <= args.minutes)
 
@@ -109,8 +115,13 @@ def main() -> None:
         shutil.copy(args.config, folder / "lab.toml")
         figures["forum_writes_per_s_nine_writers"] = round(forum_writes_per_second(folder), 1)
         print(f"forum writes per second, nine writers: {figures['forum_writes_per_s_nine_writers']}", flush=True)
+        if not args.no_baselines:  # as `make lab` does: the baselines are on the leaderboard when agents start
+            begin = time.monotonic()
+            lab("score", "--baselines", cwd=folder)
+            figures["baselines_s"] = round(time.monotonic() - begin, 1)
+            print(f"lab score --baselines: {figures['baselines_s']} s", flush=True)
 
-        start = time.monotonic()
+        start, busy_start = time.monotonic(), busy_cpu_s()
         lab("start", cwd=folder)
         count = None
         while True:
@@ -125,7 +136,7 @@ def main() -> None:
 
         best_at: dict[str, float | None] = {}
         samples = []
-        for minute in checkpoints + [args.minutes]:
+        for minute in sorted(set(checkpoints + [args.minutes])):
             while time.monotonic() - start < minute * 60:
                 time.sleep(min(30.0, max(0.1, minute * 60 - (time.monotonic() - start))))
                 samples.append(overhead(folder))
@@ -135,16 +146,20 @@ def main() -> None:
                   f"{report['lab']['experiments']} experiments, {report['lab']['submissions']} submissions, "
                   f"{report['lab']['forum_posts']} posts", flush=True)
         elapsed_h = (time.monotonic() - start) / 3600
-        final = samples[-1] if samples else overhead(folder)
+        final = overhead(folder)
+        busy = busy_cpu_s() - busy_start
         report = json.loads(lab("status", "--json", cwd=folder))
         figures.update({
             "agents": count, "minutes": args.minutes, "best_dev_pgr_at_minutes": best_at,
             "experiments_per_hour": round(report["lab"]["experiments"] / elapsed_h, 1),
             "submissions": report["lab"]["submissions"], "forum_posts": report["lab"]["forum_posts"],
             "states": {a["name"]: a["state"] for a in report["agents"]},
+            "machine_busy_cpu_s": round(busy, 1),
             "supervisor_cpu_s": round(final["supervisor_cpu_s"], 1),
             "runners_cpu_s": round(final["runners_cpu_s"], 1),
-            "experiments_cpu_s": round(final["experiments_cpu_s"], 1),
+            # everything else the machine did: the sandboxed experiments and the scorer's method runs
+            "experiments_and_scoring_cpu_s": round(busy - final["supervisor_cpu_s"] - final["runners_cpu_s"], 1),
+            "lab_overhead_share": round((final["supervisor_cpu_s"] + final["runners_cpu_s"]) / max(busy, 1e-9), 3),
             "supervisor_rss_mb": round(sum(s["supervisor_rss_mb"] for s in samples) / max(1, len(samples)), 1),
             "runners_rss_mb_total": round(sum(s["runners_rss_mb"] for s in samples) / max(1, len(samples)), 1),
         })

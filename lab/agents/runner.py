@@ -14,7 +14,7 @@ import sys
 from lab import config as configs
 from lab.agents.backends import make_backend
 from lab.agents.loop import AgentLoop
-from lab.agents.tools import TOOLS, ToolContext, Toolbox
+from lab.agents.tools import TOOLS, ToolContext, ToolError, Toolbox
 from lab.agents.turns import AgentWorld
 from lab.sandbox import make_sandbox
 from lab.sandbox.slices import Slice
@@ -52,9 +52,18 @@ def main(argv: list[str] | None = None) -> int:
                        readme=readme.read_text() if readme.is_file() else "",
                        notebook=lambda: agents.notebook(db, name))
     backend = make_backend(args.backend, cfg, world, agents.backend_state(db, name))
-    loop = AgentLoop(name, cfg, db, backend, Toolbox(ctx))
-    signal.signal(signal.SIGTERM, lambda *_: loop.request_stop("stopped by the supervisor"))
-    signal.signal(signal.SIGINT, lambda *_: loop.request_stop("interrupted"))
+    toolbox = Toolbox(ctx)
+    loop = AgentLoop(name, cfg, db, backend, toolbox)
+
+    def stop(reason: str):
+        def handler(*_):
+            loop.request_stop(reason)
+            if toolbox.waiting_on_scorer:  # a submission can wait minutes in the scorer's queue: give up the wait
+                raise ToolError("stopped while waiting for the scorer (a submission still being scored is recorded)")
+        return handler
+
+    signal.signal(signal.SIGTERM, stop("stopped by the supervisor"))
+    signal.signal(signal.SIGINT, stop("interrupted"))
     state, reason = loop.run()
     print(f"{name}: {state}: {reason}", flush=True)
     return EXIT_NEEDS_PERSON if state == "failed" else 0

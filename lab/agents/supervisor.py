@@ -237,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="start only these agents (others can be started later)")
     args = parser.parse_args(argv)
     Supervisor(args.config, args.only).run()
-    return 0
+    # Leave at once: a submission still being scored would hold the exit until it ends; its sandboxed
+    # runs die with this process (they were started with PR_SET_PDEATHSIG).
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

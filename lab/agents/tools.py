@@ -7,9 +7,9 @@ reads (is_error), never an exception that ends the agent, except a deleted workt
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,8 @@ _INT = {"type": "integer"}
 TOOLS: list[dict[str, Any]] = [
     {"name": "shell", "description": (
         "Run a bash command in your sandbox: your worktree (the current folder, writable), the dev data at "
-        "/data (read-only), no network. Output is truncated past a limit. Use it to run experiments, e.g. "
-        "`python method.py --data /data --out runs/pred.jsonl --seed 0`, and git to read others' commits."),
+        "$LAB_DATA (/data, read-only), no network. Output is truncated past a limit. Use it to run experiments, "
+        "e.g. `python method.py --data $LAB_DATA --out runs/pred.jsonl --seed 0`, and git to read others' commits."),
      "input_schema": _schema({"command": _STR, "timeout_s": {"type": "number", "description": "default: the lab's"}},
                              ["command"])},
     {"name": "read_file", "description": "Read a text file of your worktree, with line numbers.",
@@ -110,6 +110,7 @@ class Toolbox:
     def __init__(self, ctx: ToolContext):
         self.ctx = ctx
         self.cancel = threading.Event()   # set when a stop's grace period is over: the running command is killed
+        self.waiting_on_scorer = False    # a stop interrupts a wait for the scorer at once (see runner.py)
 
     # ---- dispatch ------------------------------------------------------------------------------
     def execute(self, call: ToolCall) -> ToolResult:
@@ -137,8 +138,9 @@ class Toolbox:
                       max_file_mb=a.shell_file_mb, threads=self.ctx.threads, cpus=self.ctx.cpus, tmp_mb=a.tmp_mb)
 
     def _env(self) -> dict[str, str]:
+        data = self.ctx.sandbox.inside(Bind(self.ctx.data_view, DATA_INSIDE))
         env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "LAB_AGENT": self.ctx.agent,
-               "LAB_DATA": DATA_INSIDE, "GIT_AUTHOR_NAME": self.ctx.agent, "GIT_COMMITTER_NAME": self.ctx.agent,
+               "LAB_DATA": data, "GIT_AUTHOR_NAME": self.ctx.agent, "GIT_COMMITTER_NAME": self.ctx.agent,
                "GIT_AUTHOR_EMAIL": f"{self.ctx.agent}@lab", "GIT_COMMITTER_EMAIL": f"{self.ctx.agent}@lab"}
         if self.ctx.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = self.ctx.gpu
@@ -237,12 +239,21 @@ class Toolbox:
         return text, {"post": thread}
 
     # ---- scorer --------------------------------------------------------------------------------
+    @contextmanager
+    def _scorer_call(self):
+        self.waiting_on_scorer = True
+        try:
+            yield
+        finally:
+            self.waiting_on_scorer = False
+
     def _tool_evaluate(self, predictions: str):
         path = self.ctx.workspace.resolve(predictions)
         if not path.is_file():
             raise ToolError(f"{predictions}: no such file in your worktree (write predictions under it, e.g. runs/)")
         agents.add_counts(self.ctx.db, self.ctx.agent, scorer_queries=1)
-        result = self.ctx.scorer.evaluate(self.ctx.agent, path)
+        with self._scorer_call():
+            result = self.ctx.scorer.evaluate(self.ctx.agent, path)
         agents.add_counts(self.ctx.db, self.ctx.agent, experiments=1)
         return (f"dev accuracy {result['acc']:.4f}, PGR {result['pgr']:+.4f} (weak {result['weak_acc']:.4f}, "
                 f"ceiling {result['ceiling_acc']:.4f}; one predictions file, so one seed)"), result
@@ -250,13 +261,15 @@ class Toolbox:
     def _tool_submit(self, commit: str, path: str = "method.py"):
         sha = self.ctx.workspace.resolve_commit(commit)
         agents.add_counts(self.ctx.db, self.ctx.agent, scorer_queries=1)
-        result = self.ctx.scorer.submit(self.ctx.agent, sha, path)
+        with self._scorer_call():
+            result = self.ctx.scorer.submit(self.ctx.agent, sha, path)
         agents.add_counts(self.ctx.db, self.ctx.agent, experiments=1)
         return (f"submission {result['submission']}: dev PGR {result['pgr']:+.4f} ± {result['pgr_se']:.4f} "
                 f"(accuracy {result['acc']:.4f}) over seeds {result['seeds']}"), result
 
     def _tool_leaderboard(self, limit: int = 20):
-        board = self.ctx.scorer.leaderboard()[: int(limit)]
+        with self._scorer_call():
+            board = self.ctx.scorer.leaderboard()[: int(limit)]
         lines = [f"#{r['submission']} {r['agent']} {(r['commit'] or '')[:10]} {r['method']}: "
                  f"PGR {r['pgr']:+.4f} ± {r['pgr_se']:.4f}" for r in board]
         return "\n".join(lines) or "no scored submissions yet", {"leaderboard": board}

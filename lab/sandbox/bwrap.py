@@ -6,6 +6,7 @@ Run as an ordinary user, bwrap uses a user namespace and the user's own limits a
 """
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import sys
@@ -101,6 +102,11 @@ class BwrapSandbox:
         if limits.tmp_mb:
             args += ["--size", str(limits.tmp_mb * 1024 * 1024)]
         args += ["--tmpfs", "/tmp"]
+        # GPUs: the device nodes and the driver's view of the machine; CUDA_VISIBLE_DEVICES picks the slice.
+        for node in sorted(glob.glob("/dev/nvidia*")):
+            args += ["--dev-bind", node, node]
+        if glob.glob("/dev/nvidia*") and Path("/sys").is_dir():
+            args += ["--ro-bind", "/sys", "/sys"]
         made = {"/tmp"}
         args += self._system_args(made)
         for bind in binds:

@@ -52,3 +52,31 @@ def bootstrapping(beta, hard=True):
             own = (own > 0.5).float()
         return soft_cross_entropy(logits, beta * targets + (1 - beta) * own)
     return loss
+
+
+def generalized_cross_entropy(q):
+    """Generalized cross entropy of Zhang & Sabuncu 2018: (1 - p_target^q) / q.
+
+    q -> 0 is cross entropy, q = 1 the mean absolute error; in between it bounds the loss of an
+    example the probe confidently disagrees with, so a teacher's wrong labels pull less.
+    Soft targets mix the two classes' losses.
+    """
+    def loss(logits, targets, progress=0.0):
+        p = torch.sigmoid(logits).clamp(1e-6, 1 - 1e-6)
+        return (targets * (1 - p ** q) + (1 - targets) * (1 - (1 - p) ** q)) / q
+    return loss
+
+
+def symmetric_cross_entropy(alpha=1.0, beta=0.5, floor=1e-4):
+    """Symmetric cross entropy of Wang et al. 2019: alpha * CE(target, p) + beta * CE(p, target).
+
+    The reverse term treats the probe's prediction as the target distribution and the teacher's
+    label (floored at `floor`, since log 0 is undefined) as the prediction: it is bounded and
+    tolerant of label noise.
+    """
+    def loss(logits, targets, progress=0.0):
+        p = torch.sigmoid(logits)
+        t = targets.clamp(floor, 1 - floor)
+        reverse = -(p * torch.log(t) + (1 - p) * torch.log(1 - t))
+        return alpha * soft_cross_entropy(logits, targets) + beta * reverse
+    return loss

@@ -1,0 +1,383 @@
+"""The offline researcher: recipes that run as real methods, and a backend that plans, adapts, reads
+the forum, submits sparingly and resumes; last, a short run through the real tools and scorer."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import make_lab, requires_bwrap
+from lab import config
+from lab.agents.backends import recipes
+from lab.agents.backends.researcher import CONFIRM_SEEDS, MAX_FAIL_STREAK, ResearcherBackend, beats
+from lab.agents.turns import AgentFinished, AgentWorld, Message, ToolResult, Turn
+from lab.config import DIRECTIONS
+from lab.scaffold import TEMPLATE
+from lab.task.predictions import read_predictions
+
+
+# ---- recipes as methods ------------------------------------------------------------------------
+def method_folder(tmp_path: Path, recipe: dict) -> Path:
+    folder = tmp_path / "repo"
+    shutil.copytree(TEMPLATE, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "recipe.json").write_text(recipes.recipe_json(recipe))
+    (folder / "method.py").write_text(recipes.METHOD_PY)
+    return folder
+
+
+def run_method(folder: Path, data: Path, out: Path, seed: int = 0) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(folder / "method.py"), "--data", str(data), "--out", str(out),
+                           "--seed", str(seed)], capture_output=True, text=True, timeout=300, cwd=folder)
+
+
+def test_recipe_runs_as_a_method_and_writes_valid_deterministic_predictions(lab_dir, tmp_path):
+    data = lab_dir / ".lab" / "data" / "rotten_tomatoes"
+    test_ids = [json.loads(line)["id"] for line in (data / "test.jsonl").read_text().splitlines() if line.strip()]
+    recipe = {"layers": [2, 3, 4, 5, 6], "loss": "sce", "sce_beta": 0.3, "keep": 0.8, "weight_power": 1.0,
+              "self_train_rounds": 1, "transductive_rounds": 1, "ensemble": 2, "threshold": "prior", "pc_weight": 0.1,
+              "epochs": 5, "l2": 0.1}
+    folder = method_folder(tmp_path, recipe)
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for out in (first, second):
+        done = run_method(folder, data, out)
+        assert done.returncode == 0, done.stderr
+    labels = read_predictions(first, test_ids, max_bytes=4 << 20)
+    assert set(labels) == set(test_ids) and set(labels.values()) <= {0, 1}
+    assert first.read_text() == second.read_text()      # deterministic for a seed
+
+
+def test_elicitation_recipe_loads_the_strong_model_and_runs(lab_dir, tmp_path):
+    data = lab_dir / ".lab" / "data" / "rotten_tomatoes"
+    recipe = {"elicit_weight": 0.3, "elicit_layers": [3, 4, 5, 6], "elicit_descriptions": "mixed", "prior": "soft",
+              "elicit_combine": "logit", "transductive_rounds": 1, "transductive_elicit": 0.3}
+    folder = method_folder(tmp_path, recipe)
+    out = tmp_path / "p.jsonl"
+    done = run_method(folder, data, out, seed=3)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and all(0.0 <= r["p1"] <= 1.0 and r["label"] == int(r["p1"] > 0.5) for r in rows)
+
+
+def test_a_bad_recipe_fails_with_a_clear_message(lab_dir, tmp_path):
+    folder = method_folder(tmp_path, {})
+    (folder / "recipe.json").write_text(json.dumps({"loss": "hinge", "colour": "blue"}))
+    done = run_method(folder, lab_dir / ".lab" / "data" / "rotten_tomatoes", tmp_path / "p.jsonl")
+    assert done.returncode != 0 and "unknown recipe keys ['colour']" in done.stderr
+
+
+def test_canonical_forms_ignore_what_does_not_matter():
+    assert recipes.key({"sce_beta": 0.9}) == recipes.key({})          # a parameter of a loss not in use
+    assert recipes.key({"elicit_layers": [5, 6]}) == recipes.key({})  # elicitation is off
+    assert recipes.key({"layers": [6, 5, 4]}) == recipes.key({})      # the default layers, in another order
+    assert recipes.key({"elicit_weight": 0.3}) != recipes.key({"elicit_weight": 0.3, "elicit_layers": [5, 6]})
+    assert recipes.describe({"loss": "gce", "gce_q": 0.3, "elicit_weight": 0.3}).startswith("gce q=0.3, elicit 0.3")
+
+
+# ---- the backend against results shaped as the tools return them ---------------------------------
+def make_cfg(**scorer):
+    cfg = config.parse({}, root=Path("."))
+    if scorer:
+        cfg = cfg.model_copy(update={"scorer": cfg.scorer.model_copy(update=scorer)})
+    return cfg
+
+
+def world(direction: str, name: str = "agent-1") -> AgentWorld:
+    return AgentWorld(name=name, direction=direction, readme="", tools=[], notebook=lambda: "")
+
+
+class Lab:
+    """Answers tool calls with results in the shapes of lab.agents.tools (a world in miniature: a forum,
+    a leaderboard, commits), and a PGR for each recipe from `score` (deterministic)."""
+
+    def __init__(self, score=lambda recipe, seed: 0.2, posts=(), board=(), fail_shell=False, budget_after=None):
+        self.score, self.posts, self.board = score, list(posts), list(board)
+        self.fail_shell, self.budget_after = fail_shell, budget_after
+        self.files, self.commits, self.calls, self.evaluations, self.submitted = {}, {}, [], 0, []
+        self.notebook = ""
+
+    def ok(self, call, output, data):
+        return ToolResult(call.id, call.name, output, data=data)
+
+    def error(self, call, message, kind="ToolError"):
+        return ToolResult(call.id, call.name, f"error: {message}", is_error=True, data={"error": message, "kind": kind})
+
+    def answer(self, turn: Turn) -> list[ToolResult]:
+        return [self.execute(call) for call in turn.calls]
+
+    def execute(self, call):
+        self.calls.append(call)
+        a = call.arguments
+        if call.name == "write_file":
+            self.files[a["path"]] = a["content"]
+            return self.ok(call, "wrote", {})
+        if call.name == "shell":
+            command = a["command"]
+            if "method.py" in command:
+                if self.fail_shell:
+                    return self.error(call, "[exit 1, 2.1 s]\n\n[stderr]\nTraceback ...\nValueError: boom")
+                out = command.split("--out ")[1].split()[0]
+                self.files[out] = json.dumps({"recipe": json.loads(self.files["recipe.json"]),
+                                              "seed": int(command.split("--seed ")[1].split()[0])})
+                return self.ok(call, "[exit 0, 2.0 s]", {"returncode": 0, "duration_s": 2.0, "stdout": ""})
+            if command.startswith("git show"):
+                sha = command.split()[2].split(":")[0]
+                if sha not in self.commits:
+                    return self.error(call, f"[exit 128, 0.1 s]\nfatal: invalid object name '{sha}'")
+                return self.ok(call, self.commits[sha], {"returncode": 0, "duration_s": 0.1,
+                                                         "stdout": self.commits[sha]})
+            if command.startswith("sleep"):
+                return self.ok(call, "[exit 0]", {"returncode": 0, "duration_s": 1.0, "stdout": ""})
+            if command.startswith("git rev-parse"):
+                sha = list(self.commits)[-1]
+                return self.ok(call, sha, {"returncode": 0, "duration_s": 0.1, "stdout": sha + "\n"})
+            return self.error(call, f"[exit 127]\nunknown command {command}")
+        if call.name == "evaluate":
+            if self.budget_after is not None and self.evaluations >= self.budget_after:
+                return self.error(call, "agent-1 has used its 3 evaluations per 1 h; the next one is allowed at "
+                                        "2000-01-01 00:00:00 UTC", kind="BudgetExceeded")
+            self.evaluations += 1
+            run = json.loads(self.files[a["predictions"]])
+            pgr = self.score(run["recipe"], run["seed"])
+            return self.ok(call, f"PGR {pgr}", {"dataset": "rotten_tomatoes", "acc": 0.66 + 0.1 * pgr, "pgr": pgr,
+                                                "weak_acc": 0.66, "ceiling_acc": 0.76})
+        if call.name == "git_commit":
+            content = self.files.get("recipe.json")
+            if self.commits and list(self.commits.values())[-1] == content:
+                return self.error(call, "nothing to commit: the worktree has no changes since the last commit")
+            sha = f"{len(self.commits) + 1:040x}"
+            self.commits[sha] = content
+            return self.ok(call, f"committed {sha}", {"commit": sha})
+        if call.name == "forum_post":
+            post = {"id": len(self.posts) + 1, "author": "agent-1", "kind": a["kind"], "title": a["title"],
+                    "body": a["body"], "commit_sha": a.get("commit"), "metrics": a.get("metrics") or {},
+                    "created": 0.0, "score": 0, "comments": 0}
+            self.posts.append(post)
+            return self.ok(call, f"posted #{post['id']}", {"post_id": post["id"]})
+        if call.name == "forum_vote":
+            return self.ok(call, "voted", {})
+        if call.name == "forum_read":
+            return self.ok(call, "posts", {"posts": list(reversed(self.posts))[: a.get("limit", 10)]})
+        if call.name == "leaderboard":
+            return self.ok(call, "board", {"leaderboard": self.board})
+        if call.name == "notebook":
+            if a["action"] == "append":
+                self.notebook += "\n" + a["text"]
+                return self.ok(call, "notebook appended", {})
+            return self.ok(call, self.notebook, {"notebook": self.notebook})
+        if call.name == "submit":
+            recipe = json.loads(self.commits[a["commit"]])
+            pgr = sum(self.score(recipe, s) for s in range(5)) / 5
+            self.submitted.append(a["commit"])
+            return self.ok(call, "submitted", {"submission": len(self.submitted), "commit": a["commit"],
+                                               "dataset": "rotten_tomatoes", "acc": 0.7, "pgr": pgr, "pgr_se": 0.01,
+                                               "seeds": [0, 1, 2, 3, 4]})
+        return self.error(call, f"unknown tool {call.name!r}")
+
+
+def drive(backend, lab: Lab, turns: int, inbox=()) -> list[Turn]:
+    out = []
+    for i in range(turns):
+        turn = backend.step(list(inbox) if i == 0 else [])
+        out.append(turn)
+        backend.observe(lab.answer(turn))
+    return out
+
+
+def tried(lab: Lab) -> list[dict]:
+    """The recipes the researcher ran (seed 0 runs), in order."""
+    runs = []
+    for call in lab.calls:
+        if call.name == "write_file" and call.arguments["path"] == "recipe.json":
+            runs.append(json.loads(call.arguments["content"]))
+    unique = []
+    for r in runs:
+        if not unique or unique[-1] != r:
+            unique.append(r)
+    return unique
+
+
+def test_first_turn_orients_then_directions_lead_to_different_experiments():
+    first_recipes = {}
+    for direction in (DIRECTIONS[0], DIRECTIONS[2], DIRECTIONS[5]):
+        lab = Lab()
+        backend = ResearcherBackend(make_cfg(), world(direction), None)
+        turns = drive(backend, lab, 3)
+        assert [c.name for c in turns[0].calls] == ["notebook", "forum_read", "forum_read", "leaderboard"]
+        assert turns[1].step.startswith("trying ") and turns[1].calls[-1].name == "shell"
+        assert lab.files["method.py"] == recipes.METHOD_PY
+        first_recipes[direction] = json.loads(lab.files["recipe.json"])
+    assert len({json.dumps(r, sort_keys=True) for r in first_recipes.values()}) == 3
+    assert first_recipes[DIRECTIONS[2]].get("elicit_weight")      # elicitation starts by eliciting
+    assert first_recipes[DIRECTIONS[0]].get("keep")               # reweighting starts by filtering
+
+
+def test_free_text_direction_maps_keywords_to_dimensions():
+    assert recipes.focus_for("try symmetric losses, they are robust to noise").dims[0] == "robust_loss"
+    assert recipes.focus_for("ask the model zero-shot").dims[0] == "elicit_layers"
+    unknown = recipes.focus_for("something nobody planned", "agent-4")
+    assert set(unknown.dims) == set(recipes.DIMENSIONS) and unknown.label == "free exploration"
+
+
+def test_a_full_experiment_commits_posts_and_keeps_the_notebook():
+    lab = Lab(score=lambda recipe, seed: 0.3 if recipe.get("keep") else 0.1)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    steps = [t.step for t in drive(backend, lab, 10)]
+    names = [c.name for c in lab.calls]
+    assert names.index("evaluate") < names.index("git_commit") < names.index("forum_post")
+    post = lab.posts[0]
+    assert post["commit_sha"] == list(lab.commits)[0] and post["metrics"]["recipe"] == {"keep": 0.7}
+    assert post["metrics"]["seeds"] >= 1 and "pgr" in post["metrics"] and "recipe: {" in post["body"]
+    assert "keep 0.7" in lab.notebook and "PGR" in lab.notebook
+    assert any(s.startswith("evaluating e001") for s in steps) and any(s.startswith("posting e001") for s in steps)
+
+
+def test_failures_and_spent_budgets_change_course_instead_of_repeating():
+    lab = Lab(fail_shell=True)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[1]), None)
+    with pytest.raises(AgentFinished, match=f"{MAX_FAIL_STREAK} experiments in a row failed.*boom"):
+        drive(backend, lab, 60)
+    runs = tried(lab)
+    assert len(runs) == MAX_FAIL_STREAK and len({json.dumps(r, sort_keys=True) for r in runs}) == len(runs)
+    assert all("FAILED" in note and "boom" in note for note in backend.notes[-MAX_FAIL_STREAK:])
+
+    lab = Lab(budget_after=1)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[1]), None)
+    turns = drive(backend, lab, 14)
+    evaluate_turns = [t for t in turns if t.calls and t.calls[0].name == "evaluate"]
+    assert len(evaluate_turns) >= 2
+    after_refusal = turns[turns.index(evaluate_turns[1]) + 1]
+    assert after_refusal.step.startswith("waiting for the evaluate budget")
+    assert after_refusal.calls[0].name == "shell" and after_refusal.calls[0].arguments["command"].startswith("sleep")
+    # never two refused evaluations in a row without a wait between them
+    names = [t.calls[0].name if t.calls else "" for t in turns[turns.index(evaluate_turns[1]):]]
+    assert all(not (a == "evaluate" and b == "evaluate") for a, b in zip(names, names[1:]))
+
+
+def test_recipes_on_the_forum_are_not_tried_again_and_the_best_is_built_on():
+    start = recipes.focus_for(DIRECTIONS[0]).start
+    theirs = {"elicit_weight": 0.3, "layers": [3, 4, 5, 6]}
+    lab = Lab(posts=[
+        {"id": 1, "author": "agent-2", "kind": "result", "title": "keep 0.7", "body": "", "commit_sha": "a" * 40,
+         "metrics": {"pgr": 0.21, "seeds": 1, "recipe": start}, "score": 0, "comments": 0},
+        {"id": 2, "author": "agent-3", "kind": "result", "title": "elicit", "commit_sha": "b" * 40,
+         "body": f"good one\nrecipe: {json.dumps(theirs)}\n", "metrics": {"pgr": 0.6, "seeds": 2},
+         "score": 0, "comments": 0}])
+    lab.commits["b" * 40] = recipes.recipe_json(theirs)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    drive(backend, lab, 40)
+    runs = [recipes.key(r) for r in tried(lab)]
+    assert recipes.key(start) not in runs and recipes.key(theirs) not in runs
+    assert len(runs) == len(set(runs)) >= 3
+    assert any(c.name == "shell" and c.arguments["command"] == f"git show {'b' * 40}:recipe.json" for c in lab.calls)
+    built = [r for r in tried(lab) if r.get("elicit_weight") == 0.3 and r.get("layers") == [3, 4, 5, 6]]
+    assert built, "it builds on agent-3's better recipe"
+    assert any(p["metrics"].get("parent_commit") == "b" * 40 for p in lab.posts if p["author"] == "agent-1")
+
+
+def test_submits_only_what_beats_its_best_by_more_than_noise():
+    assert beats(0.70, 0.03, None, None)
+    assert not beats(0.70, 0.03, {"pgr": 0.68, "se": 0.02}, None)      # within the noise of its best
+    assert beats(0.76, 0.03, {"pgr": 0.68, "se": 0.02}, None)
+    assert not beats(0.70, 0.03, None, 0.72)                          # below the lab's best: not worth it
+    assert not beats(0.74, 0.03, None, 0.72) and beats(0.76, 0.03, None, 0.72)   # above it by its noise
+
+    great = {"keep": 0.7}
+    lab = Lab(score=lambda recipe, seed: 0.8 if recipe == great else 0.1)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    turns = drive(backend, lab, 14)
+    assert lab.submitted == [list(lab.commits)[0]]
+    names = [c.name for c in lab.calls]
+    assert names[names.index("submit") - 2:names.index("submit")] == ["leaderboard", "forum_read"]
+    seeds = [c.arguments["command"].split("--seed ")[1] for c in lab.calls
+             if c.name == "shell" and "method.py" in c.arguments["command"]]
+    assert seeds[:CONFIRM_SEEDS] == [str(s) for s in range(CONFIRM_SEEDS)]    # confirmed before submitting
+    submit_turn = next(t for t in turns if t.calls and t.calls[0].name == "submit")
+    assert submit_turn.step.startswith(f"submitting {list(lab.commits)[0][:10]} (dev PGR +0.80 on 3 seeds")
+    assert any("submitted" in p["title"] and p["metrics"]["seeds"] == 5 for p in lab.posts)
+
+    # a later result within the noise of that submission is not submitted
+    lab.score = lambda recipe, seed: 0.805 if recipe != great else 0.8
+    drive(backend, lab, 30)
+    assert len(lab.submitted) == 1
+
+
+def test_one_lucky_seed_is_not_submitted():
+    board = [{"submission": 1, "agent": "baseline", "commit": "c" * 40, "method": "methods/elicit.py", "pgr": 0.5,
+              "pgr_se": 0.03}]
+    lab = Lab(score=lambda recipe, seed: 0.9 if seed == 0 else 0.0, board=board)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    drive(backend, lab, 30)
+    assert lab.submitted == []
+
+
+def test_state_round_trips_through_json_and_resumes_mid_experiment():
+    lab = Lab(score=lambda recipe, seed: 0.25)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[6]), None)
+    drive(backend, lab, 3)       # orient, run, evaluate: the experiment waits for its commit
+    saved = json.loads(json.dumps(backend.state()))
+    assert saved["current"]["stage"] in ("commit", "run")
+    twin = ResearcherBackend(make_cfg(), world(DIRECTIONS[6]), saved)
+    mine, theirs = backend.step([]), twin.step([])
+    assert mine.step == theirs.step and [c.arguments for c in mine.calls] == [c.arguments for c in theirs.calls]
+    backend.observe(lab.answer(mine))
+    resumed = ResearcherBackend(make_cfg(), world(DIRECTIONS[6]), json.loads(json.dumps(backend.state())))
+    drive(resumed, lab, 10)
+    runs = [recipes.key(r) for r in tried(lab)]
+    assert len(runs) == len(set(runs))     # the resumed researcher does not redo what it had tried
+
+
+def test_a_message_can_change_the_direction():
+    lab = Lab()
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[5]), None)
+    drive(backend, lab, 2, inbox=[Message("person", "direction: unsupervised elicitation from the strong model")])
+    assert backend.focus.label == "unsupervised elicitation"
+    assert "elicit_weight" in json.loads(lab.files["recipe.json"])
+
+
+# ---- the real tools, sandbox and scorer --------------------------------------------------------
+@requires_bwrap
+def test_researcher_runs_an_experiment_through_the_real_tools(lab_dir, tmp_path):
+    from lab.agents.tools import ToolContext, Toolbox
+    from lab.sandbox import make_sandbox
+    from lab.sandbox.workspace import Workspace
+    from lab.scaffold.repo import research_repo_path
+    from lab.scorer.scorer import Scorer
+    from lab.scorer.service import ScorerClient, ScorerService
+    from lab.store import agents, forum, open_db
+    from lab.task.testbed import Testbed
+
+    folder = make_lab(lab_dir, tmp_path, [], count=1, tmp_mb=64)
+    cfg = config.load(folder / "lab.toml")
+    sandbox = make_sandbox(cfg.lab.sandbox)
+    testbed = Testbed.load(cfg)
+    service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, testbed, progress=False))
+    service.start_in_thread()
+    db = open_db(cfg.state_dir / "lab.db")
+    try:
+        agents.ensure(db, "agent-1", "researcher", DIRECTIONS[0], "cpu 0")
+        workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), "agent-1", sandbox)
+        box = Toolbox(ToolContext(agent="agent-1", cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
+                                  data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url)))
+        backend = ResearcherBackend(cfg, world(DIRECTIONS[0]), None)
+        errors = []
+        for _ in range(20):      # small config: 3 evaluations an hour, so the budget runs out on the way
+            turn = backend.step([])
+            results = [box.execute(call) for call in turn.calls]
+            errors += [r for r in results if r.is_error]
+            backend.observe(results)
+            if turn.step.startswith("waiting"):
+                break
+        posts = forum.recent(db, 10)
+        assert posts and posts[-1]["commit_sha"] and posts[-1]["metrics"]["recipe"] == {"keep": 0.7}
+        assert workspace.repo().commit(posts[-1]["commit_sha"]).tree["recipe.json"]
+        assert "keep 0.7" in agents.notebook(db, "agent-1")
+        assert all(r.name == "evaluate" and r.data["kind"] == "BudgetExceeded" for r in errors), errors
+        assert turn.step.startswith("waiting for the evaluate budget")
+        json.dumps(backend.state())
+    finally:
+        service.stop()
+        db.conn.close()
