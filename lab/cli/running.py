@@ -7,6 +7,7 @@ import time
 import click
 
 from lab.cli.base import Context, cli, table
+from lab.errors import LabError
 
 
 def _ago(seconds: float) -> str:
@@ -83,7 +84,7 @@ def stop(obj: Context, names: tuple[str, ...]) -> None:
         click.echo(f"lab stopped in {time.monotonic() - start:.1f} s"
                    + (f"; killed {len(killed)} process(es) that outlived the supervisor" if killed else ""))
     if left:
-        raise control.LabError(f"{len(left)} process(es) of the lab are still alive: "
+        raise LabError(f"{len(left)} process(es) of the lab are still alive: "
                                + ", ".join(str(p.pid) for p in left))
 
 
@@ -99,12 +100,10 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2))
         return
     lab = report["lab"]
-    head = (f"lab {'running, supervisor pid ' + str(report['supervisor_pid']) if report['running'] else 'not running'}"
-            f"; best dev PGR {lab['best_pgr']:+.3f}" if lab["best_pgr"] is not None else
-            f"lab {'running, supervisor pid ' + str(report['supervisor_pid']) if report['running'] else 'not running'}"
-            "; no agent submission scored yet")
-    click.echo(f"{head}; ${lab['dollars']:.2f}, {lab['tokens']} tokens, {lab['experiments']} experiments, "
-               f"{lab['submissions']} submissions, {lab['forum_posts']} forum posts")
+    running = f"running, supervisor pid {report['supervisor_pid']}" if report["running"] else "not running"
+    best = f"best dev PGR {lab['best_pgr']:+.3f}" if lab["best_pgr"] is not None else "no agent submission scored yet"
+    click.echo(f"lab {running}; {best}; ${lab['dollars']:.2f}, {lab['tokens']} tokens, {lab['experiments']} "
+               f"experiments, {lab['submissions']} submissions, {lab['forum_posts']} forum posts")
     if not report["agents"]:
         click.echo("no agents yet: `lab start` starts them")
         return
