@@ -110,8 +110,7 @@ class AgentLoop:
     # ---- limits --------------------------------------------------------------------------------
     def tick(self) -> None:
         now = time.monotonic()
-        agents.add_counts(self.db, self.name, active_s=now - self.last_tick)
-        agents.update(self.db, self.name, heartbeat=time.time())
+        agents.tick(self.db, self.name, now - self.last_tick)
         self.last_tick = now
 
     def request_stop(self, reason: str) -> None:

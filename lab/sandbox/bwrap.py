@@ -103,9 +103,10 @@ class BwrapSandbox:
             args += ["--size", str(limits.tmp_mb * 1024 * 1024)]
         args += ["--tmpfs", "/tmp"]
         # GPUs: the device nodes and the driver's view of the machine; CUDA_VISIBLE_DEVICES picks the slice.
-        for node in sorted(glob.glob("/dev/nvidia*")):
+        gpu_nodes = sorted(glob.glob("/dev/nvidia*"))
+        for node in gpu_nodes:
             args += ["--dev-bind", node, node]
-        if glob.glob("/dev/nvidia*") and Path("/sys").is_dir():
+        if gpu_nodes and Path("/sys").is_dir():
             args += ["--ro-bind", "/sys", "/sys"]
         made = {"/tmp"}
         args += self._system_args(made)

@@ -68,7 +68,7 @@ def set_state(db, name: str, state: str, reason: str | None = None, **fields) ->
 
 
 def add_counts(db, name: str, **deltas: float) -> None:
-    """Add to counters (tokens_in, tokens_out, dollars, experiments, scorer_queries, active_s) at once."""
+    """Add to counters (tokens_in, tokens_out, dollars, experiments, scorer_queries) at once."""
     sets = ", ".join(f"{k} = coalesce({k}, 0) + ?" for k in deltas)
     with transaction(db):
         db.execute(f"UPDATE agents SET {sets} WHERE name = ?", [*deltas.values(), name])
@@ -86,6 +86,13 @@ def record_model_call(db, agent: str, *, model: str, input_tokens: int, output_t
         db.execute("UPDATE agents SET tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, dollars = dollars + ? "
                    "WHERE name = ?", [input_tokens + cache_write_tokens + cache_read_tokens, output_tokens,
                                       dollars, agent])
+
+
+def tick(db, name: str, active_s: float) -> None:
+    """The agent is alive: add the time since its last tick and stamp its heartbeat, in one statement."""
+    with transaction(db):
+        db.execute("UPDATE agents SET active_s = coalesce(active_s, 0) + ?, heartbeat = ? WHERE name = ?",
+                    [active_s, time.time(), name])
 
 
 def totals(db) -> dict:
