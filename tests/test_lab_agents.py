@@ -134,10 +134,10 @@ def test_killed_supervisor_loses_nothing(running_lab):
 
 def test_stop_leaves_no_process_even_mid_command(lab_dir, tmp_path):
     folder = make_lab(lab_dir, tmp_path, [{"step": "long", "calls": [
-        {"name": "shell", "arguments": {"command": "sleep 600"}}]}], repeat=True, count=2, grace_s=1)
+        {"name": "shell", "arguments": {"command": "sleep 5917"}}]}], repeat=True, count=2, grace_s=1)
     run_lab("start", cwd=folder, check=True)
     wait_for(lambda: all(a["step"] == "long" for a in lab_status(folder)["agents"]), what="both agents in sleep")
-    sleepers = lambda: [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "600"]]
+    sleepers = lambda: [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "5917"]]
     wait_for(lambda: len(sleepers()) >= 2, what="the sandboxed sleeps")
     start = time.monotonic()
     result = run_lab("stop", cwd=folder, check=True)
