@@ -27,5 +27,6 @@ test: install
 bench: install
 	$(BIN)/python bench/bench_scorer.py
 	$(BIN)/python bench/bench_lab.py --minutes 30
+	$(BIN)/python bench/bench_tui.py
 
 .PHONY: install lab test bench

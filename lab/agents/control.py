@@ -13,7 +13,7 @@ import psutil
 
 from lab.agents.supervisor import Paths
 from lab.errors import LabError, NotFound
-from lab.store import agents, commands, forum, submissions
+from lab.store import agents, forum, submissions
 
 START_TIMEOUT_S = 120
 
@@ -76,6 +76,34 @@ def start_daemon(cfg, config_path: str, only: list[str] | None = None) -> Runnin
     raise LabError(f"the supervisor did not become ready within {START_TIMEOUT_S} s (see {log_path})")
 
 
+@dataclass
+class Started:
+    running: Running
+    already_running: bool
+    backend_why: str
+    prepared: bool       # the testbed was built now
+    count: int
+
+
+def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) -> Started:
+    """Prepare what is missing (testbed, worktrees) and start the supervisor, unless it already runs."""
+    from lab.agents.backends import resolve
+    from lab.prepare import prepare
+    from lab.sandbox.workspace import Workspace
+    from lab.scaffold.repo import research_repo_path
+
+    _, why = resolve(cfg.agents.backend)
+    names = check_names(cfg, list(names or []))
+    live = running(cfg)
+    if live:
+        return Started(live, True, why, False, 0)
+    prepared = prepare(cfg, sandbox)
+    for name in names or cfg.agents.names:
+        Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name, sandbox)
+    started = start_daemon(cfg, config_path, names or None)
+    return Started(started, False, why, prepared.rebuilt, len(names) or cfg.agents.count)
+
+
 def lab_processes(cfg) -> list[psutil.Process]:
     """Every process of this lab still alive: supervisor and runners (found by their command lines)."""
     config_marker = "--config"
@@ -120,10 +148,8 @@ def stop_lab(cfg, db) -> list[int]:
     return killed
 
 
-def send_and_wait(cfg, db, kind: str, names: list[str], want: tuple[str, ...], timeout: float) -> dict[str, str]:
-    """Ask the supervisor to start or stop agents and wait until each reaches one of the wanted states."""
-    for name in names:
-        commands.send(db, [commands.SUPERVISOR], kind, name)
+def wait_for_states(db, names: list[str], want: tuple[str, ...], timeout: float) -> dict[str, str]:
+    """Wait until each agent reaches one of the wanted states (or the timeout); their states then."""
     deadline = time.monotonic() + timeout
     states = {}
     while time.monotonic() < deadline:
@@ -135,17 +161,14 @@ def send_and_wait(cfg, db, kind: str, names: list[str], want: tuple[str, ...], t
 
 
 def best_by_agent(db) -> dict[str, float]:
-    best: dict[str, float] = {}
-    for sub in submissions.leaderboard(db):
-        if sub["dev_pgr"] is not None and sub["dev_pgr"] > best.get(sub["agent"], float("-inf")):
-            best[sub["agent"]] = sub["dev_pgr"]
-    return best
+    return {agent: points[-1][1] for agent, points in submissions.best_over_time(db, exclude=()).items()
+            if agent != "lab"}
 
 
-def status(cfg, db) -> dict:
+def status(cfg, db, now: float | None = None) -> dict:
     live = running(cfg)
     best = best_by_agent(db)
-    now = time.time()
+    now = time.time() if now is None else now
     rows = []
     for row in agents.all_agents(db):
         state, reason = row["state"], row["reason"]

@@ -12,10 +12,7 @@ from lab.cli.base import Context, cli, fmt_pgr, table
 def _scores_by_commit(db) -> dict[str, list[dict]]:
     from lab.store import submissions
 
-    found: dict[str, list[dict]] = {}
-    for row in db["submissions"].rows_where("commit_sha IS NOT NULL", order_by="id"):
-        found.setdefault(row["commit_sha"], []).append(submissions.get(db, row["id"]))
-    return found
+    return submissions.by_commit(db)
 
 
 def _score_line(sub: dict) -> str:
@@ -36,24 +33,21 @@ def _score_line(sub: dict) -> str:
 def log(obj: Context, agent: str | None, limit: int) -> None:
     """The agents' commits, newest first, each with the scores it earned."""
     from lab.agents import control
-    from lab.scaffold.repo import open_repo, research_repo_path
+    from lab.scaffold.history import History
 
     cfg = obj.cfg
     branches = control.check_names(cfg, [agent]) if agent else cfg.agents.names
-    repo = open_repo(research_repo_path(cfg.state_dir))
-    existing = [b for b in branches if b in [h.name for h in repo.heads]]
-    if not existing:
+    history = History(cfg.state_dir)
+    if not history.branches(branches):
         click.echo("no agent branches yet (`lab start` makes them)")
         return
-    out = repo.git.log(*existing, "--not", "main", f"-n{limit}", "--date-order",
-                       "--format=%H%x00%an%x00%at%x00%s")
+    found = history.commits(branches, limit)
     scores = _scores_by_commit(obj.db())
-    if not out.strip():
+    if not found:
         click.echo("no commits by agents yet")
-    for line in out.splitlines():
-        sha, author, at, subject = line.split("\0")
-        click.echo(f"{sha[:10]}  {author:<9} {time.strftime('%m-%d %H:%M', time.localtime(int(at)))}  {subject}")
-        for sub in scores.get(sha, []):
+    for c in found:
+        click.echo(f"{c.sha[:10]}  {c.author:<9} {time.strftime('%m-%d %H:%M', time.localtime(c.time))}  {c.subject}")
+        for sub in scores.get(c.sha, []):
             click.echo(f"            {_score_line(sub)}")
 
 
@@ -62,17 +56,11 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
 @click.pass_obj
 def show(obj: Context, commit: str) -> None:
     """A commit's diff and the scores it earned."""
-    import git
+    from lab.scaffold.history import History
 
-    from lab.errors import NotFound
-    from lab.scaffold.repo import open_repo, research_repo_path
-
-    repo = open_repo(research_repo_path(obj.cfg.state_dir))
-    try:
-        sha = repo.commit(commit).hexsha
-    except (git.BadName, ValueError, git.GitCommandError):
-        raise NotFound(f"commit {commit!r} is not in the research repository (see `lab log`)") from None
-    click.echo(repo.git.show(sha, "--stat", "--patch", "--format=commit %H%nAuthor: %an%nDate:   %ad%n%n    %s%n"))
+    history = History(obj.cfg.state_dir)
+    sha = history.resolve(commit)
+    click.echo(history.show(sha))
     subs = _scores_by_commit(obj.db()).get(sha, [])
     click.echo(f"\nscores of {sha[:10]}:" if subs else f"\n{sha[:10]} has not been submitted")
     for sub in subs:
@@ -141,7 +129,7 @@ def forum_read(obj: Context, post_id: int) -> None:
 @click.pass_obj
 def forum_post(obj: Context, text: str, title: str | None) -> None:
     """Post as the person running the lab."""
-    from lab.store import forum as posts
+    from lab.agents.steering import Steering
 
-    pid = posts.post(obj.db(), "person", "person", title or text.splitlines()[0][:120], text)
+    pid = Steering(obj.cfg, obj.db()).post(title or text.splitlines()[0][:120], text)
     click.echo(f"posted #{pid}")

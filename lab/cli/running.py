@@ -21,40 +21,47 @@ def _ago(seconds: float) -> str:
 
 @cli.command()
 @click.argument("names", nargs=-1, metavar="[AGENT]...")
+@click.option("--detach", is_flag=True, help="Do not attach the TUI, even in a terminal.")
 @click.pass_obj
-def start(obj: Context, names: tuple[str, ...]) -> None:
-    """Start the lab (every agent) as a daemon, or start the named agents again."""
+def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
+    """Start the lab (every agent) as a daemon and watch it in the TUI, or start the named agents again."""
+    import sys
+
     from lab.agents import control
     from lab.agents.backends import resolve
-    from lab.prepare import prepare
-    from lab.sandbox.workspace import Workspace
-    from lab.scaffold.repo import research_repo_path
+    from lab.agents.steering import Steering
 
     cfg = obj.cfg
-    backend, why = resolve(cfg.agents.backend)
+    resolve(cfg.agents.backend)      # a missing API key is said before anything is created
     names = control.check_names(cfg, list(names))
-    live = control.running(cfg)
-    if live and not names:
-        click.echo(f"the lab is already running (supervisor pid {live.pid}, scorer {live.scorer_url}); "
-                   "nothing changed. `lab status` shows it.")
-        return
-    if live:
-        states = control.send_and_wait(cfg, obj.db(), "start_agent", names, ("running",), timeout=60)
+    steering = Steering(cfg, obj.db())
+    if names and control.running(cfg):
+        for name in names:
+            steering.start_agent(name)
+        states = control.wait_for_states(obj.db(), names, ("running",), timeout=60)
         for name, state in states.items():
             click.echo(f"{name}: {state}")
         return
-    sandbox = obj.sandbox()
-    prepared = prepare(cfg, sandbox)
-    if prepared.rebuilt:
-        click.echo(f"prepared the testbed in {cfg.state_dir}")
-    for name in names or cfg.agents.names:
-        Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name, sandbox)
-    started = control.start_daemon(cfg, obj.config_path, list(names) or None)
-    count = len(names) or cfg.agents.count
-    click.echo(f"lab started: {count} agents ({why}), supervisor pid {started.pid}, scorer {started.scorer_url}")
-    click.echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.run_dir / 'logs'} and "
-               f"{cfg.run_dir / 'supervisor.log'}")
-    click.echo("watch: `lab status`, `lab forum`, `lab log`; steer: `lab message`, `lab pause`; stop: `lab stop`")
+    started = steering.start_lab(obj.config_path, obj.sandbox(), list(names))
+    live = started.running
+    if started.already_running:
+        click.echo(f"the lab is already running (supervisor pid {live.pid}, scorer {live.scorer_url}); "
+                   "nothing changed. `lab status` shows it.")
+    else:
+        if started.prepared:
+            click.echo(f"prepared the testbed in {cfg.state_dir}")
+        click.echo(f"lab started: {started.count} agents ({started.backend_why}), supervisor pid {live.pid}, "
+                   f"scorer {live.scorer_url}")
+        click.echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.run_dir / 'logs'} and "
+                   f"{cfg.run_dir / 'supervisor.log'}")
+    if sys.stdin.isatty() and sys.stdout.isatty() and not detach:
+        from lab.tui import run_tui
+
+        run_tui(cfg, obj.config_path)
+        click.echo("the lab goes on running; `lab tui` watches it again, `lab stop` stops it")
+        return
+    click.echo("watch: `lab tui` (or `lab status`, `lab forum`, `lab log`); steer: `lab message`, `lab pause`; "
+               "stop: `lab stop`")
 
 
 @cli.command()
@@ -63,20 +70,24 @@ def start(obj: Context, names: tuple[str, ...]) -> None:
 def stop(obj: Context, names: tuple[str, ...]) -> None:
     """Stop the whole lab (agents, scorer, supervisor), or only the named agents."""
     from lab.agents import control
+    from lab.agents.steering import Steering
 
     cfg = obj.cfg
     names = control.check_names(cfg, list(names))
+    steering = Steering(cfg, obj.db())
     if names:
         if not control.running(cfg):
             raise control.LabNotRunning("the lab is not running, so no agent is either (`lab status` shows them)")
-        states = control.send_and_wait(cfg, obj.db(), "stop_agent", names,
-                                       ("stopped", "failed", "budget", "stuck"), timeout=cfg.agents.grace_s + 30)
+        for name in names:
+            steering.stop_agent(name)
+        states = control.wait_for_states(obj.db(), names, ("stopped", "failed", "budget", "stuck"),
+                                         timeout=cfg.agents.grace_s + 30)
         for name, state in states.items():
             click.echo(f"{name}: {state}")
         return
     was_running = control.running(cfg) is not None
     start = time.monotonic()
-    killed = control.stop_lab(cfg, obj.db())
+    killed = steering.stop_lab()
     left = control.lab_processes(cfg)
     if not was_running and not killed:
         click.echo("the lab is not running; nothing to stop")
@@ -114,3 +125,15 @@ def status(obj: Context, as_json: bool) -> None:
             for a in report["agents"]]
     click.echo(table(["agent", "state", "backend", "direction", "slice", "uptime", "tokens", "$", "exps",
                       "best PGR", "step / reason"], rows))
+
+
+@cli.command()
+@click.option("--refresh", default=1.0, show_default=True, type=click.FloatRange(0.1, 60), metavar="SECONDS",
+              help="How often the screens read the lab.")
+@click.pass_obj
+def tui(obj: Context, refresh: float) -> None:
+    """Watch and steer the lab in the terminal; quitting leaves the lab running."""
+    from lab.tui import run_tui
+
+    obj.db()   # create or migrate the database before the TUI's own connections open it
+    run_tui(obj.cfg, obj.config_path, refresh)

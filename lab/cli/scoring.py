@@ -70,9 +70,9 @@ def score(obj: Context, method_path: Path | None, baselines: bool, disqualify: i
     if disqualify is not None:
         if not reason:
             raise click.UsageError("--disqualify needs --reason TEXT")
-        from lab.store import submissions
+        from lab.agents.steering import Steering
 
-        submissions.disqualify(obj.db(), disqualify, reason)
+        Steering(obj.cfg, obj.db()).disqualify(disqualify, reason)
         click.echo(json.dumps({"disqualified": disqualify, "reason": reason}) if as_json
                    else f"submission {disqualify} disqualified: {reason}")
         return

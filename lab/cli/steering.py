@@ -21,23 +21,23 @@ def _targets(obj: Context, names: tuple[str, ...], everyone: bool) -> list[str]:
 @click.pass_obj
 def message(obj: Context, agent: str | None, text: str | None, everyone: bool) -> None:
     """Send a message to one agent (`lab message agent-3 TEXT`) or all (`lab message --all TEXT`)."""
-    from lab.store import commands
+    from lab.agents.steering import Steering
 
     if everyone and text is None:
         agent, text = None, agent
     if not text or not (agent or everyone):
         raise click.UsageError("expected `lab message AGENT TEXT` or `lab message --all TEXT`")
     targets = _targets(obj, (agent,) if agent else (), everyone)
-    commands.send(obj.db(), targets, "message", text)
+    Steering(obj.cfg, obj.db()).message(targets, text)
     click.echo(f"message waiting for {', '.join(targets) if len(targets) < 4 else f'{len(targets)} agents'}; "
                "each reads it at its next step")
 
 
 def _pause_or_resume(obj: Context, kind: str, names: tuple[str, ...], everyone: bool) -> None:
-    from lab.store import commands
+    from lab.agents.steering import Steering
 
     targets = _targets(obj, names, everyone)
-    commands.send(obj.db(), targets, kind)
+    getattr(Steering(obj.cfg, obj.db()), kind)(targets)
     click.echo(f"{kind} sent to {', '.join(targets) if len(targets) < 4 else f'{len(targets)} agents'}")
 
 

@@ -33,6 +33,11 @@ def _create(db: sqlite_utils.Database) -> None:
     db["submissions"].create_index(["agent", "created"], if_not_exists=True)
 
 
+@migration("submissions", 2)
+def _index_for_review(db: sqlite_utils.Database) -> None:
+    db["flags"].create_index(["submission_id"], if_not_exists=True)
+
+
 def record_submission(db, *, agent: str, commit_sha: str | None, path: str, tree_hash: str, fingerprint: str,
                       seeds: list[int], sandbox: str, duration_s: float, scores: list[dict], flags: list[dict],
                       status: str = "scored", error: str | None = None) -> int:
@@ -58,25 +63,89 @@ def _decode(row: dict, *keys: str) -> dict:
 
 
 def get(db, submission_id: int) -> dict:
-    rows = list(db["submissions"].rows_where("id = ?", [submission_id]))
-    if not rows:
+    found = _with_details(db, list(db["submissions"].rows_where("id = ?", [submission_id])))
+    if not found:
         raise NotFound(f"no submission with id {submission_id} (see `lab score` for the leaderboard)")
-    sub = _decode(rows[0], "seeds")
-    sub["scores"] = [_decode(r, "seeds", "per_seed_acc")
-                     for r in db["scores"].rows_where("submission_id = ?", [submission_id], order_by="rowid")]
-    sub["flags"] = [_decode(r, "evidence") for r in db["flags"].rows_where("submission_id = ?", [submission_id])]
-    return sub
+    return found[0]
 
 
-def leaderboard(db, include_disqualified: bool = False) -> list[dict]:
-    """Scored submissions, best dev PGR first, each with its held-out results and open flags."""
-    where = "status = 'scored'" + ("" if include_disqualified else " AND disqualified_at IS NULL")
-    subs = [get(db, row["id"]) for row in db["submissions"].rows_where(where)]
-    for sub in subs:
+def _with_details(db, rows: list[dict]) -> list[dict]:
+    """Submissions with their scores, flags, dev PGR and open flags, in three queries however many there are."""
+    subs = {r["id"]: {**_decode(r, "seeds"), "scores": [], "flags": []} for r in rows}
+    ids = list(subs)
+    for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+        marks = ", ".join("?" * len(chunk))
+        for r in db.query(f"SELECT * FROM scores WHERE submission_id IN ({marks}) ORDER BY rowid", chunk):
+            subs[r["submission_id"]]["scores"].append(_decode(r, "seeds", "per_seed_acc"))
+        for r in db.query(f"SELECT * FROM flags WHERE submission_id IN ({marks}) ORDER BY id", chunk):
+            subs[r["submission_id"]]["flags"].append(_decode(r, "evidence"))
+    for sub in subs.values():
         dev = next((s for s in sub["scores"] if s["role"] == "dev"), None)
-        sub["dev_pgr"] = dev["pgr"] if dev else None
+        sub["dev_pgr"] = dev["pgr"] if dev and dev["status"] != "failed" else None
         sub["open_flags"] = [f for f in sub["flags"] if f["cleared_at"] is None]
-    return sorted(subs, key=lambda s: (s["dev_pgr"] is None, -(s["dev_pgr"] or 0), s["id"]))
+    return list(subs.values())
+
+
+def leaderboard(db, include_disqualified: bool = False, limit: int | None = None) -> list[dict]:
+    """Scored submissions, best dev PGR first, each with its held-out results and open flags."""
+    where = "s.status = 'scored'" + ("" if include_disqualified else " AND s.disqualified_at IS NULL")
+    rows = list(db.query(
+        "SELECT s.* FROM submissions s LEFT JOIN scores d ON d.submission_id = s.id AND d.role = 'dev' "
+        f"WHERE {where} ORDER BY d.pgr IS NULL, d.pgr DESC, s.id" + (" LIMIT ?" if limit else ""),
+        [limit] if limit else []))
+    return _with_details(db, rows)
+
+
+def of_agent(db, agent: str, limit: int = 200) -> list[dict]:
+    """An agent's submissions, newest first, scored or not."""
+    return _with_details(db, list(db["submissions"].rows_where("agent = ?", [agent], order_by="id DESC",
+                                                                 limit=limit)))
+
+
+def by_commit(db) -> dict[str, list[dict]]:
+    """Every submission of a commit, oldest first, keyed by the commit's id."""
+    found: dict[str, list[dict]] = {}
+    for sub in _with_details(db, list(db["submissions"].rows_where("commit_sha IS NOT NULL", order_by="id"))):
+        found.setdefault(sub["commit_sha"], []).append(sub)
+    return found
+
+
+def flagged(db, include_cleared: bool = True) -> list[dict]:
+    """Submissions that raised a flag (open ones first), for a person's review; disqualified ones included."""
+    cond = "" if include_cleared else " AND cleared_at IS NULL"
+    rows = list(db.query(f"SELECT * FROM submissions WHERE id IN (SELECT submission_id FROM flags WHERE 1{cond}) "
+                         "ORDER BY id DESC"))
+    subs = _with_details(db, rows)
+    return sorted(subs, key=lambda s: (not s["open_flags"] or s["disqualified_at"] is not None, -s["id"]))
+
+
+def baseline_pgrs(db) -> dict[str, float]:
+    """Each baseline method's dev PGR, from its latest scored, non-disqualified submission."""
+    rows = db.execute(
+        "SELECT s.path, d.pgr FROM submissions s JOIN scores d ON d.submission_id = s.id AND d.role = 'dev' "
+        "WHERE s.agent = 'baseline' AND s.status = 'scored' AND s.disqualified_at IS NULL AND d.pgr IS NOT NULL "
+        "ORDER BY s.id").fetchall()
+    return dict(rows)
+
+
+def best_over_time(db, exclude: tuple[str, ...] = ("baseline", "person")) -> dict[str, list[tuple[float, float]]]:
+    """Each agent's best dev PGR so far, a step at each improvement; "lab" is the best of all agents.
+
+    Disqualified submissions do not count, so a disqualification lowers the curve from the start.
+    """
+    rows = db.execute(
+        "SELECT s.created, s.agent, d.pgr FROM submissions s JOIN scores d ON d.submission_id = s.id "
+        "AND d.role = 'dev' AND d.pgr IS NOT NULL AND (d.status IS NULL OR d.status != 'failed') "
+        "WHERE s.status = 'scored' AND s.disqualified_at IS NULL "
+        f"AND s.agent NOT IN ({', '.join('?' * len(exclude))}) ORDER BY s.created",
+        list(exclude)).fetchall()
+    series: dict[str, list[tuple[float, float]]] = {"lab": []}
+    for created, agent, pgr in rows:
+        for name in ("lab", agent):
+            points = series.setdefault(name, [])
+            if not points or pgr > points[-1][1]:
+                points.append((created, pgr))
+    return series
 
 
 def disqualify(db, submission_id: int, reason: str) -> None:

@@ -1,0 +1,41 @@
+"""Sharing a lab run: `lab report`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from lab.cli.base import Context, cli
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), metavar="DIR",
+              help="The folder to write (default: report/ beside lab.toml); a previous report there is replaced.")
+@click.pass_obj
+def report(obj: Context, out_dir: Path | None) -> None:
+    """Write a shareable report of the lab run: Markdown plus PNG figures in one folder."""
+    from lab.report import check_destination, write
+    from lab.report.gather import gather
+
+    cfg = obj.cfg
+    out_dir = (out_dir or cfg.root / "report").absolute()
+    check_destination(out_dir)  # before reading anything, so a wrong path fails at once
+    gathered = gather(cfg, obj.db())
+    path = write(gathered, out_dir)
+    click.echo(f"wrote {path} (figures beside it)")
+    click.echo(_summary(gathered))
+
+
+def _summary(r) -> str:
+    best = r.best
+    open_flags = sum(f.resolution == "open" for f in r.flags)
+    line = (f"{_count(len(r.agents), 'agent')}, {_count(r.submissions, 'submission')} ({r.scored} on the "
+            f"leaderboard), {_count(open_flags, 'open flag')}, {_count(r.post_count, 'post')}, "
+            f"${r.totals['dollars']:,.2f}")
+    if best:
+        line += f"; best dev PGR {best.dev_pgr:+.3f} by {best.agent} (#{best.submission})"
+    return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -1,0 +1,245 @@
+"""Reading a lab's store and research repository into plain records for a report; no formatting here."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.store import agents, forum, submissions
+
+LEADERBOARD_ROWS = 20
+TOP_POSTS = 10
+DIFFED_AGENTS = 3
+NOT_AGENTS = ("baseline", "person")  # submitters that are not research agents
+
+
+@dataclass(frozen=True)
+class Score:
+    dataset: str
+    role: str          # "dev" or "heldout"
+    status: str
+    pgr: float | None
+    pgr_se: float | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One leaderboard row."""
+    rank: int
+    submission: int
+    agent: str
+    commit: str | None
+    path: str
+    created: float
+    scores: dict[str, Score]
+    open_flags: list[str]
+
+    @property
+    def dev_pgr(self) -> float | None:
+        dev = next((s for s in self.scores.values() if s.role == "dev"), None)
+        return dev.pgr if dev and dev.status != "failed" else None
+
+
+@dataclass(frozen=True)
+class AgentSpend:
+    name: str
+    backend: str
+    state: str
+    tokens_in: int
+    tokens_out: int
+    dollars: float
+    experiments: int
+    scorer_queries: int
+    submissions: int
+    best_dev_pgr: float | None
+    active_hours: float
+
+
+@dataclass(frozen=True)
+class FlagRecord:
+    submission: int
+    agent: str
+    kind: str
+    message: str
+    evidence: dict
+    resolution: str    # "open", "cleared", or "disqualified"
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Post:
+    id: int
+    kind: str
+    author: str
+    votes: int
+    comments: int
+    pgr: float | None
+    pgr_se: float | None
+    title: str
+
+
+@dataclass(frozen=True)
+class MethodDiff:
+    """An agent's best submission and what its commit changes relative to the scaffold."""
+    agent: str
+    submission: int
+    commit: str
+    path: str
+    dev_pgr: float | None
+    diff: str | None
+    missing: str | None    # why there is no diff, when there is none
+
+
+@dataclass
+class Report:
+    root: Path
+    generated: float
+    dev: str
+    datasets: list[str]
+    first: float | None                    # the earliest and latest recorded activity
+    last: float | None
+    start: float | None                    # the first submission: time zero of the PGR chart
+    scored: int                            # leaderboard entries in all (the table shows the top ones)
+    leaderboard: list[Entry]
+    best_over_time: dict[str, list[tuple[float, float]]]
+    baselines: dict[str, float]            # a baseline's name to its latest dev PGR
+    agents: list[AgentSpend]
+    diffs: list[MethodDiff]
+    flags: list[FlagRecord]
+    posts: list[Post]
+    submissions: int
+    post_count: int
+    actions: int
+    totals: dict = field(default_factory=dict)
+
+    @property
+    def best(self) -> Entry | None:
+        return next((e for e in self.leaderboard if e.dev_pgr is not None), None)
+
+
+def _score(row: dict) -> Score:
+    return Score(row["dataset"], row["role"], row["status"], row["pgr"], row["pgr_se"])
+
+
+def _entry(rank: int, sub: dict) -> Entry:
+    return Entry(rank, sub["id"], sub["agent"], sub["commit_sha"], sub["path"], sub["created"],
+                 {s["dataset"]: _score(s) for s in sub["scores"]}, [f["kind"] for f in sub["open_flags"]])
+
+
+def _baselines(db) -> dict[str, float]:
+    latest = {Path(path).stem: pgr for path, pgr in submissions.baseline_pgrs(db).items()}
+    return dict(sorted(latest.items(), key=lambda item: -item[1]))
+
+
+def _spend(db, board: list[dict]) -> list[AgentSpend]:
+    best: dict[str, float] = {}
+    for sub in board:  # best dev PGR first
+        if sub["dev_pgr"] is not None:
+            best.setdefault(sub["agent"], sub["dev_pgr"])
+    counts = dict(db.execute("SELECT agent, count(*) FROM submissions GROUP BY agent").fetchall())
+    return [AgentSpend(a["name"], a["backend"] or "-", a["state"], a["tokens_in"] or 0, a["tokens_out"] or 0,
+                       a["dollars"] or 0.0, a["experiments"] or 0, a["scorer_queries"] or 0,
+                       counts.get(a["name"], 0), best.get(a["name"]), (a["active_s"] or 0.0) / 3600)
+            for a in agents.all_agents(db)]
+
+
+def _flags(db) -> list[FlagRecord]:
+    out = []
+    for sub in submissions.flagged(db):
+        for flag in sub["flags"]:
+            if flag["cleared_at"] is not None:
+                resolution, reason = "cleared", flag["cleared_reason"]
+            elif sub["disqualified_at"] is not None:
+                resolution, reason = "disqualified", sub["disqualified_reason"]
+            else:
+                resolution, reason = "open", None
+            out.append(FlagRecord(sub["id"], sub["agent"], flag["kind"], flag["message"] or "",
+                                  flag["evidence"] or {}, resolution, reason))
+    return out
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _posts(db) -> list[Post]:
+    return [Post(p["id"], p["kind"], p["author"], p["score"], p["comments"], _number(p["metrics"].get("pgr")),
+                 _number(p["metrics"].get("pgr_se")), p["title"])
+            for p in forum.recent(db, TOP_POSTS, order="top")]
+
+
+def _diffs(cfg, board: list[dict]) -> list[MethodDiff]:
+    """The best submission with a commit of each of the top agents, and its diff against the scaffold."""
+    chosen: list[dict] = []
+    for sub in board:  # best dev PGR first
+        if (sub["commit_sha"] and sub["agent"] not in NOT_AGENTS
+                and sub["agent"] not in {c["agent"] for c in chosen}):
+            chosen.append(sub)
+        if len(chosen) == DIFFED_AGENTS:
+            break
+    if not chosen:
+        return []
+    history, missing = _history(cfg)
+    out = []
+    for sub in chosen:
+        diff, why = None, missing
+        if history is not None:
+            diff, why = _diff(history, sub["commit_sha"])
+        out.append(MethodDiff(sub["agent"], sub["id"], sub["commit_sha"], sub["path"], sub["dev_pgr"], diff, why))
+    return out
+
+
+def _history(cfg):
+    import git
+
+    from lab.scaffold.history import History
+
+    try:
+        return History(cfg.state_dir), None
+    except (git.NoSuchPathError, git.InvalidGitRepositoryError):
+        return None, f"the research repository {cfg.state_dir / 'research.git'} is missing"
+
+
+def _diff(history, sha: str) -> tuple[str | None, str | None]:
+    import git
+
+    from lab.errors import NotFound
+
+    try:
+        return history.diff_from_main(sha), None
+    except NotFound:
+        return None, f"commit {sha} is missing from the research repository"
+    except git.GitCommandError as exc:
+        return None, f"git could not diff commit {sha}: {(exc.stderr or str(exc)).strip().splitlines()[-1]}"
+
+
+def _span(db) -> tuple[float | None, float | None]:
+    lows, highs = [], []
+    for table in ("submissions", "posts", "actions"):
+        low, high = db.execute(f"SELECT min(created), max(created) FROM {table}").fetchone()
+        if low is not None:
+            lows.append(low)
+            highs.append(high)
+    return (min(lows), max(highs)) if lows else (None, None)
+
+
+def gather(cfg, db) -> Report:
+    board = submissions.leaderboard(db)
+    spend = _spend(db, board)
+    first, last = _span(db)
+    start = db.execute("SELECT min(created) FROM submissions").fetchone()[0]
+    totals = {
+        "dollars": sum(a.dollars for a in spend),
+        "tokens_in": sum(a.tokens_in for a in spend),
+        "tokens_out": sum(a.tokens_out for a in spend),
+        "experiments": sum(a.experiments for a in spend),
+        "scorer_queries": sum(a.scorer_queries for a in spend),
+    }
+    return Report(
+        root=Path(cfg.root).resolve(), generated=time.time(), dev=cfg.task.dev, datasets=list(cfg.task.datasets),
+        first=first, last=last, start=start, scored=len(board),
+        leaderboard=[_entry(i, sub) for i, sub in enumerate(board[:LEADERBOARD_ROWS], start=1)],
+        best_over_time=submissions.best_over_time(db), baselines=_baselines(db), agents=spend,
+        diffs=_diffs(cfg, board), flags=_flags(db), posts=_posts(db),
+        submissions=db.execute("SELECT count(*) FROM submissions").fetchone()[0], post_count=forum.count(db),
+        actions=db.execute("SELECT count(*) FROM actions").fetchone()[0], totals=totals)

@@ -1,0 +1,190 @@
+"""The report as Markdown: a header, then one section per question a reader asks of a lab run."""
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from lab.report.figures import PGR_FIGURE, SPEND_FIGURE
+from lab.report.gather import FlagRecord, MethodDiff, Report, Score
+
+DIFF_LINES = 200
+EVIDENCE_CHARS = 200
+
+
+# ---- cells ----------------------------------------------------------------------------------------
+def cell(value) -> str:
+    """Text that stays inside one table cell: no line breaks, pipes escaped."""
+    return re.sub(r"\s*\n\s*", " ", str(value)).replace("|", "\\|").strip() or "-"
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def code(text: str | None) -> str:
+    return f"`{text}`" if text else "-"
+
+
+def pgr(value: float | None, se: float | None = None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3f}" + (f" ± {se:.3f}" if se is not None else "")
+
+
+def score(s: Score | None) -> str:
+    if s is None:
+        return "-"
+    if s.status == "failed":
+        return "failed"
+    return pgr(s.pgr, s.pgr_se)
+
+
+def when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if t is not None else "-"
+
+
+def compact(evidence: dict) -> str:
+    """A flag's evidence on one line: key=value, numbers rounded, long ones cut."""
+    def value(v) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        if isinstance(v, (dict, list)):
+            return json.dumps(v, separators=(",", ":"), default=str)
+        return str(v)
+
+    text = ", ".join(f"{k}={value(v)}" for k, v in evidence.items())
+    return text if len(text) <= EVIDENCE_CHARS else text[:EVIDENCE_CHARS - 1] + "…"
+
+
+# ---- sections -------------------------------------------------------------------------------------
+def header(r: Report) -> str:
+    t = r.totals
+    best = r.best
+    hours = f" ({(r.last - r.first) / 3600:.1f} h)" if r.first is not None else ""
+    lines = [
+        f"# Lab report: {r.root.name}",
+        "",
+        f"- **Lab**: `{r.root}`",
+        f"- **Covers**: {when(r.first)} to {when(r.last)}{hours}" if r.first is not None
+        else "- **Covers**: nothing recorded yet",
+        f"- **Agents**: {len(r.agents)}",
+        f"- **Totals**: ${t['dollars']:,.2f}, {t['tokens_in'] + t['tokens_out']:,} tokens "
+        f"({t['tokens_in']:,} in, {t['tokens_out']:,} out), {t['experiments']:,} experiments, "
+        f"{t['scorer_queries']:,} scorer queries, {r.submissions:,} submissions ({r.scored:,} on the leaderboard), "
+        f"{r.post_count:,} forum posts",
+        (f"- **Best dev PGR**: {score(best.scores.get(r.dev))} by {best.agent} "
+         f"(submission #{best.submission}" + (f", commit `{best.commit[:10]}`" if best.commit else "") + ")")
+        if best else "- **Best dev PGR**: no scored submissions yet",
+        f"- **The person's actions**: {r.actions:,} (steering, starts and stops, reviews, posts)",
+        f"- **Generated**: {when(r.generated)} by `lab report`",
+    ]
+    return "\n".join(lines)
+
+
+def leaderboard(r: Report) -> str:
+    out = ["## Leaderboard", ""]
+    if not r.leaderboard:
+        return "\n".join(out + ["No scored submissions yet (`lab score --baselines` scores the scaffold's baselines)."])
+    heldout = [d for d in r.datasets if d != r.dev]
+    shown = f"All {r.scored}" if len(r.leaderboard) == r.scored else f"The top {len(r.leaderboard)} of {r.scored}"
+    out.append(f"{shown} scored submissions, best dev PGR first; disqualified ones "
+               f"are left out (see Flags). PGR is the mean ± standard error over seeds. `{r.dev}` is the dev set "
+               f"the agents optimise; " + (", ".join(f"`{d}`" for d in heldout) + " are held out: the agents never "
+                                           "see them." if heldout else "there are no held-out sets."))
+    out.append("")
+    headers = ["rank", "submission", "agent", "commit", "method",
+               *[f"{d} ({'dev' if d == r.dev else 'held-out'})" for d in r.datasets], "open flags"]
+    rows = [[e.rank, f"#{e.submission}", e.agent, code((e.commit or "")[:10]), code(e.path),
+             *[score(e.scores.get(d)) for d in r.datasets], ", ".join(e.open_flags) or "-"]
+            for e in r.leaderboard]
+    return "\n".join(out + [table(headers, rows)])
+
+
+def over_time(r: Report) -> str:
+    out = ["## PGR over time", "", f"![Best dev PGR so far per agent]({PGR_FIGURE})", ""]
+    agents = {n: p for n, p in r.best_over_time.items() if n != "lab" and p}
+    if not agents and not r.best_over_time.get("lab"):
+        out.append("No agent has a scored submission yet.")
+    else:
+        out.append(f"Each agent's best dev PGR so far, a dot at each improvement; the thick grey line is the "
+                   f"lab's best ({len(agents)} agents with a scored submission). Disqualified submissions "
+                   f"do not count.")
+    if r.baselines:
+        out += ["", "Baselines (dashed): " + ", ".join(f"`{n}` {pgr(v)}" for n, v in r.baselines.items()) + "."]
+    return "\n".join(out)
+
+
+def spend(r: Report) -> str:
+    out = ["## Spend and experiments per agent", ""]
+    if not r.agents:
+        return "\n".join(out + ["No agents have run yet."])
+    rows = [[a.name, a.backend, a.state, f"{a.tokens_in:,}", f"{a.tokens_out:,}", f"${a.dollars:,.2f}",
+             f"{a.experiments:,}", f"{a.scorer_queries:,}", f"{a.submissions:,}", pgr(a.best_dev_pgr),
+             f"{a.active_hours:.2f}"] for a in r.agents]
+    headers = ["agent", "backend", "state", "tokens in", "tokens out", "dollars", "experiments", "scorer queries",
+               "submissions", "best dev PGR", "active hours"]
+    return "\n".join(out + [table(headers, rows), "", f"![Dollars and experiments per agent]({SPEND_FIGURE})"])
+
+
+def _fence(text: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def method(rank: int, d: MethodDiff) -> str:
+    out = [f"### {rank}. {d.agent}: submission #{d.submission}, dev PGR {pgr(d.dev_pgr)}", "",
+           f"Commit `{d.commit}`, method `{d.path}`; its diff against `main` (the scaffold it grew from):", ""]
+    if d.diff is None:
+        return "\n".join(out + [f"*No diff: {d.missing}.*"])
+    if not d.diff.strip():
+        return "\n".join(out + ["*The commit changes nothing relative to the scaffold.*"])
+    lines = d.diff.splitlines()
+    shown = "\n".join(lines[:DIFF_LINES])
+    fence = _fence(shown)
+    out += [f"{fence}diff", shown, fence]
+    if len(lines) > DIFF_LINES:
+        out += ["", f"*Diff truncated: the first {DIFF_LINES} of {len(lines):,} lines "
+                    f"(`git diff main...{d.commit[:10]}` in the research repository prints it all).*"]
+    return "\n".join(out)
+
+
+def methods(r: Report) -> str:
+    out = ["## The best methods", ""]
+    if not r.diffs:
+        return "\n".join(out + ["No agent has a scored submission with a commit yet."])
+    out.append(f"The best submission of each of the top {len(r.diffs)} agents, with what its commit changes.")
+    return "\n\n".join(["\n".join(out), *(method(i, d) for i, d in enumerate(r.diffs, start=1))])
+
+
+def resolution(f: FlagRecord) -> str:
+    return f.resolution if f.resolution == "open" else f"{f.resolution}: {f.reason or '(no reason given)'}"
+
+
+def flags(r: Report) -> str:
+    out = ["## Flags and their resolution", ""]
+    if not r.flags:
+        return "\n".join(out + ["No submission raised a flag."])
+    counts = {k: sum(f.resolution == k for f in r.flags) for k in ("open", "cleared", "disqualified")}
+    out.append(f"{len(r.flags)} flags on {len({f.submission for f in r.flags})} submissions: "
+               + ", ".join(f"{n} {k}" for k, n in counts.items()) + ". Open flags wait for a person's review.")
+    rows = [[f"#{f.submission}", f.agent, f.kind, f.message, compact(f.evidence) if f.evidence else "-",
+             resolution(f)] for f in r.flags]
+    return "\n".join(out + ["", table(["submission", "agent", "flag", "message", "evidence", "resolution"], rows)])
+
+
+def posts(r: Report) -> str:
+    out = ["## The forum's most voted findings", ""]
+    if not r.posts:
+        return "\n".join(out + ["The forum is empty."])
+    out.append(f"The top {len(r.posts)} of {r.post_count} posts by votes (`lab forum read ID` for a whole thread).")
+    rows = [[i, f"#{p.id}", p.kind, p.author, f"{p.votes:+d}", p.comments, pgr(p.pgr, p.pgr_se), p.title]
+            for i, p in enumerate(r.posts, start=1)]
+    return "\n".join(out + ["", table(["rank", "post", "kind", "author", "votes", "comments", "PGR", "title"], rows)])
+
+
+def render(r: Report) -> str:
+    sections = [header(r), leaderboard(r), over_time(r), spend(r), methods(r), flags(r), posts(r)]
+    return "\n\n".join(sections) + "\n"

@@ -1,0 +1,36 @@
+"""What the person did, from the TUI or the command line: steering, starting and stopping, review decisions.
+
+Commands (messages, pause, ...) also wait in their own table until taken; this is the one record of every
+action, in order, with who did it, so a lab's history can be read back and reported.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import sqlite_utils
+
+from lab.store.db import migration, transaction
+
+KINDS = ("message", "pause", "resume", "restart_agent", "stop_agent", "start_agent", "start_lab", "stop_lab",
+         "disqualify", "clear_flag", "post", "comment", "vote")
+
+
+@migration("actions", 1)
+def _create(db: sqlite_utils.Database) -> None:
+    db["actions"].create({"id": int, "created": float, "author": str, "kind": str, "target": str, "detail": str,
+                          "via": str}, pk="id", not_null={"kind"}, if_not_exists=True)
+
+
+def record(db, kind: str, target: str = "", detail: dict | None = None, via: str = "cli",
+           author: str = "person") -> int:
+    assert kind in KINDS, kind
+    with transaction(db):
+        return db["actions"].insert({"created": time.time(), "author": author, "kind": kind, "target": target,
+                                     "detail": json.dumps(detail or {}), "via": via}).last_pk
+
+
+def history(db, limit: int = 100, kind: str | None = None) -> list[dict]:
+    where, args = ("kind = ?", [kind]) if kind else (None, [])
+    return [{**r, "detail": json.loads(r["detail"] or "{}")}
+            for r in db["actions"].rows_where(where, args, order_by="id DESC", limit=limit)]

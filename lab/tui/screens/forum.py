@@ -1,0 +1,119 @@
+"""The forum: threads newest first (or a full-text search), one thread with its comments, posting as the person."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Input, Markdown
+
+from lab.tui import format as fmt
+from lab.tui.screens.live import LiveScreen
+from lab.tui.source import ForumView
+from lab.tui.widgets.posts import PostsTable, claimed_pgr
+
+
+def thread_markdown(thread: dict) -> str:
+    head = f"## #{thread['id']} {thread['title']}\n\n*{thread['kind']}* by **{thread['author']}**, " \
+           f"{fmt.clock(thread['created'])}, votes {thread['score']:+d}"
+    if thread["commit_sha"]:
+        head += f", commit `{thread['commit_sha'][:10]}`"
+    if claimed_pgr(thread):
+        head += f", PGR {claimed_pgr(thread)}"
+    parts = [head, thread["body"] or ""]
+    if thread["comment_list"]:
+        parts.append(f"### {len(thread['comment_list'])} comments")
+        parts += [f"**{c['author']}** ({fmt.clock(c['created'])}): {c['body']}" for c in thread["comment_list"]]
+    return "\n\n".join(parts)
+
+
+class ForumScreen(LiveScreen):
+    BINDINGS = [Binding("slash", "search", "Search"), Binding("escape", "clear", "Clear search", show=False),
+                Binding("n", "new_post", "New post"), Binding("c", "comment", "Comment"),
+                Binding("plus,equals_sign", "vote(1)", "Vote +1"), Binding("minus", "vote(-1)", "Vote -1")]
+
+    def __init__(self):
+        super().__init__()
+        self.query_text: str | None = None
+        self.open_post: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="/ to search the forum (full text; escape clears)", id="search")
+        with Horizontal(id="forum-body"):
+            with Vertical(id="threads-pane", classes="pane"):
+                yield PostsTable(id="threads")
+            with VerticalScroll(id="thread-pane", classes="pane"):
+                yield Markdown("*select a thread*", id="thread")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(PostsTable).focus()
+
+    def fetch(self, source) -> tuple[ForumView, dict | None, float]:
+        view = source.forum(self.query_text)
+        thread = None
+        if self.open_post is not None:
+            try:
+                thread = source.thread(self.open_post)
+            except Exception:   # a thread deleted under us is simply not shown
+                thread = None
+        return view, thread, source.clock()
+
+    def show(self, data: tuple[ForumView, dict | None, float]) -> None:
+        view, thread, now = data
+        table = self.query_one(PostsTable)
+        table.show(view.posts, now)
+        pane = self.query_one("#threads-pane")
+        pane.border_title = f"search: {view.query}" if view.query else "threads, newest first"
+        pane.border_subtitle = view.error or f"{len(view.posts)} shown"
+        if thread is not None:
+            text = thread_markdown(thread)
+            markdown = self.query_one("#thread", Markdown)
+            if getattr(markdown, "_lab_text", None) != text:
+                markdown._lab_text = text
+                markdown.update(text)
+        if self.open_post is None and view.posts:
+            self.open_post = view.posts[0]["id"]
+            self.app.poll_now()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key and event.row_key.value and int(event.row_key.value) != self.open_post:
+            self.open_post = int(event.row_key.value)
+            self.app.poll_now()
+
+    def open_thread(self, post_id: int) -> None:
+        self.open_post = post_id
+        self.query_one(PostsTable).select_key(str(post_id))
+        self.app.poll_now()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.query_text = event.value.strip() or None
+        self.open_post = None
+        self.query_one(PostsTable).focus()
+        self.app.poll_now()
+
+    def action_clear(self) -> None:
+        search = self.query_one("#search", Input)
+        search.value = ""
+        self.query_text = None
+        self.open_post = None
+        self.query_one(PostsTable).focus()
+        self.app.poll_now()
+
+    def action_new_post(self) -> None:
+        self.app.ask_post()
+
+    def action_comment(self) -> None:
+        if self.open_post is None:
+            self.notify("select a thread first", severity="warning")
+            return
+        self.app.ask_comment(self.open_post)
+
+    def action_vote(self, value: int) -> None:
+        if self.open_post is None:
+            self.notify("select a thread first", severity="warning")
+            return
+        self.app.steer("vote", self.open_post, value)

@@ -1,0 +1,121 @@
+"""Review: flagged submissions, the evidence of each flag, the method's diff; disqualify or clear a flag."""
+from __future__ import annotations
+
+import json
+
+from rich.console import Group
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static
+
+from lab.tui import format as fmt
+from lab.tui.screens.live import LiveScreen
+from lab.tui.source import ReviewItem
+from lab.tui.widgets.synced_table import SyncedTable
+
+
+def status_of(sub: dict) -> Text:
+    if sub["disqualified_at"]:
+        return Text("disqualified", style="red")
+    if sub["open_flags"]:
+        return Text("to review", style="yellow")
+    return Text("cleared", style="green")
+
+
+def evidence_lines(flag: dict) -> Text:
+    text = Text()
+    resolved = f"cleared: {flag['cleared_reason']}" if flag["cleared_at"] else "open"
+    text.append(f"{flag['kind']}", style="bold yellow" if not flag["cleared_at"] else "bold green")
+    text.append(f" (flag {flag['id']}, {resolved})\n")
+    text.append(f"  {flag['message']}\n")
+    for key, value in (flag["evidence"] or {}).items():
+        shown = f"{value:+.3f}" if isinstance(value, float) else json.dumps(value)[:160]
+        text.append(f"  {key}: ", style="dim")
+        text.append(f"{shown}\n")
+    return text
+
+
+def detail(item: ReviewItem) -> Group:
+    sub = item.submission
+    head = Text.assemble((f"submission {sub['id']}", "bold"), f" by {sub['agent']}, {sub['path']} at ",
+                         ((sub["commit_sha"] or "(no commit)")[:10], "cyan"), f", {fmt.clock(sub['created'])}  ",
+                         status_of(sub))
+    if sub["disqualified_at"]:
+        head.append(f"\n  disqualified: {sub['disqualified_reason']}", style="red")
+    scores = Text("\n".join(f"  {s['dataset'][:16]:<16} {s['role'][:4]:<4} {fmt.pgr_se(s):<13} acc {s['acc'] or 0:.3f}"
+                            for s in sub["scores"]))
+    flags = [evidence_lines(f) for f in sub["flags"]]
+    return Group(head, Text("\nscores", style="bold"), scores, Text("\nflags and their evidence", style="bold"),
+                 *flags, Text("the method against the scaffold (main)", style="bold"),
+                 Syntax(item.diff, "diff", theme="ansi_dark", word_wrap=False))
+
+
+class ReviewScreen(LiveScreen):
+    BINDINGS = [Binding("D", "disqualify", "Disqualify"), Binding("c", "clear_flag", "Clear a flag")]
+
+    def __init__(self):
+        super().__init__()
+        self.selected: int | None = None
+        self.items: dict[int, dict] = {}
+        self.shown: ReviewItem | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="review-body"):
+            with Vertical(id="flagged-pane", classes="pane"):
+                yield SyncedTable([("id", "#"), ("agent", "agent"), ("dev", "dev PGR"), ("flags", "flags"),
+                                   ("status", "status")], id="flagged")
+            with VerticalScroll(id="evidence-pane", classes="pane"):
+                yield Static("no flagged submission selected", id="evidence")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#flagged-pane").border_title = "flagged submissions (D: disqualify, c: clear a flag)"
+        self.query_one("#flagged", SyncedTable).focus()
+
+    def fetch(self, source) -> tuple[list[dict], ReviewItem | None]:
+        subs = source.review()
+        chosen = self.selected if self.selected is not None else (subs[0]["id"] if subs else None)
+        return subs, source.submission(chosen) if chosen is not None else None
+
+    def show(self, data: tuple[list[dict], ReviewItem | None]) -> None:
+        subs, item = data
+        self.items = {s["id"]: s for s in subs}
+        self.query_one("#flagged", SyncedTable).sync([
+            (str(s["id"]), (str(s["id"]), s["agent"], fmt.pgr(s["dev_pgr"]),
+                            ", ".join(sorted({f["kind"] for f in s["flags"]})), status_of(s))) for s in subs])
+        self.query_one("#flagged-pane").border_subtitle = \
+            f"{sum(bool(s['open_flags']) and not s['disqualified_at'] for s in subs)} to review"
+        if item is not None:
+            if self.selected is None:
+                self.selected = item.submission["id"]
+                self.items[self.selected] = item.submission
+            self.shown = item
+            self.query_one("#evidence", Static).update(detail(item))
+
+    def select(self, submission_id: int) -> None:
+        self.selected = submission_id
+        self.query_one("#flagged", SyncedTable).select_key(str(submission_id))
+        self.app.poll_now()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key and event.row_key.value and int(event.row_key.value) != self.selected:
+            self.selected = int(event.row_key.value)
+            self.app.poll_now()
+
+    def action_disqualify(self) -> None:
+        if self.selected is None:
+            self.notify("select a submission first", severity="warning")
+            return
+        self.app.ask_disqualify(self.selected)
+
+    def action_clear_flag(self) -> None:
+        sub = self.items.get(self.selected) if self.selected is not None else None
+        if not sub or not sub["open_flags"]:
+            self.notify("this submission has no open flag", severity="warning")
+            return
+        self.app.ask_clear_flag(sub["id"], [(f"{f['kind']} (flag {f['id']})", str(f["id"]))
+                                            for f in sub["open_flags"]])

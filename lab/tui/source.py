@@ -1,0 +1,146 @@
+"""What the TUI shows, read from the store in plain data: the one place the TUI touches SQLite and git.
+
+The app calls these from a worker thread once a second; widgets only ever receive the results. One
+connection, used by one thread at a time (a lock), in WAL mode so nine writing agents never block it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from lab.agents import control
+from lab.errors import NotFound
+from lab.machine import Load, read_load
+from lab.store import agents, events, forum, open_db, submissions
+
+LEADERBOARD_ROWS = 30
+POSTS_ON_DASHBOARD = 12
+
+
+@dataclass
+class Dashboard:
+    status: dict                    # control.status: running, agents, lab totals
+    leaderboard: list[dict]
+    series: dict[str, list[tuple[float, float]]]
+    baselines: dict[str, float]     # baseline method -> dev PGR
+    posts: list[dict]
+    load: Load | None
+    now: float
+
+
+@dataclass
+class AgentView:
+    row: dict
+    events: list[dict]              # new since the last id the screen saw
+    notebook: str
+    submissions: list[dict]
+    now: float
+
+
+@dataclass
+class ReviewItem:
+    submission: dict
+    diff: str = ""
+
+
+@dataclass
+class ForumView:
+    posts: list[dict]
+    query: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Source:
+    """Reads for the TUI. `clock` and `load` are injectable so that screenshots of a seeded lab are stable."""
+    cfg: object
+    clock: Callable[[], float] = time.time
+    load: Callable[[], Load | None] = read_load
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self):
+        self.db = open_db(self.cfg.state_dir / "lab.db")
+        self._history = None
+
+    def _history_or_none(self):
+        from lab.scaffold.history import History
+
+        if self._history is None and (self.cfg.state_dir / "research.git").exists():
+            self._history = History(self.cfg.state_dir)
+        return self._history
+
+    def dashboard(self) -> Dashboard:
+        load = self.load()
+        with self._lock:
+            now = self.clock()
+            board = submissions.leaderboard(self.db, limit=LEADERBOARD_ROWS)
+            return Dashboard(control.status(self.cfg, self.db, now=now),
+                             [s for s in board if s["agent"] != "baseline"], submissions.best_over_time(self.db),
+                             submissions.baseline_pgrs(self.db), forum.recent(self.db, POSTS_ON_DASHBOARD), load, now)
+
+    def header(self) -> str:
+        """One line for every screen's header: is the lab running, its best PGR, what it has spent."""
+        with self._lock:
+            best = submissions.best_over_time(self.db).get("lab")
+            totals = agents.totals(self.db)
+        live = control.running(self.cfg)
+        return " · ".join([f"running (pid {live.pid})" if live else "not running (S starts it)",
+                           f"best dev PGR {best[-1][1]:+.3f}" if best else "no agent submission yet",
+                           f"${totals['dollars']:.2f}", f"{totals['experiments']} experiments"])
+
+    def agent(self, name: str, after_event: int = 0) -> AgentView:
+        live = control.running(self.cfg)
+        with self._lock:
+            row = agents.get(self.db, name)
+            if not live and row["state"] in agents.LIVE:
+                row = {**row, "state": "stopped", "reason": "the lab is not running"}
+            return AgentView(row, events.transcript(self.db, name, after_event, limit=500),
+                             agents.notebook(self.db, name), submissions.of_agent(self.db, name), self.clock())
+
+    def commits(self, name: str, limit: int = 100) -> list:
+        history = self._history_or_none()
+        return history.commits([name], limit) if history else []
+
+    def show_commit(self, sha: str) -> str:
+        history = self._history_or_none()
+        if not history:
+            return "no research repository yet"
+        try:
+            return history.show(sha)
+        except NotFound as exc:
+            return str(exc)
+
+    def method_diff(self, sha: str | None) -> str:
+        history = self._history_or_none()
+        if not sha:
+            return "this submission was scored from a path, not a commit: no diff to show"
+        if not history:
+            return "no research repository yet"
+        try:
+            return history.diff_from_main(sha) or "the commit changes nothing relative to main"
+        except NotFound as exc:
+            return str(exc)
+
+    def forum(self, query: str | None = None, limit: int = 200) -> ForumView:
+        with self._lock:
+            if query and query.strip():
+                try:
+                    return ForumView(forum.search(self.db, query, limit), query)
+                except forum.BadPost as exc:
+                    return ForumView([], query, str(exc))
+            return ForumView(forum.recent(self.db, limit))
+
+    def thread(self, post_id: int) -> dict:
+        with self._lock:
+            return forum.read(self.db, post_id)
+
+    def review(self) -> list[dict]:
+        with self._lock:
+            return submissions.flagged(self.db)
+
+    def submission(self, submission_id: int) -> ReviewItem:
+        with self._lock:
+            sub = submissions.get(self.db, submission_id)
+        return ReviewItem(sub, self.method_diff(sub["commit_sha"]))

@@ -1,0 +1,24 @@
+"""The agents at a glance: state, best PGR, spend, what each is doing now."""
+from __future__ import annotations
+
+from lab.tui import format as fmt
+from lab.tui.widgets.synced_table import SyncedTable
+
+COLUMNS = [("name", "agent"), ("state", "state"), ("best", "best PGR"), ("exps", "exps"), ("dollars", "$"),
+           ("tokens", "tokens"), ("uptime", "uptime"), ("step", "step / reason"), ("slice", "slice"),
+           ("backend", "backend"), ("direction", "direction")]
+
+
+class AgentsTable(SyncedTable):
+    def __init__(self, **kwargs):
+        super().__init__(COLUMNS, **kwargs)
+
+    def show(self, status: dict) -> None:
+        rows = []
+        for a in status["agents"]:
+            doing = a["step"] if a["state"] in ("running", "starting") else a["reason"]
+            rows.append((a["name"], (a["name"], fmt.state(a["state"]), fmt.pgr(a["best_pgr"]), str(a["experiments"]),
+                                     fmt.dollars(a["dollars"]), fmt.tokens(a["tokens"]), fmt.duration(a["uptime_s"]),
+                                     (doing or "")[:48], a["slice"] or "-", a["backend"] or "-",
+                                     (a["direction"] or "")[:40])))
+        self.sync(rows)

@@ -1,0 +1,33 @@
+"""One line with the machine's load: CPU, memory, and each GPU's utilisation and memory."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from lab.machine import Load
+from lab.tui import format as fmt
+
+
+def render_load(load: Load | None) -> Text:
+    if load is None:
+        return Text("machine load: not measured", style="dim")
+    text = Text()
+    text.append(f"CPU {load.cpu_percent:3.0f}% ", style="bold")
+    text.append(fmt.bar(load.cpu_percent / 100, 8), style="green")
+    text.append(f" of {load.cpus}   mem {load.memory_used_mb / 1024:.1f}/{load.memory_total_mb / 1024:.0f} GiB ",
+                style="bold")
+    text.append(fmt.bar(load.memory_used_mb / max(load.memory_total_mb, 1), 8), style="cyan")
+    if not load.gpus:
+        text.append("   no GPU", style="dim")
+    for gpu in load.gpus:
+        text.append(f"   GPU{gpu.index} {gpu.utilisation:3.0f}% ", style="bold")
+        text.append(fmt.bar(gpu.utilisation / 100, 6), style="magenta")
+        text.append(f" {gpu.memory_used_mb / 1024:.0f}/{gpu.memory_total_mb / 1024:.0f} GiB")
+    return text
+
+
+class LoadLine(Static):
+    DEFAULT_CSS = "LoadLine { height: 1; padding: 0 1; }"
+
+    def show(self, load: Load | None) -> None:
+        self.update(render_load(load))
