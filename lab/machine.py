@@ -12,7 +12,7 @@ import psutil
 class GpuLoad:
     index: int
     name: str
-    utilisation: float     # percent
+    utilisation: float | None     # percent; None where the driver does not say (MIG instances)
     memory_used_mb: float
     memory_total_mb: float
 
@@ -40,16 +40,22 @@ def gpu_load(timeout: float = 5.0) -> list[GpuLoad]:
     return parse_gpu_csv(out)
 
 
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:   # "[N/A]" on MIG instances and some passive cards
+        return None
+
+
 def parse_gpu_csv(text: str) -> list[GpuLoad]:
     gpus = []
     for line in text.splitlines():
         parts = [p.strip() for p in line.split(",")]
-        if len(parts) != 5:
+        if len(parts) != 5 or not parts[0].isdigit():
             continue
-        try:
-            gpus.append(GpuLoad(int(parts[0]), parts[1], float(parts[2]), float(parts[3]), float(parts[4])))
-        except ValueError:   # "[N/A]" on some MIG or passive cards
-            continue
+        used, total = _number(parts[3]), _number(parts[4])
+        if used is not None and total is not None:
+            gpus.append(GpuLoad(int(parts[0]), parts[1], _number(parts[2]), used, total))
     return gpus
 
 

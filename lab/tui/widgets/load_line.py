@@ -20,8 +20,9 @@ def render_load(load: Load | None) -> Text:
     if not load.gpus:
         text.append("   no GPU", style="dim")
     for gpu in load.gpus:
-        text.append(f"   GPU{gpu.index} {gpu.utilisation:3.0f}% ", style="bold")
-        text.append(fmt.bar(gpu.utilisation / 100, 6), style="magenta")
+        busy = gpu.utilisation
+        text.append(f"   GPU{gpu.index} " + (f"{busy:3.0f}% " if busy is not None else "n/a "), style="bold")
+        text.append(fmt.bar((busy or 0) / 100, 6), style="magenta")
         text.append(f" {gpu.memory_used_mb / 1024:.0f}/{gpu.memory_total_mb / 1024:.0f} GiB")
     return text
 
