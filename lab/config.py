@@ -32,8 +32,55 @@ def _default_sizes() -> dict[str, SplitSizes]:
     return {name: SplitSizes(**spec.default_sizes) for name, spec in DATASETS.items()}
 
 
+LABEL_WORDS = {"binary": [" No", " Yes"], "pairwise": [" A", " B"]}
+DEFAULT_TEMPLATES = {
+    "binary": "Question: {question}\nAnswer: {choice}\nIs the answer correct? Answer Yes or No.\n",
+    "pairwise": "Prompt: {prompt}\n\nResponse A: {first}\n\nResponse B: {second}\n\n"
+                "Which response is better? Answer A or B.\n",
+}
+
+
+class HfTraining(Strict):
+    """How a model is fine-tuned as a classifier over the label words: LoRA on a causal LM."""
+    epochs: int = Field(2, ge=1)
+    lr: float = Field(2e-4, gt=0)
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(512, ge=8)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+
+
+class HfDataset(Strict):
+    """One dataset of JSONL files; relative paths are relative to lab.toml."""
+    shape: Literal["binary", "pairwise"]
+    labelled: str        # the weak teacher's labelled split
+    train: str           # the strong model's training split (labels: private, for the ceiling)
+    test: str            # scored (labels: private)
+    template: str | None = None          # default: DEFAULT_TEMPLATES[shape]
+    label_words: list[str] | None = Field(None, min_length=2, max_length=2)   # default: LABEL_WORDS[shape]
+
+    @property
+    def prompt_template(self) -> str:
+        return self.template or DEFAULT_TEMPLATES[self.shape]
+
+    @property
+    def words(self) -> list[str]:
+        return self.label_words or LABEL_WORDS[self.shape]
+
+
+class HfSection(Strict):
+    """The `hf` task kind: any Hugging Face strong and weak causal LMs, the person's own datasets."""
+    strong: str          # a Hub id found in the local Hugging Face cache, or a folder
+    weak: str
+    datasets: dict[str, HfDataset] = Field(min_length=1)
+    strong_training: HfTraining = HfTraining()
+    weak_training: HfTraining = HfTraining(epochs=3, lr=5e-4)
+
+
 class TaskSection(Strict):
-    kind: Literal["embedded"] = "embedded"
+    kind: Literal["embedded", "hf"] = "embedded"
     dev: str = "rotten_tomatoes"
     heldout: list[str] = ["imdb", "tweets"]
     seeds: int = Field(5, ge=1, le=50)
@@ -42,9 +89,14 @@ class TaskSection(Strict):
     batch_size: int = Field(64, ge=1)
     min_gap: float = Field(0.10, ge=0.0, le=1.0)
     sizes: dict[str, SplitSizes] = Field(default_factory=_default_sizes)
+    hf: HfSection | None = None
 
     @model_validator(mode="after")
     def _known_datasets(self) -> "TaskSection":
+        if self.kind == "hf":
+            return self._known_hf_datasets()
+        if self.hf is not None:
+            raise ValueError('task.hf is set but task.kind is "embedded" (set task.kind = "hf" to use it)')
         for where, name in [("dev", self.dev)] + [("heldout", n) for n in self.heldout] + [
             ("sizes", n) for n in self.sizes
         ]:
@@ -52,6 +104,18 @@ class TaskSection(Strict):
                 raise ValueError(
                     f"task.{where} names unknown dataset {name!r} (expected one of: {', '.join(DATASETS)})"
                 )
+        if self.dev in self.heldout:
+            raise ValueError(f"task.heldout must not contain the dev dataset {self.dev!r}")
+        return self
+
+    def _known_hf_datasets(self) -> "TaskSection":
+        if self.hf is None:
+            raise ValueError('task.kind = "hf" needs a [task.hf] section (strong, weak, datasets)')
+        known = self.hf.datasets
+        for where, name in [("dev", self.dev)] + [("heldout", n) for n in self.heldout]:
+            if name not in known:
+                raise ValueError(f"task.{where} names dataset {name!r}, which [task.hf.datasets] does not define "
+                                 f"(expected one of: {', '.join(known)})")
         if self.dev in self.heldout:
             raise ValueError(f"task.heldout must not contain the dev dataset {self.dev!r}")
         return self
@@ -71,6 +135,7 @@ class ScorerSection(Strict):
     max_processes: int = Field(256, ge=8)
     max_output_mb: float = Field(16, gt=0)
     parallel: int = Field(2, ge=1)
+    runs_per_gpu: int = Field(1, ge=1)     # method runs sharing one GPU at once (each queues for a slot)
     threads_per_run: int = Field(1, ge=1)
     shuffle_seeds: int = Field(2, ge=0)
     flag_shuffled_pgr: float = 0.3
@@ -189,7 +254,8 @@ class Config(Strict):
 
     def scoring_fingerprint(self) -> str:
         """A short hash of everything that decides a score, recorded beside each one."""
-        relevant = {"task": self.task.model_dump(), "scorer": self.scorer.model_dump(
+        task = self.task.model_dump(exclude={"hf"} if self.task.hf is None else None)
+        relevant = {"task": task, "scorer": self.scorer.model_dump(
             include={"seeds", "timeout_s", "memory_mb", "shuffle_seeds"})}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 

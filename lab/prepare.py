@@ -7,7 +7,8 @@ from lab.errors import TestbedError
 from lab.sandbox import Sandbox
 from lab.scaffold import repo as research
 from lab.scorer.ceiling import fix_ceilings
-from lab.scorer.runner import MethodRunner, limits_from
+from lab.scaffold import template_for
+from lab.scorer.runner import MethodRunner, limits_from, task_binds
 from lab.task import testbed as testbeds
 from lab.task.testbed import Baseline, Testbed
 
@@ -30,11 +31,26 @@ def prepare(cfg, sandbox: Sandbox, force: bool = False) -> Prepared:
             rebuilt = True
     if rebuilt:
         testbed = testbeds.build(cfg, force=force)
-    repo, created = research.create(cfg.state_dir)
-    runner = MethodRunner(sandbox, limits_from(cfg.scorer), cfg.state_dir / "run" / "scorer")
+    _check_models_readable(cfg, sandbox)
+    repo, created = research.create(cfg.state_dir, template_for(cfg.task))
+    runner = MethodRunner(sandbox, limits_from(cfg.scorer), cfg.state_dir / "run" / "scorer", binds=task_binds(cfg))
     baselines = fix_ceilings(testbed, repo, runner, list(range(cfg.task.seeds)), force=rebuilt)
     dev = next(b for b in baselines if b.dataset == cfg.task.dev)
     if dev.gap <= 0:
         raise TestbedError(f"the dev task leaves no gap: ceiling {dev.ceiling_acc:.3f} <= weak {dev.weak_acc:.3f}; "
                            "PGR is undefined (use larger [task.sizes])")
     return Prepared(testbed, baselines, rebuilt, created)
+
+
+def _check_models_readable(cfg, sandbox: Sandbox) -> None:
+    """Run as root, bwrap runs methods as `nobody`, who must be able to read the strong model."""
+    if not getattr(sandbox, "as_root", False):
+        return
+    from lab.task.hf.models import model_folders, unreadable_by_others
+
+    for folder in model_folders(cfg):
+        blocked = unreadable_by_others(folder)
+        if blocked:
+            raise TestbedError(f"the sandbox runs methods as user nobody, who cannot read {blocked[0]} "
+                               f"(mode {blocked[0].stat().st_mode & 0o777:o}); make the model readable, e.g. "
+                               f"`chmod -R a+rX {folder}`")

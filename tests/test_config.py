@@ -20,6 +20,15 @@ from lab import config
     ("[budget.agent]\ndollars = -1\n", "budget.agent.dollars: input should be greater than or equal to 0"),
     ("[budget.team]\n", "budget.team: unknown key (expected one of: agent, lab)"),
     ('[slices]\ngpus = "0,1"\n', "slices.gpus: input should be a valid list"),
+    ('[task]\nkind = "hf"\n', 'task.kind = "hf" needs a [task.hf] section (strong, weak, datasets)'),
+    ('[task]\nkind = "hf"\ndev = "chat"\nheldout = []\n[task.hf]\nstrong = "s"\nweak = "w"\n'
+     '[task.hf.datasets.code]\nshape = "binary"\nlabelled = "a"\ntrain = "b"\ntest = "c"\n',
+     "task.dev names dataset 'chat', which [task.hf.datasets] does not define (expected one of: code)"),
+    ('[task]\nkind = "hf"\ndev = "chat"\nheldout = []\n[task.hf]\nstrong = "s"\nweak = "w"\n'
+     '[task.hf.datasets.chat]\nshape = "ranking"\nlabelled = "a"\ntrain = "b"\ntest = "c"\n',
+     "task.hf.datasets.chat.shape: input should be 'binary' or 'pairwise'"),
+    ('[task.hf]\nstrong = "s"\nweak = "w"\n[task.hf.datasets.chat]\nshape = "binary"\nlabelled = "a"\n'
+     'train = "b"\ntest = "c"\n', 'task.hf is set but task.kind is "embedded"'),
 ])
 def test_bad_config_is_one_line_exit_2_and_nothing_is_created(tmp_path, toml, line):
     (tmp_path / "lab.toml").write_text(toml)
@@ -29,6 +38,14 @@ def test_bad_config_is_one_line_exit_2_and_nothing_is_created(tmp_path, toml, li
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert line in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.toml"]
+
+
+def test_the_example_configuration_for_the_study_loads():
+    from pathlib import Path
+
+    cfg = config.load(Path(__file__).parents[1] / "examples" / "qwen3-4b-chat.toml")
+    assert cfg.task.kind == "hf" and cfg.task.datasets == ["chat", "math", "code"]
+    assert cfg.task.hf.datasets["chat"].words == [" A", " B"]
 
 
 def test_a_missing_config_file_is_named(tmp_path):

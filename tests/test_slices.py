@@ -29,3 +29,14 @@ def test_cores_per_agent_from_the_config(tmp_path):
     cfg = config.parse({"slices": {"cpus_per_agent": 1, "gpus": ["0"]}}, root=tmp_path)
     slices = plan(cfg, 3)
     assert all(len(s.cpus) == 1 for s in slices) and Slice((0, 1, 2, 5), "0").label == "gpu 0, cpu 0-2,5"
+
+
+def test_agents_sharing_a_gpu_split_its_memory_keeping_a_share_for_the_scorer(tmp_path):
+    from lab import config
+    from lab.sandbox.slices import Slice, plan
+
+    cfg = config.parse({"slices": {"gpus": ["0", "1"]}}, root=tmp_path)
+    slices = plan(cfg, 9)
+    assert [s.gpu for s in slices] == ["0", "1"] * 4 + ["0"]
+    assert {s.gpu: s.gpu_memory_fraction for s in slices} == {"0": round(1 / 6, 4), "1": round(1 / 5, 4)}
+    assert Slice.from_dict(slices[0].to_dict()) == slices[0]

@@ -13,6 +13,7 @@ import psutil
 
 from lab.agents.supervisor import Paths
 from lab.errors import LabError, NotFound
+from lab.scorer.gpus import read_queue
 from lab.store import agents, forum, submissions
 
 START_TIMEOUT_S = 120
@@ -92,7 +93,7 @@ def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) ->
     from lab.sandbox.workspace import Workspace
     from lab.scaffold.repo import research_repo_path
 
-    _, why = resolve(cfg.agents.backend)
+    _, why = resolve(cfg.agents.backend, cfg.task.kind)
     names = check_names(cfg, list(names or []))
     live = running(cfg)
     if live:
@@ -184,6 +185,8 @@ def status(cfg, db, now: float | None = None) -> dict:
     totals = agents.totals(db)
     return {"running": bool(live), "supervisor_pid": live.pid if live else None,
             "scorer": live.scorer_url if live else None, "agents": rows,
+            # the scorer's GPU queue as it last wrote it; None without GPUs or a running lab
+            "gpus": read_queue(cfg.run_dir, since=live.started) if live else None,
             "lab": {"best_pgr": max(agent_best) if agent_best else None, "dollars": round(totals["dollars"], 4),
                     "tokens": totals["tokens_in"] + totals["tokens_out"], "experiments": totals["experiments"],
                     "forum_posts": forum.count(db),

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     workspace.check()
     ctx = ToolContext(agent=name, cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
                       data_view=Testbed(cfg.state_dir, cfg.task).view(cfg.task.dev), scorer=ScorerClient(args.scorer),
-                      cpus=slice_.cpus, gpu=slice_.gpu, threads=slice_.threads)
+                      cpus=slice_.cpus, gpu=slice_.gpu, threads=slice_.threads,
+                      gpu_memory_fraction=slice_.gpu_memory_fraction)
     row = agents.get(db, name)
     readme = workspace.path / "README.md"
     world = AgentWorld(name=name, direction=row["direction"] or "", tools=TOOLS, worktree=str(workspace.path),

@@ -62,7 +62,7 @@ class Supervisor:
         self.paths = Paths(self.cfg.run_dir)
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         self.sandbox = make_sandbox(self.cfg.lab.sandbox, warn=self.log)
-        self.backend, why = resolve(self.cfg.agents.backend)
+        self.backend, why = resolve(self.cfg.agents.backend, self.cfg.task.kind)
         self.log(why)
         names = self.cfg.agents.names
         self.slices = dict(zip(names, plan(self.cfg, len(names))))

@@ -19,6 +19,7 @@ from lab.agents.turns import ToolCall, ToolResult
 from lab.sandbox import Bind, Limits, Sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
 from lab.store import agents, forum
+from lab.task.hf.models import model_folders
 
 DATA_INSIDE = "/data"
 
@@ -103,6 +104,7 @@ class ToolContext:
     scorer: Any                     # ScorerClient
     cpus: tuple[int, ...] | None = None
     gpu: str | None = None
+    gpu_memory_fraction: float | None = None
     threads: int = 1
 
 
@@ -144,12 +146,14 @@ class Toolbox:
                "GIT_AUTHOR_EMAIL": f"{self.ctx.agent}@lab", "GIT_COMMITTER_EMAIL": f"{self.ctx.agent}@lab"}
         if self.ctx.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = self.ctx.gpu
+            if self.ctx.gpu_memory_fraction:
+                env["LAB_GPU_MEMORY_FRACTION"] = str(self.ctx.gpu_memory_fraction)
         return env
 
     def run_sandboxed(self, argv: list[str], timeout_s: float | None = None):
         ws = self.ctx.workspace
         binds = [Bind(ws.path, str(ws.path), writable=True), Bind(ws.repo_path, str(ws.repo_path), writable=True),
-                 Bind(self.ctx.data_view, DATA_INSIDE)]
+                 Bind(self.ctx.data_view, DATA_INSIDE), *[Bind(p, str(p)) for p in model_folders(self.ctx.cfg)]]
         return self.ctx.sandbox.run(argv, binds, cwd=binds[0], limits=self._limits(timeout_s), env=self._env(),
                                     cancel=self.cancel)
 

@@ -32,7 +32,7 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
     from lab.agents.steering import Steering
 
     cfg = obj.cfg
-    resolve(cfg.agents.backend)      # a missing API key is said before anything is created
+    resolve(cfg.agents.backend, cfg.task.kind)      # a missing API key is said before anything is created
     names = control.check_names(cfg, list(names))
     steering = Steering(cfg, obj.db())
     if names and control.running(cfg):
@@ -115,6 +115,12 @@ def status(obj: Context, as_json: bool) -> None:
     best = f"best dev PGR {lab['best_pgr']:+.3f}" if lab["best_pgr"] is not None else "no agent submission scored yet"
     click.echo(f"lab {running}; {best}; ${lab['dollars']:.2f}, {lab['tokens']} tokens, {lab['experiments']} "
                f"experiments, {lab['submissions']} submissions, {lab['forum_posts']} forum posts")
+    gpu_rows = (report.get("gpus") or {}).get("gpus", {})
+    for gpu, row in gpu_rows.items():
+        # one FIFO queue feeds every GPU (a waiting run takes the first GPU that frees a slot)
+        runs = f" ({', '.join(row['running'])})" if row["running"] else ""
+        shared = f" (shared by {len(gpu_rows)} GPUs)" if len(gpu_rows) > 1 else ""
+        click.echo(f"scorer GPU {gpu}: {len(row['running'])}/{row['slots']} runs{runs}; queue {row['queue']}{shared}")
     if not report["agents"]:
         click.echo("no agents yet: `lab start` starts them")
         return

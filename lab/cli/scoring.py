@@ -20,7 +20,7 @@ def init(obj: Context, force: bool) -> None:
     prepared = prepare(cfg, obj.sandbox(), force=force)
     rows = []
     for b in prepared.baselines:
-        sizes = cfg.task.sizes_of(b.dataset)
+        sizes = prepared.testbed.sizes(b.dataset)
         role = "dev" if b.dataset == cfg.task.dev else "held-out"
         rows.append([b.dataset, role, f"{sizes.teacher}/{sizes.train}/{sizes.test}", f"{b.weak_acc:.3f}",
                      f"{b.ceiling_acc:.3f}", f"{b.gap * 100:+.1f}"])
@@ -81,9 +81,7 @@ def score(obj: Context, method_path: Path | None, baselines: bool, disqualify: i
         click.echo(json.dumps(result, indent=2)) if as_json else _print_result(result)
         return
     if baselines:
-        from lab.scaffold import BASELINES
-
-        results = {r.entry: r.to_dict() for r in obj.scorer().score_baselines(list(BASELINES))}
+        results = {r.entry: r.to_dict() for r in obj.scorer().score_baselines()}
         if as_json:
             click.echo(json.dumps({"baselines": results}, indent=2))
             return

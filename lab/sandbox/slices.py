@@ -17,6 +17,9 @@ from dataclasses import dataclass
 class Slice:
     cpus: tuple[int, ...]
     gpu: str | None = None
+    # the share of the GPU's memory each of this agent's processes may take (torch's per-process
+    # memory fraction): 1 / (agents on that GPU + 1), one share being kept for the scorer's runs
+    gpu_memory_fraction: float | None = None
 
     @property
     def threads(self) -> int:
@@ -28,11 +31,11 @@ class Slice:
         return f"gpu {self.gpu}, cpu {cpus}" if self.gpu is not None else f"cpu {cpus}"
 
     def to_dict(self) -> dict:
-        return {"cpus": list(self.cpus), "gpu": self.gpu}
+        return {"cpus": list(self.cpus), "gpu": self.gpu, "gpu_memory_fraction": self.gpu_memory_fraction}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Slice":
-        return cls(tuple(data["cpus"]), data.get("gpu"))
+        return cls(tuple(data["cpus"]), data.get("gpu"), data.get("gpu_memory_fraction"))
 
 
 def _ranges(cpus: tuple[int, ...]) -> str:
@@ -72,4 +75,6 @@ def plan(cfg, count: int) -> list[Slice]:
     per = cfg.slices.cpus_per_agent or max(1, len(cores) // count)
     groups = [tuple(cores[i:i + per]) for i in range(0, len(cores) - per + 1, per)] or [tuple(cores)]
     gpus = list(cfg.slices.gpus) or detect_gpus()
-    return [Slice(groups[i % len(groups)], gpus[i % len(gpus)] if gpus else None) for i in range(count)]
+    chosen = [gpus[i % len(gpus)] if gpus else None for i in range(count)]
+    return [Slice(groups[i % len(groups)], gpu, round(1 / (chosen.count(gpu) + 1), 4) if gpu is not None else None)
+            for i, gpu in enumerate(chosen)]

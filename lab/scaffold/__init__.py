@@ -3,3 +3,15 @@ from pathlib import Path
 
 TEMPLATE = Path(__file__).parent / "template"
 BASELINES = ("vanilla", "confident", "logconf", "smooth", "bootstrap", "elicit")
+
+# kind = "hf": a Hugging Face causal LM fine-tuned with LoRA (importable as lab.scaffold.template_hf.w2s_hf).
+TEMPLATE_HF = Path(__file__).parent / "template_hf"
+BASELINES_HF = ("vanilla", "confident", "logconf")
+
+
+def template_for(task) -> Path:
+    return TEMPLATE_HF if task.kind == "hf" else TEMPLATE
+
+
+def baselines_for(task) -> tuple[str, ...]:
+    return BASELINES_HF if task.kind == "hf" else BASELINES

@@ -32,7 +32,7 @@ def root_commit(repo: git.Repo) -> str:
     return repo.git.rev_list("--max-parents=0", "main").splitlines()[0]
 
 
-def create(state_dir: Path) -> tuple[git.Repo, bool]:
+def create(state_dir: Path, template: Path = TEMPLATE) -> tuple[git.Repo, bool]:
     """Open the research repository, creating it with the scaffold as its first commit if missing."""
     path = research_repo_path(state_dir)
     if path.exists():
@@ -44,7 +44,7 @@ def create(state_dir: Path) -> tuple[git.Repo, bool]:
     try:
         repo = git.Repo.init(staging / "research.git", bare=True, initial_branch="main")
         with tempfile.TemporaryDirectory() as work:
-            shutil.copytree(TEMPLATE, work, dirs_exist_ok=True, ignore=IGNORED)
+            shutil.copytree(template, work, dirs_exist_ok=True, ignore=IGNORED)
             with repo.git.custom_environment(GIT_WORK_TREE=work, **AUTHOR):
                 repo.git.add("-A")
                 repo.git.commit("-m", "scaffold: weak-to-strong building blocks and baseline methods")

@@ -5,6 +5,7 @@ ceiling "the strong model trained the same way", as PGR requires.
 """
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from lab.errors import TestbedError
 from lab.scaffold import repo as research
 from lab.scorer import methods
 from lab.scorer.runner import MethodRunner
+from lab.task import files
 from lab.task.predictions import accuracy
 from lab.task.testbed import Baseline, Testbed
 
@@ -37,11 +39,25 @@ def fix_ceilings(testbed: Testbed, repo: git.Repo, runner: MethodRunner, seeds: 
                 tree = methods.from_commit(repo, commit, CEILING_METHOD, Path(work) / "method")
             truth = testbed.labels(dataset)
             ids = testbed.test_ids(dataset)
-            accs = []
+            # each finished seed is kept, so an interrupted `lab init` (hours with large models) resumes
+            partial = testbed.private_dir(dataset) / "ceiling_partial.json"
+            done = _read_partial(partial, commit) if not force else {}
             for seed in seeds:
+                if str(seed) in done:
+                    continue
                 run = runner.run(tree.root, tree.entry, testbed.ground_truth_view(dataset), ids, seed, dataset)
                 if not run.ok:
                     raise TestbedError(f"the ceiling run of {CEILING_METHOD} on {dataset} seed {seed} failed: {run.error}")
-                accs.append(accuracy(run.labels, truth))
-            fixed.append(testbed.set_ceiling(dataset, seeds, accs, commit))
+                done[str(seed)] = accuracy(run.labels, truth)
+                files.write_json(partial, {"commit": commit, "accs": done})
+            fixed.append(testbed.set_ceiling(dataset, seeds, [done[str(s)] for s in seeds], commit))
+            partial.unlink(missing_ok=True)
     return fixed
+
+
+def _read_partial(path: Path, commit: str) -> dict[str, float]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data.get("accs", {}) if data.get("commit") == commit else {}

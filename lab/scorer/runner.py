@@ -30,6 +30,13 @@ class MethodRun:
         return self.labels is not None
 
 
+def task_binds(cfg) -> list[Bind]:
+    """The read-only folders a method of this task needs beside its data (the hf kind's strong model)."""
+    from lab.task.hf.models import model_folders
+
+    return [Bind(p, str(p)) for p in model_folders(cfg)]
+
+
 def limits_from(scorer_cfg) -> Limits:
     """The [scorer] section's limits for one method run."""
     s = scorer_cfg
@@ -38,11 +45,15 @@ def limits_from(scorer_cfg) -> Limits:
 
 
 class MethodRunner:
-    def __init__(self, sandbox: Sandbox, limits: Limits, scratch: Path, python: str = sys.executable):
+    def __init__(self, sandbox: Sandbox, limits: Limits, scratch: Path, python: str = sys.executable,
+                 binds: list[Bind] | None = None):
+        """`binds`: read-only folders every run sees at their own paths (the hf kind's strong model)."""
         self.sandbox, self.limits, self.scratch, self.python = sandbox, limits, Path(scratch), python
+        self.binds = list(binds or [])
 
     def run(self, method_root: Path, entry: str, data_dir: Path, test_ids: list[str], seed: int,
-            dataset: str) -> MethodRun:
+            dataset: str, env: dict[str, str] | None = None) -> MethodRun:
+        """One sandboxed run; `env` (e.g. the GPU slot's CUDA_VISIBLE_DEVICES) is added to the sandbox's."""
         self.scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="out-", dir=self.scratch) as out:
             code = Bind(Path(method_root), "/method")
@@ -51,7 +62,8 @@ class MethodRunner:
             inside = self.sandbox.inside
             argv = [self.python, f"{inside(code)}/{entry}", "--data", inside(data),
                     "--out", f"{inside(output)}/{PREDICTIONS}", "--seed", str(seed)]
-            result = self.sandbox.run(argv, [code, data, output], cwd=code, limits=self.limits)
+            result = self.sandbox.run(argv, [code, data, output, *self.binds], cwd=code, limits=self.limits,
+                                      env=dict(env) if env else None)
             run = MethodRun(dataset, seed, result)
             run.extra_outputs = sorted(p.name for p in Path(out).iterdir() if p.name != PREDICTIONS)
             run.violations = [line.strip()[:300] for line in result.stderr.splitlines()

@@ -14,9 +14,10 @@ from tqdm import tqdm
 from lab.errors import MethodRejected
 from lab.sandbox import Sandbox
 from lab.scaffold import repo as research
-from lab.scorer import budget, integrity, methods
+from lab.scaffold import template_for
+from lab.scorer import budget, gpus, integrity, methods
 from lab.scorer.methods import MethodTree
-from lab.scorer.runner import MethodRun, MethodRunner, limits_from
+from lab.scorer.runner import MethodRun, MethodRunner, limits_from, task_binds
 from lab.store import submissions
 from lab.task import files
 from lab.task.pgr import DatasetScore, pgr
@@ -61,7 +62,13 @@ class Scorer:
         self.progress = progress
         self.limits = limits_from(cfg.scorer)
         self.scratch = cfg.state_dir / "run" / "scorer"
-        self.runner = MethodRunner(sandbox, self.limits, self.scratch)
+        self.runner = MethodRunner(sandbox, self.limits, self.scratch, binds=task_binds(cfg))
+        # One queue per process for the GPUs, shared by every Scorer (the service builds one per request).
+        # Agents' slices keep one share of each GPU's memory for the scorer; its runs split that share.
+        found = list(cfg.slices.gpus) or list(gpus.machine_gpus())
+        per_gpu = -(-cfg.agents.count // len(found)) if found else 0
+        self.gpus = gpus.shared_scheduler(cfg.run_dir, found, cfg.scorer.runs_per_gpu,
+                                          round(1 / ((per_gpu + 1) * cfg.scorer.runs_per_gpu), 4) if found else None)
 
     # ---- evaluate ------------------------------------------------------------------------------
     def evaluate(self, agent: str, predictions: Path) -> dict:
@@ -82,7 +89,7 @@ class Scorer:
     def submit(self, agent: str, commit: str, path: str = "method.py") -> SubmissionResult:
         s = self.cfg.scorer
         budget.check(self.db, "submissions", agent, s.submit_budget, s.budget_window_hours)
-        repo, _ = research.create(self.cfg.state_dir)
+        repo, _ = research.create(self.cfg.state_dir, template_for(self.cfg.task))
         with self._workdir() as work:
             tree = methods.from_commit(repo, commit, path, work / "method")
             return self._score(agent, tree, work)
@@ -92,8 +99,12 @@ class Scorer:
             tree = methods.from_path(path, work / "method")
             return self._score(agent, tree, work)
 
-    def score_baselines(self, names: list[str]) -> list[SubmissionResult]:
-        repo, _ = research.create(self.cfg.state_dir)
+    def score_baselines(self, names: list[str] | None = None) -> list[SubmissionResult]:
+        """The scaffold's baseline methods (all of this task kind's by default), submitted as "baseline"."""
+        from lab.scaffold import baselines_for
+
+        names = names or list(baselines_for(self.cfg.task))
+        repo, _ = research.create(self.cfg.state_dir, template_for(self.cfg.task))
         first = research.root_commit(repo)
         return [self.submit("baseline", first, f"methods/{name}.py") for name in names]
 
@@ -112,13 +123,17 @@ class Scorer:
         random.Random(SHUFFLE_SEED).shuffle(soft)
         return derived_view(source, work / "shuffled", ({**r, "weak_soft": p} for r, p in zip(rows, soft)))
 
-    def _run_all(self, tree: MethodTree, jobs: list[tuple[str, Path, int, str]]) -> list[MethodRun]:
+    def _run_all(self, tree: MethodTree, jobs: list[tuple[str, Path, int, str]], agent: str = "") -> list[MethodRun]:
         ids = {}
         for label, view, _, dataset in jobs:
             ids.setdefault(label, self.testbed.test_ids(dataset))
+        owner = " ".join(p for p in (agent, (tree.commit_sha or "")[:8] or tree.entry) if p)
+
         def one(job):
             label, view, seed, _ = job
-            return self.runner.run(tree.root, tree.entry, view, ids[label], seed, label)
+            # Every run waits for a GPU slot (at once where there are no GPUs); `parallel` bounds the threads.
+            with self.gpus.slot(f"{owner} {label} seed {seed}") as env:
+                return self.runner.run(tree.root, tree.entry, view, ids[label], seed, label, env=env)
         with ThreadPoolExecutor(self.cfg.scorer.parallel) as pool, \
                 tqdm(total=len(jobs), desc=f"scoring {tree.entry}", unit="run", disable=not self.progress) as bar:
             runs = []
@@ -141,14 +156,14 @@ class Scorer:
                       fingerprint=self.cfg.scoring_fingerprint(), seeds=seeds, sandbox=self.sandbox.name)
         dev_view = self.testbed.view(task.dev)
         # One dev run first: a broken method is rejected in seconds, not after every seed.
-        first = self._run_all(tree, [(task.dev, dev_view, seeds[0], task.dev)])[0]
+        first = self._run_all(tree, [(task.dev, dev_view, seeds[0], task.dev)], agent)[0]
         if not first.ok:
             self._reject(common, first, start)
         jobs = [(task.dev, dev_view, seed, task.dev) for seed in seeds[1:]]
         jobs += [(ds, self.testbed.view(ds), seed, ds) for ds in task.heldout for seed in seeds]
         shuffled_view = self._shuffled_view(work) if s.shuffle_seeds else None
         jobs += [("shuffled_teacher", shuffled_view, seed, task.dev) for seed in seeds[: s.shuffle_seeds]]
-        runs = [first] + self._run_all(tree, jobs)
+        runs = [first] + self._run_all(tree, jobs, agent)
 
         by_label: dict[str, list[MethodRun]] = {}
         for run in runs:

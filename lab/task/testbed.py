@@ -43,9 +43,15 @@ TESTBED_VERSION = 3  # bump when the way a testbed is built changes: prepared on
 
 
 def task_fingerprint(task) -> str:
-    """A hash of what decides the testbed's contents (sizes as resolved, defaults included)."""
-    data = {**task.model_dump(exclude={"min_gap"}), "version": TESTBED_VERSION,
-            "sizes": {d: task.sizes_of(d).model_dump() for d in task.datasets}}
+    """A hash of what decides the testbed's contents (sizes as resolved, defaults included).
+
+    For the `hf` kind the JSONL files are named, not hashed: `lab init --force` rebuilds after editing them.
+    """
+    # an embedded task's dump leaves out the absent hf section, so testbeds prepared before it existed stay valid
+    data = {**task.model_dump(exclude={"min_gap"} | ({"hf"} if task.hf is None else set())),
+            "version": TESTBED_VERSION}
+    if task.kind == "embedded":
+        data["sizes"] = {d: task.sizes_of(d).model_dump() for d in task.datasets}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -103,6 +109,13 @@ class Testbed:
         data = json.loads((self.private_dir(dataset) / "baselines.json").read_text())
         return Baseline(dataset, data["weak_acc"], data.get("ceiling_acc"), data.get("ceiling_accs", []),
                         data.get("seeds", []), data.get("ceiling_commit"))
+
+    def sizes(self, dataset: str):
+        """The dataset's teacher, train and test sizes, as prepared."""
+        from lab.config import SplitSizes
+
+        data = json.loads((self.private_dir(dataset) / "baselines.json").read_text())
+        return SplitSizes.model_construct(**data["sizes"])
 
     def set_ceiling(self, dataset: str, seeds: list[int], accs: list[float], commit: str) -> Baseline:
         path = self.private_dir(dataset) / "baselines.json"
@@ -191,7 +204,8 @@ def derived_view(source: Path, dest: Path, train_rows) -> Path:
     """A view like `source` but with other train rows (true or shuffled labels); the rest is linked."""
     files.write_jsonl(dest / "train.jsonl", train_rows)
     for name in ("test.jsonl", "meta.json", "README.md", "features/train.npy", "features/test.npy"):
-        files.link_or_copy(source / name, dest / name)
+        if (source / name).exists():     # the hf kind's views have no features
+            files.link_or_copy(source / name, dest / name)
     return dest
 
 
@@ -199,8 +213,23 @@ def build(cfg, force: bool = False) -> Testbed:
     """Prepare every dataset's views, labels and weak baseline; ceilings are fixed afterwards."""
     task = cfg.task
     testbed = Testbed(cfg.state_dir, task)
-    cache = testbed.state / "cache" / "features"
     testbed.manifest_path.unlink(missing_ok=True)  # the manifest is written last: it marks a whole build
+    if task.kind == "hf":
+        from lab.task.hf import testbed as hf_testbed
+
+        written = hf_testbed.build(cfg, testbed, force)
+    else:
+        written = _build_embedded(cfg, testbed, force)
+    files.write_json(testbed.manifest_path, {
+        "fingerprint": task_fingerprint(task),
+        "files": {str(p.relative_to(testbed.state)): files.sha256(p) for p in written},
+    })
+    return testbed
+
+
+def _build_embedded(cfg, testbed: Testbed, force: bool) -> list[Path]:
+    task = cfg.task
+    cache = testbed.state / "cache" / "features"
     written: list[Path] = []
     for dataset in task.datasets:
         sizes = task.sizes_of(dataset)
@@ -228,9 +257,4 @@ def build(cfg, force: bool = False) -> Testbed:
             "sizes": sizes.model_dump(),
             "note": "the teacher is deterministic, so its accuracy is the same for every seed"})
         written += [private / "labels.json", private / "baselines.json"]
-
-    files.write_json(testbed.manifest_path, {
-        "fingerprint": task_fingerprint(task),
-        "files": {str(p.relative_to(testbed.state)): files.sha256(p) for p in written},
-    })
-    return testbed
+    return written

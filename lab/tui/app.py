@@ -11,6 +11,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 
 from lab.agents.steering import Steering
 from lab.errors import LabError
@@ -111,7 +112,10 @@ class LabApp(App):
         self._in_flight -= 1
         self._read_error = None
         if generation == self._generation and screen.is_attached:
-            screen.show(data)
+            try:
+                screen.show(data)
+            except NoMatches:   # read while the screen was still composing: the next tick draws it
+                return
             self.sub_title = header
 
     # ---- navigation ------------------------------------------------------------------------------

@@ -21,13 +21,17 @@ POSTS_ON_DASHBOARD = 12
 
 @dataclass
 class Dashboard:
-    status: dict                    # control.status: running, agents, lab totals
+    status: dict                    # control.status: running, agents, lab totals, the scorer's GPU queue
     leaderboard: list[dict]
     series: dict[str, list[tuple[float, float]]]
     baselines: dict[str, float]     # baseline method -> dev PGR
     posts: list[dict]
     load: Load | None
     now: float
+
+    @property
+    def gpu_queue(self) -> dict | None:
+        return self.status.get("gpus")
 
 
 @dataclass
@@ -76,7 +80,8 @@ class Source:
         with self._lock:
             now = self.clock()
             board = submissions.leaderboard(self.db, limit=LEADERBOARD_ROWS)
-            return Dashboard(control.status(self.cfg, self.db, now=now),
+            status = control.status(self.cfg, self.db, now=now)   # reads the GPU queue's file too
+            return Dashboard(status,
                              [s for s in board if s["agent"] != "baseline"], submissions.best_over_time(self.db),
                              submissions.baseline_pgrs(self.db), forum.recent(self.db, POSTS_ON_DASHBOARD), load, now)
 

@@ -83,7 +83,8 @@ class ForumScreen(LiveScreen):
 
     def open_thread(self, post_id: int) -> None:
         self.open_post = post_id
-        self.query_one(PostsTable).select_key(str(post_id))
+        for table in self.query(PostsTable):    # none yet if the screen is still composing
+            table.select_key(str(post_id))
         self.app.poll_now()
 
     def action_search(self) -> None:

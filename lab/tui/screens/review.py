@@ -98,7 +98,8 @@ class ReviewScreen(LiveScreen):
 
     def select(self, submission_id: int) -> None:
         self.selected = submission_id
-        self.query_one("#flagged", SyncedTable).select_key(str(submission_id))
+        for table in self.query("#flagged"):    # none yet if the screen is still composing
+            table.select_key(str(submission_id))
         self.app.poll_now()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -8,27 +8,42 @@ from lab.machine import Load
 from lab.tui import format as fmt
 
 
-def render_load(load: Load | None) -> Text:
+def render_load(load: Load | None, queue: dict | None = None) -> Text:
+    """`queue` is the scorer's GPU queue (lab.scorer.gpus' snapshot), shown beside each GPU."""
     if load is None:
         return Text("machine load: not measured", style="dim")
+    queued = (queue or {}).get("gpus") or {}
     text = Text()
     text.append(f"CPU {load.cpu_percent:3.0f}% ", style="bold")
     text.append(fmt.bar(load.cpu_percent / 100, 8), style="green")
     text.append(f" of {load.cpus}   mem {load.memory_used_mb / 1024:.1f}/{load.memory_total_mb / 1024:.0f} GiB ",
                 style="bold")
     text.append(fmt.bar(load.memory_used_mb / max(load.memory_total_mb, 1), 8), style="cyan")
-    if not load.gpus:
+    if not load.gpus and not queued:
         text.append("   no GPU", style="dim")
     for gpu in load.gpus:
         busy = gpu.utilisation
         text.append(f"   GPU{gpu.index} " + (f"{busy:3.0f}% " if busy is not None else "n/a "), style="bold")
         text.append(fmt.bar((busy or 0) / 100, 6), style="magenta")
         text.append(f" {gpu.memory_used_mb / 1024:.0f}/{gpu.memory_total_mb / 1024:.0f} GiB")
+        if str(gpu.index) in queued:
+            _append_queue(text, queued[str(gpu.index)])
+    shown = {str(gpu.index) for gpu in load.gpus}
+    for name, row in queued.items():   # MIG instances, or GPUs nvidia-smi did not list
+        if name not in shown:
+            text.append(f"   GPU {name[:12]}", style="bold")
+            _append_queue(text, row)
     return text
+
+
+def _append_queue(text: Text, row: dict) -> None:
+    text.append(f" run {len(row.get('running', []))}/{row.get('slots', 1)}")
+    waiting = row.get("queue", 0)
+    text.append(f" queue {waiting}", style="yellow" if waiting else "dim")
 
 
 class LoadLine(Static):
     DEFAULT_CSS = "LoadLine { height: 1; padding: 0 1; }"
 
-    def show(self, load: Load | None) -> None:
-        self.update(render_load(load))
+    def show(self, load: Load | None, queue: dict | None = None) -> None:
+        self.update(render_load(load, queue))

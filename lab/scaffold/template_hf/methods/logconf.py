@@ -1,0 +1,20 @@
+"""Logconf: the auxiliary confidence loss of Burns et al. 2023, mixing in the model's own hardened predictions."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from w2s_hf import defaults, losses
+from w2s_hf.data import run
+from w2s_hf.model import train_and_predict
+
+
+def predict(view, seed):
+    meta = view.meta
+    loss = losses.logconf(alpha=defaults.LOGCONF_ALPHA, warmup=defaults.LOGCONF_WARMUP)
+    return train_and_predict(meta["strong_model"], meta["label_words"], view.train_prompts, view.weak_soft,
+                             view.test_prompts, view.train_config, seed=seed, loss=loss)
+
+
+if __name__ == "__main__":
+    run(predict, __doc__)
