@@ -56,7 +56,9 @@ def test_lab_tui_in_a_real_terminal(tmp_path):
         term.keys("f")
         term.wait("threads, newest first")
         term.keys("/")
+        time.sleep(0.5)                               # the search box takes the focus
         term.keys("logconf", literal=True)
+        term.wait("logconf")                           # typed into the box, not read as keys by the table
         term.keys("Enter")
         term.wait("search: logconf")
         term.keys("v")
@@ -69,7 +71,9 @@ def test_lab_tui_in_a_real_terminal(tmp_path):
         term.wait("agents (enter: open")
         term.keys("Down", "m")
         term.wait("Message to agent-2")
+        time.sleep(0.5)
         term.keys("hello from a real terminal", literal=True)
+        term.wait("hello from a real terminal")
         term.keys("Enter")
         db = open_db(cfg.state_dir / "lab.db")
         wait_for(lambda: any(c["body"] == "hello from a real terminal" for c in commands.history(db, "agent-2")),
