@@ -1,7 +1,6 @@
 """The sandbox really stops a method from reaching labels, the network, or the machine's limits."""
 import socket
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,6 @@
 """The TUI on a real SQLite file seeded through the store: every screen, binding and steering action."""
 from __future__ import annotations
 
-import json
 
 import git
 import pytest
