@@ -34,7 +34,7 @@ def test_cli_actions_are_recorded_with_where_they_came_from(folder):
 @pytest.mark.parametrize("args, says", [
     (("message", "agent-1", "   "), "a message needs some text"),
     (("score", "--disqualify", "1", "--reason", "  "), "a disqualification needs a reason"),
-    (("stop", "agent-1"), "the lab is not running"),
+    (("stop", "agent-1"), "the lab is not running, so no agent is either"),
     (("message", "agent-99", "hello"), "no agent named 'agent-99'"),
 ])
 def test_bad_steering_is_one_line_exit_2_and_records_nothing(folder, args, says):

@@ -174,7 +174,7 @@ def test_steering_keys_reach_the_database_and_are_recorded(lab):
             await pilot.press("R")
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("y")
-            await until(pilot, lambda: any("not running" in n.message for n in app._notifications))
+            await until(pilot, lambda: any("agent-2 cannot be restarted" in n.message for n in app._notifications))
             assert not commands.history(db, commands.SUPERVISOR)
             mine = [a for a in actions.history(db, 1000) if a["created"] > NOW]   # after the seeded history
             assert [a["kind"] for a in mine] == ["message", "resume", "pause", "message"]

@@ -12,6 +12,9 @@ from lab.errors import LabError
 from lab.store import actions, commands, forum, submissions
 
 
+DONE_TO_AGENT = {"restart_agent": "restarted", "stop_agent": "stopped", "start_agent": "started"}
+
+
 class BadAction(LabError):
     """An action with missing or malformed input (an empty message, a disqualification without a reason)."""
 
@@ -52,7 +55,7 @@ class Steering:
         control.check_names(self.cfg, [name])
         if not control.running(self.cfg):
             raise control.LabNotRunning(f"the lab is not running, so {name} cannot be "
-                                        f"{kind.split('_')[0]}ed (start the lab first)")
+                                        f"{DONE_TO_AGENT[kind]} (start the lab first)")
         commands.send(self.db, [commands.SUPERVISOR], kind, name)
         self._record(kind, name)
 

@@ -9,12 +9,6 @@ import click
 from lab.cli.base import Context, cli, fmt_pgr, table
 
 
-def _scores_by_commit(db) -> dict[str, list[dict]]:
-    from lab.store import submissions
-
-    return submissions.by_commit(db)
-
-
 def _score_line(sub: dict) -> str:
     if sub["status"] != "scored":
         return f"#{sub['id']} {sub['status']}: {sub['error']}"
@@ -34,6 +28,7 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
     """The agents' commits, newest first, each with the scores it earned."""
     from lab.agents import control
     from lab.scaffold.history import History
+    from lab.store import submissions
 
     cfg = obj.cfg
     branches = control.check_names(cfg, [agent]) if agent else cfg.agents.names
@@ -42,7 +37,7 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
         click.echo("no agent branches yet (`lab start` makes them)")
         return
     found = history.commits(branches, limit)
-    scores = _scores_by_commit(obj.db())
+    scores = submissions.by_commit(obj.db())
     if not found:
         click.echo("no commits by agents yet")
     for c in found:
@@ -57,11 +52,12 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
 def show(obj: Context, commit: str) -> None:
     """A commit's diff and the scores it earned."""
     from lab.scaffold.history import History
+    from lab.store import submissions
 
     history = History(obj.cfg.state_dir)
     sha = history.resolve(commit)
     click.echo(history.show(sha))
-    subs = _scores_by_commit(obj.db()).get(sha, [])
+    subs = submissions.by_commit(obj.db()).get(sha, [])
     click.echo(f"\nscores of {sha[:10]}:" if subs else f"\n{sha[:10]} has not been submitted")
     for sub in subs:
         click.echo(f"  {_score_line(sub)}")

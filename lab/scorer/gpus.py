@@ -31,6 +31,11 @@ VISIBLE = "CUDA_VISIBLE_DEVICES"
 FRACTION = "LAB_GPU_MEMORY_FRACTION"
 
 
+def memory_share(runs_per_gpu: int, memory_fraction: float | None) -> float:
+    """Each run's share of its GPU's memory: as given, else an even split between the GPU's slots."""
+    return 1.0 / runs_per_gpu if memory_fraction is None else float(memory_fraction)
+
+
 class _Ticket:
     """One run: waiting, then running on a GPU. Labels need not be unique; tickets are."""
 
@@ -45,7 +50,7 @@ class GpuScheduler:
                  state_file: Path | None = None):
         if runs_per_gpu < 1:
             raise ValueError(f"runs_per_gpu must be at least 1, not {runs_per_gpu}")
-        fraction = 1.0 / runs_per_gpu if memory_fraction is None else float(memory_fraction)
+        fraction = memory_share(runs_per_gpu, memory_fraction)
         if not 0 < fraction <= 1:
             raise ValueError(f"memory_fraction must be in (0, 1], not {memory_fraction}")
         if len(set(gpus)) != len(gpus):
@@ -174,7 +179,6 @@ def shared_scheduler(run_dir: Path, gpus: list[str], runs_per_gpu: int = 1,
     with _shared_lock:
         found = _shared.get(path)
         if (found is None or found.gpus != [str(g) for g in gpus] or found.runs_per_gpu != runs_per_gpu
-                or (memory_fraction is not None and found.memory_fraction != memory_fraction)
-                or (memory_fraction is None and found.memory_fraction != 1.0 / runs_per_gpu)):
+                or found.memory_fraction != memory_share(runs_per_gpu, memory_fraction)):
             found = _shared[path] = GpuScheduler(gpus, runs_per_gpu, memory_fraction, state_file=path)
         return found

@@ -25,7 +25,7 @@ from lab.tui.screens.forum import ForumScreen
 from lab.tui.screens.help import HelpScreen
 from lab.tui.screens.live import LiveScreen
 from lab.tui.screens.review import ReviewScreen
-from lab.tui.source import Source
+from lab.tui.source import Dashboard, Source
 
 DONE = {
     "message": lambda targets, *_: f"message waiting for {_who(targets)}; read at the next step",
@@ -96,7 +96,7 @@ class LabApp(App):
     def _poll(self, screen: LiveScreen, generation: int) -> None:
         try:
             data = screen.fetch(self.source)
-            header = self.source.header()
+            header = data.header if isinstance(data, Dashboard) else self.source.header()
         except Exception as exc:   # a locked or damaged database must not take the screen down: say so once
             self.call_from_thread(self._failed, f"could not read the lab: {exc}")
             return

@@ -33,6 +33,18 @@ class Dashboard:
     def gpu_queue(self) -> dict | None:
         return self.status.get("gpus")
 
+    @property
+    def header(self) -> str:
+        lab = self.status["lab"]
+        return header_line(self.status["supervisor_pid"], lab["best_pgr"], lab["dollars"], lab["experiments"])
+
+
+def header_line(pid: int | None, best: float | None, dollars: float, experiments: int) -> str:
+    """One line for every screen's header: is the lab running, its best PGR, what it has spent."""
+    return " · ".join([f"running (pid {pid})" if pid else "not running (S starts it)",
+                       f"best dev PGR {best:+.3f}" if best is not None else "no agent submission yet",
+                       f"${dollars:.2f}", f"{experiments} experiments"])
+
 
 @dataclass
 class AgentView:
@@ -86,14 +98,13 @@ class Source:
                              submissions.baseline_pgrs(self.db), forum.recent(self.db, POSTS_ON_DASHBOARD), load, now)
 
     def header(self) -> str:
-        """One line for every screen's header: is the lab running, its best PGR, what it has spent."""
+        """The header line, for screens other than the dashboard (whose read already holds what it says)."""
         with self._lock:
             best = submissions.best_over_time(self.db).get("lab")
             totals = agents.totals(self.db)
         live = control.running(self.cfg)
-        return " · ".join([f"running (pid {live.pid})" if live else "not running (S starts it)",
-                           f"best dev PGR {best[-1][1]:+.3f}" if best else "no agent submission yet",
-                           f"${totals['dollars']:.2f}", f"{totals['experiments']} experiments"])
+        return header_line(live.pid if live else None, best[-1][1] if best else None, totals["dollars"],
+                           totals["experiments"])
 
     def agent(self, name: str, after_event: int = 0) -> AgentView:
         live = control.running(self.cfg)

@@ -10,7 +10,6 @@ checkpointed every epoch and its probabilities cached when done, so an interrupt
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from lab.errors import TestbedError
 from lab.task import files
 from lab.task.hf.jsonl import Row, agent_row, read_splits
 from lab.task.hf.models import resolve_model
+from lab.task.testbed import derived_view
 
 VIEW_README = """\
 # Task data (read-only)
@@ -120,8 +120,6 @@ def build(cfg, testbed, force: bool = False) -> list[Path]:
             "n_train": len(splits.train), "n_test": len(splits.test)})
         files.write_text(written[-1], VIEW_README.format(shape_text=SHAPE_TEXT[spec.shape], fields=fields,
                                                          weak=hf.weak, seeds=len(seeds)))
-        from lab.task.testbed import derived_view
-
         truth = derived_view(view, testbed.ground_truth_view(dataset),
                              (agent_row(r, float(r.label)) for r in splits.train))
         written.append(truth / "train.jsonl")
@@ -139,7 +137,3 @@ def build(cfg, testbed, force: bool = False) -> list[Path]:
         if len(set(truth_test)) < 2:
             raise TestbedError(f"the test split of {dataset} has one label only; PGR needs both")
     return written
-
-
-def meta_json(view: Path) -> dict:
-    return json.loads((view / "meta.json").read_text())
