@@ -27,3 +27,12 @@ class BudgetExceeded(LabError):
 
 class NotFound(LabError):
     """A submission, commit or agent that does not exist was named."""
+
+
+class Blocked(LabError):
+    """An agent's request reached for something outside what it may touch (a link out of its worktree, a device
+    file, another agent's branch); refused, recorded, and reported to the agent as a tool error."""
+
+
+class GitError(LabError):
+    """A git command on the research repository failed."""

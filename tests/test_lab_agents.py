@@ -57,7 +57,7 @@ def test_start_runs_agents_in_worktrees_on_slices(running_lab):
     assert report["running"] and len(report["agents"]) == 3
     for a in report["agents"]:
         assert a["backend"] == "scripted" and a["slice"].startswith("cpu ")
-        assert (running_lab / "sandboxes" / a["name"] / ".git").is_file()
+        assert (running_lab / "sandboxes" / a["name"] / ".git").is_dir()
     assert len({a["direction"] for a in report["agents"]}) == 3
 
 

@@ -373,7 +373,7 @@ def test_researcher_runs_an_experiment_through_the_real_tools(lab_dir, tmp_path)
                 break
         posts = forum.recent(db, 10)
         assert posts and posts[-1]["commit_sha"] and posts[-1]["metrics"]["recipe"] == {"keep": 0.7}
-        assert workspace.repo().commit(posts[-1]["commit_sha"]).tree["recipe.json"]
+        assert "keep" in workspace.research.text("show", f"{posts[-1]['commit_sha']}:recipe.json")
         assert "keep 0.7" in agents.notebook(db, "agent-1")
         assert all(r.name == "evaluate" and r.data["kind"] == "BudgetExceeded" for r in errors), errors
         assert turn.step.startswith("waiting for the evaluate budget")

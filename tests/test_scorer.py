@@ -96,11 +96,9 @@ def test_evaluate_reports_accuracy_and_pgr_within_a_budget(scorer, tmp_path):
 
 
 def test_submit_runs_a_commit_of_the_research_repo_and_ties_the_score_to_it(scorer, cfg):
-    import git
+    from lab.scaffold.repo import open_repo, root_commit
 
-    from lab.scaffold.repo import root_commit
-
-    repo = git.Repo(cfg.state_dir / "research.git")
+    repo = open_repo(cfg.state_dir / "research.git")
     first = root_commit(repo)
     result = scorer.submit("agent-1", first, "methods/confident.py")
     assert result.commit_sha == first

@@ -1,12 +1,11 @@
 """The scorer service on loopback, driven through the same client the agents' runners use."""
 import json
 
-import git
 import pytest
 
 from lab.errors import LabError, NotFound
 from lab.sandbox import make_sandbox
-from lab.scaffold.repo import root_commit
+from lab.scaffold.repo import open_repo, root_commit
 from lab.scorer.scorer import Scorer
 from lab.scorer.service import ScorerClient, ScorerService
 
@@ -21,7 +20,7 @@ def client(cfg):
 
 
 def test_submit_and_evaluate_over_http(client, cfg, tmp_path):
-    first = root_commit(git.Repo(cfg.state_dir / "research.git"))
+    first = root_commit(open_repo(cfg.state_dir / "research.git"))
     told = client.submit("agent-http", first, "methods/vanilla.py")
     assert told["commit"] == first and told["dataset"] == "rotten_tomatoes"
     assert "imdb" not in json.dumps(told) and "tweets" not in json.dumps(told)

@@ -90,6 +90,7 @@ def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) ->
     """Prepare what is missing (testbed, worktrees) and start the supervisor, unless it already runs."""
     from lab.agents.backends import resolve
     from lab.prepare import prepare
+    from lab.sandbox import make_sandbox
     from lab.sandbox.workspace import Workspace
     from lab.scaffold.repo import research_repo_path
 
@@ -100,7 +101,8 @@ def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) ->
         return Started(live, True, why, False, 0)
     prepared = prepare(cfg, sandbox)
     for name in names or cfg.agents.names:
-        Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name, sandbox)
+        Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name,
+                         make_sandbox(cfg.lab.sandbox, warn=lambda line: None, user=name))  # warned above
     started = start_daemon(cfg, config_path, names or None)
     return Started(started, False, why, prepared.rebuilt, len(names) or cfg.agents.count)
 

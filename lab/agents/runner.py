@@ -16,6 +16,7 @@ from lab.agents.backends import make_backend
 from lab.agents.loop import AgentLoop
 from lab.agents.tools import TOOLS, ToolContext, ToolError, Toolbox
 from lab.agents.turns import AgentWorld
+from lab.errors import LabError
 from lab.sandbox import make_sandbox
 from lab.sandbox.slices import Slice
 from lab.sandbox.workspace import Workspace
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     name, slice_ = args.agent, Slice.from_dict(json.loads(args.slice))
     os.sched_setaffinity(0, slice_.cpus)
     db = open_db(cfg.state_dir / "lab.db")
-    sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: print(line, file=sys.stderr, flush=True))
+    sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: print(line, file=sys.stderr, flush=True), user=name)
     workspace = Workspace(cfg.sandboxes_dir / name, research_repo_path(cfg.state_dir), name, sandbox)
     workspace.check()
     ctx = ToolContext(agent=name, cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
@@ -48,9 +49,12 @@ def main(argv: list[str] | None = None) -> int:
                       cpus=slice_.cpus, gpu=slice_.gpu, threads=slice_.threads,
                       gpu_memory_fraction=slice_.gpu_memory_fraction)
     row = agents.get(db, name)
-    readme = workspace.path / "README.md"
+    try:  # the agent's own file: read without following a link it may have planted there
+        readme = workspace.read_text("README.md", max_bytes=64 * 1024)
+    except LabError:
+        readme = ""
     world = AgentWorld(name=name, direction=row["direction"] or "", tools=TOOLS, worktree=str(workspace.path),
-                       readme=readme.read_text() if readme.is_file() else "",
+                       readme=readme,
                        notebook=lambda: agents.notebook(db, name))
     backend = make_backend(args.backend, cfg, world, agents.backend_state(db, name))
     toolbox = Toolbox(ctx)

@@ -119,7 +119,8 @@ class Supervisor:
         if child.proc and child.proc.poll() is None:
             return
         try:
-            Workspace.ensure(self.cfg.sandboxes_dir, research_repo_path(self.cfg.state_dir), name, self.sandbox)
+            Workspace.ensure(self.cfg.sandboxes_dir, research_repo_path(self.cfg.state_dir), name,
+                             make_sandbox(self.cfg.lab.sandbox, warn=lambda line: None, user=name))
         except WorktreeMissing as exc:
             agents.set_state(self.db, name, "failed", str(exc))
             return

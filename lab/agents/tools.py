@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
+from lab.errors import Blocked, LabError, NotFound
 from lab.agents.turns import ToolCall, ToolResult
 from lab.sandbox import Bind, Limits, Sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
-from lab.store import agents, forum
+from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
 
 DATA_INSIDE = "/data"
@@ -35,7 +36,9 @@ TOOLS: list[dict[str, Any]] = [
     {"name": "shell", "description": (
         "Run a bash command in your sandbox: your worktree (the current folder, writable), the dev data at "
         "$LAB_DATA (/data, read-only), no network. Output is truncated past a limit. Use it to run experiments, "
-        "e.g. `python method.py --data $LAB_DATA --out runs/pred.jsonl --seed 0`, and git to read others' commits."),
+        "e.g. `python method.py --data $LAB_DATA --out runs/pred.jsonl --seed 0`. The worktree is your own git "
+        "repository; every agent's branch is on the read-only remote `lab` (`git fetch -q lab`, then "
+        "`git log lab/agent-3`), and any commit id of any agent can be shown or cherry-picked directly."),
      "input_schema": _schema({"command": _STR, "timeout_s": {"type": "number", "description": "default: the lab's"}},
                              ["command"])},
     {"name": "read_file", "description": "Read a text file of your worktree, with line numbers.",
@@ -126,6 +129,11 @@ class Toolbox:
             return ToolResult(call.id, call.name, truncate(output, self.ctx.cfg.agents.output_chars), data=data)
         except WorktreeMissing:
             raise
+        except Blocked as exc:
+            events.record(self.ctx.db, self.ctx.agent, "blocked", f"{call.name}: {exc}",
+                          {"tool": call.name, "arguments": _brief(call.arguments)})
+            return ToolResult(call.id, call.name, f"error: refused: {exc}", is_error=True,
+                              data={"error": str(exc), "kind": "Blocked"})
         except TypeError as exc:
             return ToolResult(call.id, call.name, f"error: bad arguments for {call.name}: {exc}", is_error=True)
         except LabError as exc:
@@ -152,10 +160,10 @@ class Toolbox:
 
     def run_sandboxed(self, argv: list[str], timeout_s: float | None = None):
         ws = self.ctx.workspace
-        binds = [Bind(ws.path, str(ws.path), writable=True), Bind(ws.repo_path, str(ws.repo_path), writable=True),
-                 Bind(self.ctx.data_view, DATA_INSIDE), *[Bind(p, str(p)) for p in model_folders(self.ctx.cfg)]]
-        return self.ctx.sandbox.run(argv, binds, cwd=binds[0], limits=self._limits(timeout_s), env=self._env(),
-                                    cancel=self.cancel)
+        binds = [*ws.binds(), Bind(self.ctx.data_view, DATA_INSIDE),
+                 *[Bind(p, str(p)) for p in model_folders(self.ctx.cfg)]]
+        return self.ctx.sandbox.run(argv, binds, cwd=binds[0], limits=self._limits(timeout_s),
+                                    env={**self._env(), **ws.git_env()}, cancel=self.cancel)
 
     def _tool_shell(self, command: str, timeout_s: float | None = None):
         result = self.run_sandboxed(["bash", "-c", command], timeout_s)
@@ -174,23 +182,12 @@ class Toolbox:
     def _tool_git_commit(self, message: str):
         if not message.strip():
             raise ToolError("a commit needs a message")
-        add = self.run_sandboxed(["git", "add", "-A"], 60)
-        if not add.ok:
-            raise ToolError(f"git add failed: {add.failure()}")
-        commit = self.run_sandboxed(["git", "commit", "-q", "-m", message], 60)
-        if not commit.ok:
-            if "nothing to commit" in commit.stdout + commit.stderr:
-                raise ToolError("nothing to commit: the worktree has no changes since the last commit")
-            raise ToolError(f"git commit failed: {commit.failure()}")
-        sha = self.ctx.workspace.head()
+        sha = self.ctx.workspace.commit(message, env=self._env())
         return f"committed {sha} on {self.ctx.workspace.branch}", {"commit": sha}
 
     # ---- files ---------------------------------------------------------------------------------
     def _tool_read_file(self, path: str, offset: int = 1, limit: int = 400):
-        target = self.ctx.workspace.resolve(path)
-        if not target.is_file():
-            raise ToolError(f"{path}: no such file in your worktree")
-        lines = target.read_text(errors="replace").splitlines()
+        lines = self.ctx.workspace.read_text(path).splitlines()
         start = max(1, int(offset))
         chosen = lines[start - 1: start - 1 + int(limit)]
         text = "\n".join(f"{start + i:5d}  {line}" for i, line in enumerate(chosen))
@@ -198,14 +195,11 @@ class Toolbox:
         return text + (f"\n[{more} more lines]" if more > 0 else ""), {"lines": len(lines)}
 
     def _tool_write_file(self, path: str, content: str):
-        target = self.ctx.workspace.write(path, content)
-        return f"wrote {len(content)} characters to {target.relative_to(self.ctx.workspace.path)}", {}
+        written = self.ctx.workspace.write(path, content)
+        return f"wrote {len(content)} characters to {written}", {}
 
     def _tool_edit_file(self, path: str, old: str, new: str):
-        target = self.ctx.workspace.resolve(path)
-        if not target.is_file():
-            raise ToolError(f"{path}: no such file in your worktree")
-        text = target.read_text()
+        text = self.ctx.workspace.read_text(path)
         found = text.count(old)
         if found != 1:
             raise ToolError(f"{path}: `old` occurs {found} times (expected exactly once; give more context)")
@@ -252,12 +246,18 @@ class Toolbox:
             self.waiting_on_scorer = False
 
     def _tool_evaluate(self, predictions: str):
-        path = self.ctx.workspace.resolve(predictions)
-        if not path.is_file():
+        limit = int(self.ctx.cfg.scorer.max_output_mb * 1024 * 1024)
+        try:
+            content = self.ctx.workspace.read_bytes(predictions, max_bytes=limit)
+        except NotFound:
             raise ToolError(f"{predictions}: no such file in your worktree (write predictions under it, e.g. runs/)")
         agents.add_counts(self.ctx.db, self.ctx.agent, scorer_queries=1)
-        with self._scorer_call():
-            result = self.ctx.scorer.evaluate(self.ctx.agent, path)
+        # The scorer reads a copy that the lab made, never a path inside the worktree.
+        with tempfile.TemporaryDirectory(prefix="evaluate-", dir=self.ctx.cfg.run_dir) as folder:
+            copy = Path(folder) / "predictions.jsonl"
+            copy.write_bytes(content)
+            with self._scorer_call():
+                result = self.ctx.scorer.evaluate(self.ctx.agent, copy)
         agents.add_counts(self.ctx.db, self.ctx.agent, experiments=1)
         return (f"dev accuracy {result['acc']:.4f}, PGR {result['pgr']:+.4f} (weak {result['weak_acc']:.4f}, "
                 f"ceiling {result['ceiling_acc']:.4f}; one predictions file, so one seed)"), result
@@ -292,6 +292,10 @@ class Toolbox:
         else:
             raise ToolError(f"unknown notebook action {action!r} (expected read, append or replace)")
         return f"notebook {action}ed ({len(agents.notebook(db, agent))} characters)", {}
+
+
+def _brief(arguments: dict) -> dict:
+    return {k: (v[:200] if isinstance(v, str) else v) for k, v in arguments.items()}
 
 
 def _format_posts(posts: list[dict], full: bool = False) -> str:

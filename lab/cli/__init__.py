@@ -6,7 +6,7 @@ import sys
 import click
 
 from lab.cli import reading, report, running, scoring, steering  # noqa: F401  (each registers its commands)
-from lab.cli.base import EXIT_BAD_INPUT, cli
+from lab.cli.base import EXIT_BAD_INPUT, cli, echo
 from lab.errors import LabError
 
 __all__ = ["cli", "main"]
@@ -16,13 +16,13 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("lab: aborted", err=True)
+        echo("lab: aborted", err=True)
         sys.exit(1)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except LabError as exc:
-        click.echo(f"lab: error: {exc}", err=True)
+        echo(f"lab: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
 
 

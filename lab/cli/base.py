@@ -1,12 +1,23 @@
-"""The `lab` group, its shared context, and the small formatting helpers every command uses."""
+"""The `lab` group, its shared context, and the small formatting helpers every command uses.
+
+Every line a command prints goes through `echo`, which makes agent-made text in it inert (lab.inert):
+commit messages, posts, paths and method stderr never drive the person's terminal.
+"""
 from __future__ import annotations
 
 import click
 
 from lab import config as configs
+from lab.inert import inert, inert_line
 
 EXIT_BAD_INPUT = 2
 ROLES = {"dev": "dev", "heldout": "held-out"}
+
+
+def echo(text: str = "", err: bool = False, **style) -> None:
+    """Print a line with its control characters made visible; `style` (click.style's fg, bold, ...) is applied after,
+    so the only escape codes that reach the terminal are the lab's own colours."""
+    click.secho(inert(text), err=err, **style)
 
 
 def fmt_pgr(score: dict | None) -> str:
@@ -18,6 +29,8 @@ def fmt_pgr(score: dict | None) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Aligned columns; each cell kept on one line and inert before it is measured."""
+    headers, rows = [inert_line(str(h)) for h in headers], [[inert_line(str(c)) for c in row] for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
@@ -45,7 +58,7 @@ class Context:
     def sandbox(self):
         from lab.sandbox import make_sandbox
 
-        return make_sandbox(self.cfg.lab.sandbox, warn=lambda line: click.secho(line, fg="red", err=True))
+        return make_sandbox(self.cfg.lab.sandbox, warn=lambda line: echo(line, err=True, fg="red"))
 
     def scorer(self):
         from lab.scorer.scorer import Scorer

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from lab.cli.base import Context, cli, fmt_pgr, table
+from lab.cli.base import Context, cli, echo, fmt_pgr, table
 
 
 def _score_line(sub: dict) -> str:
@@ -34,16 +34,16 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
     branches = control.check_names(cfg, [agent]) if agent else cfg.agents.names
     history = History(cfg.state_dir)
     if not history.branches(branches):
-        click.echo("no agent branches yet (`lab start` makes them)")
+        echo("no agent branches yet (`lab start` makes them)")
         return
     found = history.commits(branches, limit)
     scores = submissions.by_commit(obj.db())
     if not found:
-        click.echo("no commits by agents yet")
+        echo("no commits by agents yet")
     for c in found:
-        click.echo(f"{c.sha[:10]}  {c.author:<9} {time.strftime('%m-%d %H:%M', time.localtime(c.time))}  {c.subject}")
+        echo(f"{c.sha[:10]}  {c.author:<9} {time.strftime('%m-%d %H:%M', time.localtime(c.time))}  {c.subject}")
         for sub in scores.get(c.sha, []):
-            click.echo(f"            {_score_line(sub)}")
+            echo(f"            {_score_line(sub)}")
 
 
 @cli.command()
@@ -56,24 +56,24 @@ def show(obj: Context, commit: str) -> None:
 
     history = History(obj.cfg.state_dir)
     sha = history.resolve(commit)
-    click.echo(history.show(sha))
+    echo(history.show(sha))
     subs = submissions.by_commit(obj.db()).get(sha, [])
-    click.echo(f"\nscores of {sha[:10]}:" if subs else f"\n{sha[:10]} has not been submitted")
+    echo(f"\nscores of {sha[:10]}:" if subs else f"\n{sha[:10]} has not been submitted")
     for sub in subs:
-        click.echo(f"  {_score_line(sub)}")
+        echo(f"  {_score_line(sub)}")
         for s in sub["scores"]:
-            click.echo(f"    {s['dataset']:<16} {s['role']:<8} {fmt_pgr(s)}")
+            echo(f"    {s['dataset']:<16} {s['role']:<8} {fmt_pgr(s)}")
 
 
 def _print_posts(posts: list[dict]) -> None:
     if not posts:
-        click.echo("no posts")
+        echo("no posts")
         return
     rows = [[str(p["id"]), time.strftime("%m-%d %H:%M", time.localtime(p["created"])), p["author"], p["kind"],
              f"{p['score']:+d}", str(p["comments"]), (p["commit_sha"] or "")[:10] or "-",
              f"{p['metrics']['pgr']:+.3f}" if isinstance(p["metrics"].get("pgr"), (int, float)) else "-",
              p["title"][:60]] for p in posts]
-    click.echo(table(["id", "when", "author", "kind", "votes", "comments", "commit", "PGR", "title"], rows))
+    echo(table(["id", "when", "author", "kind", "votes", "comments", "commit", "PGR", "title"], rows))
 
 
 @cli.group(invoke_without_command=True)
@@ -88,7 +88,7 @@ def forum(ctx: click.Context, limit: int, kind: str | None, as_json: bool) -> No
     from lab.store import forum as posts
 
     found = posts.recent(ctx.obj.db(), limit, kind=kind)
-    click.echo(json.dumps(found, indent=2)) if as_json else _print_posts(found)
+    echo(json.dumps(found, indent=2)) if as_json else _print_posts(found)
 
 
 @forum.command("search")
@@ -110,13 +110,13 @@ def forum_read(obj: Context, post_id: int) -> None:
     from lab.store import forum as posts
 
     p = posts.read(obj.db(), post_id)
-    click.echo(f"#{p['id']} [{p['kind']}] {p['title']}\nby {p['author']}, votes {p['score']:+d}"
+    echo(f"#{p['id']} [{p['kind']}] {p['title']}\nby {p['author']}, votes {p['score']:+d}"
                + (f", commit {p['commit_sha']}" if p["commit_sha"] else ""))
     if p["metrics"]:
-        click.echo(f"metrics: {json.dumps(p['metrics'])}")
-    click.echo(f"\n{p['body']}\n")
+        echo(f"metrics: {json.dumps(p['metrics'])}")
+    echo(f"\n{p['body']}\n")
     for c in p["comment_list"]:
-        click.echo(f"  {c['author']}: {c['body']}")
+        echo(f"  {c['author']}: {c['body']}")
 
 
 @forum.command("post")
@@ -128,4 +128,4 @@ def forum_post(obj: Context, text: str, title: str | None) -> None:
     from lab.agents.steering import Steering
 
     pid = Steering(obj.cfg, obj.db()).post(title or text.splitlines()[0][:120], text)
-    click.echo(f"posted #{pid}")
+    echo(f"posted #{pid}")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from lab.cli.base import Context, cli
+from lab.cli.base import Context, cli, echo
 
 
 @cli.command()
@@ -22,8 +22,8 @@ def report(obj: Context, out_dir: Path | None) -> None:
     check_destination(out_dir)  # before reading anything, so a wrong path fails at once
     gathered = gather(cfg, obj.db())
     path = write(gathered, out_dir)
-    click.echo(f"wrote {path} (figures beside it)")
-    click.echo(_summary(gathered))
+    echo(f"wrote {path} (figures beside it)")
+    echo(_summary(gathered))
 
 
 def _summary(r) -> str:

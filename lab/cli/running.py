@@ -6,7 +6,7 @@ import time
 
 import click
 
-from lab.cli.base import Context, cli, table
+from lab.cli.base import Context, cli, echo, table
 from lab.errors import LabError
 
 
@@ -17,6 +17,17 @@ def _ago(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _limits_in_force(cfg) -> str:
+    """The limits line of `lab status`: what bounds the agents' and the scorer's runs on this machine."""
+    from lab.sandbox import make_sandbox
+    from lab.sandbox.select import describe_limits
+
+    try:
+        return describe_limits(make_sandbox(cfg.lab.sandbox, warn=lambda line: None), cfg.agents.names)
+    except LabError as exc:
+        return f"limits: the sandbox cannot run here: {exc}"
 
 
 @cli.command()
@@ -40,27 +51,27 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
             steering.start_agent(name)
         states = control.wait_for_states(obj.db(), names, ("running",), timeout=60)
         for name, state in states.items():
-            click.echo(f"{name}: {state}")
+            echo(f"{name}: {state}")
         return
     started = steering.start_lab(obj.config_path, obj.sandbox(), list(names))
     live = started.running
     if started.already_running:
-        click.echo(f"the lab is already running (supervisor pid {live.pid}, scorer {live.scorer_url}); "
+        echo(f"the lab is already running (supervisor pid {live.pid}, scorer {live.scorer_url}); "
                    "nothing changed. `lab status` shows it.")
     else:
         if started.prepared:
-            click.echo(f"prepared the testbed in {cfg.state_dir}")
-        click.echo(f"lab started: {started.count} agents ({started.backend_why}), supervisor pid {live.pid}, "
+            echo(f"prepared the testbed in {cfg.state_dir}")
+        echo(f"lab started: {started.count} agents ({started.backend_why}), supervisor pid {live.pid}, "
                    f"scorer {live.scorer_url}")
-        click.echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.run_dir / 'logs'} and "
+        echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.run_dir / 'logs'} and "
                    f"{cfg.run_dir / 'supervisor.log'}")
     if sys.stdin.isatty() and sys.stdout.isatty() and not detach:
         from lab.tui import run_tui
 
         run_tui(cfg, obj.config_path)
-        click.echo("the lab goes on running; `lab tui` watches it again, `lab stop` stops it")
+        echo("the lab goes on running; `lab tui` watches it again, `lab stop` stops it")
         return
-    click.echo("watch: `lab tui` (or `lab status`, `lab forum`, `lab log`); steer: `lab message`, `lab pause`; "
+    echo("watch: `lab tui` (or `lab status`, `lab forum`, `lab log`); steer: `lab message`, `lab pause`; "
                "stop: `lab stop`")
 
 
@@ -83,16 +94,16 @@ def stop(obj: Context, names: tuple[str, ...]) -> None:
         states = control.wait_for_states(obj.db(), names, ("stopped", "failed", "budget", "stuck"),
                                          timeout=cfg.agents.grace_s + 30)
         for name, state in states.items():
-            click.echo(f"{name}: {state}")
+            echo(f"{name}: {state}")
         return
     was_running = control.running(cfg) is not None
     start = time.monotonic()
     killed = steering.stop_lab()
     left = control.lab_processes(cfg)
     if not was_running and not killed:
-        click.echo("the lab is not running; nothing to stop")
+        echo("the lab is not running; nothing to stop")
     else:
-        click.echo(f"lab stopped in {time.monotonic() - start:.1f} s"
+        echo(f"lab stopped in {time.monotonic() - start:.1f} s"
                    + (f"; killed {len(killed)} process(es) that outlived the supervisor" if killed else ""))
     if left:
         raise LabError(f"{len(left)} process(es) of the lab are still alive: "
@@ -107,29 +118,31 @@ def status(obj: Context, as_json: bool) -> None:
     from lab.agents import control
 
     report = control.status(obj.cfg, obj.db())
+    report["limits"] = _limits_in_force(obj.cfg)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo(json.dumps(report, indent=2))
         return
     lab = report["lab"]
     running = f"running, supervisor pid {report['supervisor_pid']}" if report["running"] else "not running"
     best = f"best dev PGR {lab['best_pgr']:+.3f}" if lab["best_pgr"] is not None else "no agent submission scored yet"
-    click.echo(f"lab {running}; {best}; ${lab['dollars']:.2f}, {lab['tokens']} tokens, {lab['experiments']} "
+    echo(f"lab {running}; {best}; ${lab['dollars']:.2f}, {lab['tokens']} tokens, {lab['experiments']} "
                f"experiments, {lab['submissions']} submissions, {lab['forum_posts']} forum posts")
+    echo(report["limits"])
     gpu_rows = (report.get("gpus") or {}).get("gpus", {})
     for gpu, row in gpu_rows.items():
         # one FIFO queue feeds every GPU (a waiting run takes the first GPU that frees a slot)
         runs = f" ({', '.join(row['running'])})" if row["running"] else ""
         shared = f" (shared by {len(gpu_rows)} GPUs)" if len(gpu_rows) > 1 else ""
-        click.echo(f"scorer GPU {gpu}: {len(row['running'])}/{row['slots']} runs{runs}; queue {row['queue']}{shared}")
+        echo(f"scorer GPU {gpu}: {len(row['running'])}/{row['slots']} runs{runs}; queue {row['queue']}{shared}")
     if not report["agents"]:
-        click.echo("no agents yet: `lab start` starts them")
+        echo("no agents yet: `lab start` starts them")
         return
     rows = [[a["name"], a["state"], a["backend"] or "-", (a["direction"] or "")[:28], a["slice"] or "-",
              _ago(a["uptime_s"]) if a["uptime_s"] else "-", str(a["tokens"]), f"${a['dollars']:.2f}",
              str(a["experiments"]), f"{a['best_pgr']:+.3f}" if a["best_pgr"] is not None else "-",
              ((a["step"] if a["state"] in ("running", "starting") else a["reason"]) or "")[:60]]
             for a in report["agents"]]
-    click.echo(table(["agent", "state", "backend", "direction", "slice", "uptime", "tokens", "$", "exps",
+    echo(table(["agent", "state", "backend", "direction", "slice", "uptime", "tokens", "$", "exps",
                       "best PGR", "step / reason"], rows))
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lab.cli.base import ROLES, Context, cli, fmt_pgr, table
+from lab.cli.base import ROLES, Context, cli, echo, fmt_pgr, table
 
 
 @cli.command()
@@ -24,15 +24,15 @@ def init(obj: Context, force: bool) -> None:
         role = "dev" if b.dataset == cfg.task.dev else "held-out"
         rows.append([b.dataset, role, f"{sizes.teacher}/{sizes.train}/{sizes.test}", f"{b.weak_acc:.3f}",
                      f"{b.ceiling_acc:.3f}", f"{b.gap * 100:+.1f}"])
-    click.echo(("prepared" if prepared.rebuilt else "reused the prepared") + f" testbed in {cfg.state_dir}")
-    click.echo(table(["dataset", "role", "teacher/train/test", "weak acc", "ceiling acc", "gap (points)"], rows))
+    echo(("prepared" if prepared.rebuilt else "reused the prepared") + f" testbed in {cfg.state_dir}")
+    echo(table(["dataset", "role", "teacher/train/test", "weak acc", "ceiling acc", "gap (points)"], rows))
     dev = next(b for b in prepared.baselines if b.dataset == cfg.task.dev)
     if dev.gap < cfg.task.min_gap:
-        click.secho(f"warning: the dev gap of {dev.gap * 100:.1f} points is below task.min_gap "
+        echo(f"warning: the dev gap of {dev.gap * 100:.1f} points is below task.min_gap "
                     f"({cfg.task.min_gap * 100:.0f}): PGR will be noisy", fg="yellow", err=True)
-    click.echo(f"agents' data: {prepared.testbed.view(cfg.task.dev)}")
-    click.echo(f"research repository: {cfg.state_dir / 'research.git'}")
-    click.echo(f"baselines over {cfg.task.seeds} seeds; next: `lab score --baselines`")
+    echo(f"agents' data: {prepared.testbed.view(cfg.task.dev)}")
+    echo(f"research repository: {cfg.state_dir / 'research.git'}")
+    echo(f"baselines over {cfg.task.seeds} seeds; next: `lab score --baselines`")
 
 
 def _print_result(result: dict) -> None:
@@ -40,17 +40,17 @@ def _print_result(result: dict) -> None:
              str(len(d["seeds"]))] for name, d in result["datasets"].items()]
     rows += [[name, "held-out", "", "", "", f"failed: {err}", ""] for name, err in result["failed"].items()]
     commit = (result["commit"] or "")[:10] or "(working tree)"
-    click.echo(f"submission {result['submission']}: {result['method']} at {commit}, {result['duration_s']:.1f} s")
-    click.echo(table(["dataset", "role", "weak acc", "ceiling acc", "acc", "PGR ± SE", "seeds"], rows))
+    echo(f"submission {result['submission']}: {result['method']} at {commit}, {result['duration_s']:.1f} s")
+    echo(table(["dataset", "role", "weak acc", "ceiling acc", "acc", "PGR ± SE", "seeds"], rows))
     shuffled = result.get("shuffled_teacher")
     if shuffled:
-        click.echo(f"shuffled-teacher check: PGR {fmt_pgr(shuffled)} over {len(shuffled['seeds'])} seeds")
+        echo(f"shuffled-teacher check: PGR {fmt_pgr(shuffled)} over {len(shuffled['seeds'])} seeds")
     _print_flags(result["flags"])
 
 
 def _print_flags(flags: list[dict]) -> None:
     for flag in flags:
-        click.secho(f"FLAG {flag['kind']}: {flag['message']}", fg="yellow")
+        echo(f"FLAG {flag['kind']}: {flag['message']}", fg="yellow")
 
 
 @cli.command()
@@ -73,17 +73,17 @@ def score(obj: Context, method_path: Path | None, baselines: bool, disqualify: i
         from lab.agents.steering import Steering
 
         Steering(obj.cfg, obj.db()).disqualify(disqualify, reason)
-        click.echo(json.dumps({"disqualified": disqualify, "reason": reason}) if as_json
+        echo(json.dumps({"disqualified": disqualify, "reason": reason}) if as_json
                    else f"submission {disqualify} disqualified: {reason}")
         return
     if method_path is not None:
         result = obj.scorer().score_path(method_path).to_dict()
-        click.echo(json.dumps(result, indent=2)) if as_json else _print_result(result)
+        echo(json.dumps(result, indent=2)) if as_json else _print_result(result)
         return
     if baselines:
         results = {r.entry: r.to_dict() for r in obj.scorer().score_baselines()}
         if as_json:
-            click.echo(json.dumps({"baselines": results}, indent=2))
+            echo(json.dumps({"baselines": results}, indent=2))
             return
         _print_baselines(obj.cfg, results)
         return
@@ -96,14 +96,14 @@ def _print_baselines(cfg, results: dict) -> None:
     testbed = Testbed(cfg.state_dir, cfg.task)
     for ds in cfg.task.datasets:
         b = testbed.baseline(ds)
-        click.echo(f"{ds}: weak {b.weak_acc:.3f}, ceiling {b.ceiling_acc:.3f} (mean of {len(b.seeds)} seeds)")
+        echo(f"{ds}: weak {b.weak_acc:.3f}, ceiling {b.ceiling_acc:.3f} (mean of {len(b.seeds)} seeds)")
     rows = []
     for entry, r in results.items():
         shuffled = r.get("shuffled_teacher")
         rows.append([entry] + [fmt_pgr(r["datasets"].get(ds)) if ds not in r["failed"] else "failed"
                                for ds in cfg.task.datasets]
                     + [fmt_pgr(shuffled), ", ".join(f["kind"] for f in r["flags"]) or "-"])
-    click.echo(table(["method", *[f"{ds} PGR" for ds in cfg.task.datasets], "shuffled teacher", "flags"], rows))
+    echo(table(["method", *[f"{ds} PGR" for ds in cfg.task.datasets], "shuffled teacher", "flags"], rows))
 
 
 def _print_leaderboard(obj: Context, as_json: bool) -> None:
@@ -111,7 +111,7 @@ def _print_leaderboard(obj: Context, as_json: bool) -> None:
 
     board = submissions.leaderboard(obj.db())
     if as_json:
-        click.echo(json.dumps([{"submission": s["id"], "agent": s["agent"], "commit": s["commit_sha"],
+        echo(json.dumps([{"submission": s["id"], "agent": s["agent"], "commit": s["commit_sha"],
                                 "method": s["path"], "created": s["created"],
                                 "datasets": {x["dataset"]: {k: x[k] for k in ("role", "status", "weak_acc",
                                              "ceiling_acc", "acc", "pgr", "pgr_se", "seeds")}
@@ -119,13 +119,13 @@ def _print_leaderboard(obj: Context, as_json: bool) -> None:
                                 "flags": s["open_flags"]} for s in board], indent=2))
         return
     if not board:
-        click.echo("no scored submissions yet (try `lab score --baselines`)")
+        echo("no scored submissions yet (try `lab score --baselines`)")
         return
     datasets = obj.cfg.task.datasets
     rows = [[str(s["id"]), s["agent"], (s["commit_sha"] or "")[:10] or "-", s["path"]]
             + [fmt_pgr(next((x for x in s["scores"] if x["dataset"] == ds), None)) for ds in datasets]
             + [", ".join(f["kind"] for f in s["open_flags"]) or "-"] for s in board]
-    click.echo(table(["id", "agent", "commit", "method", *[f"{ds} PGR" for ds in datasets], "flags"], rows))
+    echo(table(["id", "agent", "commit", "method", *[f"{ds} PGR" for ds in datasets], "flags"], rows))
 
 
 @cli.command("scorer")
@@ -142,7 +142,7 @@ def scorer_service(obj: Context) -> None:
     run_dir = cfg.state_dir / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "scorer.url").write_text(service.url + "\n")
-    click.echo(f"scorer listening on {service.url}", err=True)
+    echo(f"scorer listening on {service.url}", err=True)
     try:
         service.serve_forever()
     except KeyboardInterrupt:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from lab.cli.base import Context, cli
+from lab.cli.base import Context, cli, echo
 
 
 def _targets(obj: Context, names: tuple[str, ...], everyone: bool) -> list[str]:
@@ -29,7 +29,7 @@ def message(obj: Context, agent: str | None, text: str | None, everyone: bool) -
         raise click.UsageError("expected `lab message AGENT TEXT` or `lab message --all TEXT`")
     targets = _targets(obj, (agent,) if agent else (), everyone)
     Steering(obj.cfg, obj.db()).message(targets, text)
-    click.echo(f"message waiting for {', '.join(targets) if len(targets) < 4 else f'{len(targets)} agents'}; "
+    echo(f"message waiting for {', '.join(targets) if len(targets) < 4 else f'{len(targets)} agents'}; "
                "each reads it at its next step")
 
 
@@ -38,7 +38,7 @@ def _pause_or_resume(obj: Context, kind: str, names: tuple[str, ...], everyone: 
 
     targets = _targets(obj, names, everyone)
     getattr(Steering(obj.cfg, obj.db()), kind)(targets)
-    click.echo(f"{kind} sent to {', '.join(targets) if len(targets) < 4 else f'{len(targets)} agents'}")
+    echo(f"{kind} sent to {', '.join(targets) if len(targets) < 4 else f'{len(targets)} agents'}")
 
 
 @cli.command()

@@ -5,11 +5,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.store import agents, forum, submissions
+from lab.store import agents, events, forum, submissions
 
 LEADERBOARD_ROWS = 20
 TOP_POSTS = 10
 DIFFED_AGENTS = 3
+BLOCKED_LISTED = 3      # the latest blocked attempts the report quotes per agent
 NOT_AGENTS = ("baseline", "person")  # submitters that are not research agents
 
 
@@ -90,6 +91,14 @@ class MethodDiff:
     missing: str | None    # why there is no diff, when there is none
 
 
+@dataclass(frozen=True)
+class BlockedAgent:
+    """One agent's tool calls refused for reaching outside its sandbox (events of kind "blocked")."""
+    agent: str
+    attempts: int
+    latest: list[tuple[float, str]]     # newest first: when, what was refused
+
+
 @dataclass
 class Report:
     root: Path
@@ -111,6 +120,7 @@ class Report:
     post_count: int
     actions: int
     totals: dict = field(default_factory=dict)
+    blocked: list[BlockedAgent] = field(default_factory=list)
 
     @property
     def best(self) -> Entry | None:
@@ -190,27 +200,29 @@ def _diffs(cfg, board: list[dict]) -> list[MethodDiff]:
 
 
 def _history(cfg):
-    import git
-
+    from lab.errors import NotFound
     from lab.scaffold.history import History
 
     try:
         return History(cfg.state_dir), None
-    except (git.NoSuchPathError, git.InvalidGitRepositoryError):
+    except NotFound:
         return None, f"the research repository {cfg.state_dir / 'research.git'} is missing"
 
 
 def _diff(history, sha: str) -> tuple[str | None, str | None]:
-    import git
-
-    from lab.errors import NotFound
+    from lab.errors import GitError, NotFound
 
     try:
         return history.diff_from_main(sha), None
     except NotFound:
         return None, f"commit {sha} is missing from the research repository"
-    except git.GitCommandError as exc:
-        return None, f"git could not diff commit {sha}: {(exc.stderr or str(exc)).strip().splitlines()[-1]}"
+    except GitError as exc:
+        return None, f"git could not diff commit {sha}: {exc}"
+
+
+def _blocked(db) -> list[BlockedAgent]:
+    return [BlockedAgent(agent, attempts, [(e["created"], e["summary"] or "") for e in latest])
+            for agent, attempts, latest in events.blocked_by_agent(db, BLOCKED_LISTED)]
 
 
 def _span(db) -> tuple[float | None, float | None]:
@@ -242,4 +254,4 @@ def gather(cfg, db) -> Report:
         best_over_time=submissions.best_over_time(db), baselines=_baselines(db), agents=spend,
         diffs=_diffs(cfg, board), flags=_flags(db), posts=_posts(db),
         submissions=db.execute("SELECT count(*) FROM submissions").fetchone()[0], post_count=forum.count(db),
-        actions=db.execute("SELECT count(*) FROM actions").fetchone()[0], totals=totals)
+        actions=db.execute("SELECT count(*) FROM actions").fetchone()[0], totals=totals, blocked=_blocked(db))

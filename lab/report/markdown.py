@@ -1,10 +1,15 @@
-"""The report as Markdown: a header, then one section per question a reader asks of a lab run."""
+"""The report as Markdown: a header, then one section per question a reader asks of a lab run.
+
+Agents wrote much of what it quotes (titles, paths, diffs, flag evidence); the whole document is made
+inert (lab.inert) at the end, so `cat report.md` in a terminal shows their control characters, never obeys them.
+"""
 from __future__ import annotations
 
 import json
 import re
 import time
 
+from lab.inert import inert, inert_line
 from lab.report.figures import PGR_FIGURE, SPEND_FIGURE
 from lab.report.gather import FlagRecord, MethodDiff, Report, Score
 
@@ -26,6 +31,16 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 def code(text: str | None) -> str:
     return f"`{text}`" if text else "-"
+
+
+def literal(text: str) -> str:
+    """Text as written, on one line, in a code span that its own backticks cannot close."""
+    text = inert_line(text).strip()
+    if not text:
+        return "-"
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
 def pgr(value: float | None, se: float | None = None) -> str:
@@ -175,6 +190,24 @@ def flags(r: Report) -> str:
     return "\n".join(out + ["", table(["submission", "agent", "flag", "message", "evidence", "resolution"], rows)])
 
 
+def blocked(r: Report) -> str:
+    attempts = r.blocked
+    out = ["## Blocked attempts to reach outside the sandbox", ""]
+    if not attempts:
+        return "\n".join(out + ["No agent tried to reach outside its sandbox."])
+    total = sum(a.attempts for a in attempts)
+    out.append(f"{total:,} tool call{'' if total == 1 else 's'} by {len(attempts)} agent"
+               f"{'' if len(attempts) == 1 else 's'} reached for something outside the agent's sandbox (a link out "
+               f"of its worktree, a path it may not touch) and {'was' if total == 1 else 'were'} refused; each "
+               f"came back to the agent as a tool error. Below the counts, each agent's latest attempts.")
+    out += ["", table(["agent", "attempts", "latest"], [[a.agent, f"{a.attempts:,}", when(a.latest[0][0])]
+                                                        for a in attempts])]
+    for a in attempts:
+        out += ["", f"**{a.agent}**:", ""]
+        out += [f"- {when(t)}: {literal(summary)}" for t, summary in a.latest]
+    return "\n".join(out)
+
+
 def posts(r: Report) -> str:
     out = ["## The forum's most voted findings", ""]
     if not r.posts:
@@ -186,5 +219,5 @@ def posts(r: Report) -> str:
 
 
 def render(r: Report) -> str:
-    sections = [header(r), leaderboard(r), over_time(r), spend(r), methods(r), flags(r), posts(r)]
-    return "\n\n".join(sections) + "\n"
+    sections = [header(r), leaderboard(r), over_time(r), spend(r), methods(r), flags(r), blocked(r), posts(r)]
+    return inert("\n\n".join(sections) + "\n")

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from lab.errors import SandboxError
+from lab.sandbox.cgroups import RUN_NICE, Cgroups, RunCgroup, autogroup_enabled, lower_autogroups
+from lab.sandbox.users import SCORER
+
 TAIL_BYTES = 4000
 
 
@@ -45,6 +49,7 @@ class RunResult:
     stderr: str = ""
     limits: Limits = field(default_factory=Limits)
     cancelled: bool = False
+    oom_killed: bool = False     # the kernel killed a process of the run at its memory cgroup's limit
 
     @property
     def ok(self) -> bool:
@@ -54,6 +59,8 @@ class RunResult:
         """One line saying why the run failed."""
         if self.cancelled:
             return "killed: the agent was stopped and the grace period ran out"
+        if self.oom_killed:
+            return f"ran out of memory (limit {self.limits.memory_mb} MB): the kernel killed it at the limit"
         if self.timed_out:
             return f"timed out after {self.limits.timeout_s:g} s"
         code = self.returncode or 0
@@ -75,6 +82,9 @@ class RunResult:
 class Sandbox(Protocol):
     name: str
     trustworthy: bool
+    user: str                # scorer, or agent-N: whose runs these are
+    uid: int | None          # the uid commands run as; None: as the lab's own user
+    cgroups: Cgroups         # where the machine offers them, each run's memory, pids and CPU weight
 
     def inside(self, bind: Bind) -> str:
         """The path under which the command sees `bind`."""
@@ -85,7 +95,8 @@ class Sandbox(Protocol):
         own failures."""
 
     def hand_over(self, path: Path) -> None:
-        """Make a host file or folder (recursively) writable by the sandboxed user."""
+        """Give a host file or folder (recursively) to the sandbox's uid; symlinks at or below path are
+        changed themselves, never followed. Nothing to do where uid is None."""
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -116,47 +127,83 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
 
 
 def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str | None = None,
-                cancel: threading.Event | None = None) -> RunResult:
-    """Start argv in its own process group with rlimits applied; kill the whole group at the timeout
-    or when cancel is set."""
+                cancel: threading.Event | None = None, cgroups: Cgroups = Cgroups(), user: str = SCORER) -> RunResult:
+    """Start argv in its own process group, inside a cgroup of its own where the machine offers them and
+    with rlimits applied; kill all of it at the timeout or when cancel is set."""
+    cgroup = cgroups.start(user, limits.memory_mb, limits.max_processes)
+    try:
+        with tempfile.TemporaryDirectory(prefix="lab-run-") as logs:
+            out_path, err_path = Path(logs) / "stdout", Path(logs) / "stderr"
+            with out_path.open("wb") as out, err_path.open("wb") as err:
+                start = time.monotonic()
+                try:
+                    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
+                                            preexec_fn=_child_setup(limits, cgroup), start_new_session=True)
+                except subprocess.SubprocessError as exc:
+                    where = f" in its cgroup {', '.join(map(str, cgroup.paths))}" if cgroup else ""
+                    raise SandboxError(f"cannot start the run under its limits{where}: {exc}") from exc
+                timed_out, cancelled = _wait(proc, start + limits.timeout_s, cancel,
+                                             renice=not (cgroup and cgroup.controls_cpu))
+                duration = time.monotonic() - start
+            oom_killed = bool(cgroup and cgroup.oom_kills())
+            return RunResult(None if timed_out or cancelled else proc.returncode, timed_out, duration,
+                             _tail(out_path), _tail(err_path), limits, cancelled, oom_killed)
+    finally:
+        if cgroup:
+            cgroup.close()
+
+
+def _child_setup(limits: Limits, cgroup: RunCgroup | None):
+    """What the child does before exec: join the run's cgroup, then limit itself."""
     memory = limits.memory_mb * 1024 * 1024
     file_size = int(limits.max_file_mb * 1024 * 1024)
+    join = cgroup.join_procs() if cgroup else []
+    bounded_by_cgroup = bool(cgroup and cgroup.bounds_memory)
+    renice = not (cgroup and cgroup.controls_cpu)
 
-    def apply_limits() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    def setup() -> None:
+        for procs in join:
+            with open(procs, "w") as handle:
+                handle.write("0")
+        if not bounded_by_cgroup:
+            # counts address space, not memory: CUDA maps far more than it uses, so only without a cgroup
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if renice:
+            os.setpriority(os.PRIO_PROCESS, 0, RUN_NICE)
         if limits.cpus:
             os.sched_setaffinity(0, limits.cpus)
         die_with_parent()
 
-    with tempfile.TemporaryDirectory(prefix="lab-run-") as logs:
-        out_path, err_path = Path(logs) / "stdout", Path(logs) / "stderr"
-        with out_path.open("wb") as out, err_path.open("wb") as err:
-            start = time.monotonic()
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
-                                    preexec_fn=apply_limits, start_new_session=True)
-            timed_out = cancelled = False
-            deadline = start + limits.timeout_s
+    return setup
+
+
+def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | None, renice: bool) -> tuple[bool, bool]:
+    """Wait for proc until the deadline or cancel, then kill its process group; (timed out, cancelled)."""
+    renice_autogroups = renice and autogroup_enabled()
+    next_renice = time.monotonic() + 0.1
+    timed_out = cancelled = False
+    try:
+        while proc.poll() is None:
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                break
+            if time.monotonic() >= deadline:
+                timed_out = True
+                break
+            if renice_autogroups and time.monotonic() >= next_renice:
+                lower_autogroups(proc.pid)   # again each second: the run may make new sessions
+                next_renice = time.monotonic() + 1.0
             try:
-                while proc.poll() is None:
-                    if cancel is not None and cancel.is_set():
-                        cancelled = True
-                        break
-                    if time.monotonic() >= deadline:
-                        timed_out = True
-                        break
-                    try:
-                        proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
-                    except subprocess.TimeoutExpired:
-                        pass
-            finally:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)  # whatever the command left running goes too
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-            duration = time.monotonic() - start
-        return RunResult(None if timed_out or cancelled else proc.returncode, timed_out, duration,
-                         _tail(out_path), _tail(err_path), limits, cancelled)
+                proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever the command left running goes too
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    return timed_out, cancelled

@@ -1,7 +1,8 @@
 """Bubblewrap: a read-only system, no network, the label packages and lab state out of sight.
 
-Run as root, bwrap sets up the mounts and the command then drops to `nobody` with setpriv:
-root is exempt from RLIMIT_NPROC, so a fork swarm would only be stopped as an unprivileged user.
+Run as root, bwrap sets up the mounts and the command then drops with setpriv to the sandbox user's
+own unprivileged uid (lab/sandbox/users.py): root is exempt from RLIMIT_NPROC, which counts per uid,
+so only a uid per agent stops one agent's fork swarm without starving the others and the scorer.
 Run as an ordinary user, bwrap uses a user namespace and the user's own limits apply.
 """
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from lab.errors import SandboxError
 from lab.sandbox.base import Bind, Limits, RunResult, passthrough_env, run_limited, thread_env
+from lab.sandbox.cgroups import Cgroups, detect
+from lab.sandbox.users import SCORER, slot, uid_of
 from lab.task.datasets import LABEL_PACKAGES
 
-NOBODY = 65534
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 
 
@@ -44,7 +46,8 @@ class BwrapSandbox:
     name = "bwrap"
     trustworthy = True
 
-    def __init__(self, bwrap: str | None = None):
+    def __init__(self, bwrap: str | None = None, user: str = SCORER, cgroups: Cgroups | None = None):
+        """`user`: scorer or agent-N, whose uid runs the commands; `cgroups`: None finds what the machine offers."""
         self.bwrap = bwrap or shutil.which("bwrap")
         if not self.bwrap:
             raise SandboxError(
@@ -54,12 +57,16 @@ class BwrapSandbox:
         self.setpriv = shutil.which("setpriv")
         if self.as_root and not self.setpriv:
             raise SandboxError("running as root needs setpriv (util-linux) to drop to an unprivileged user")
+        slot(user)
+        self.user = user
+        self.uid = uid_of(user) if self.as_root else None
+        self.cgroups = detect() if cgroups is None else cgroups
 
     def inside(self, bind: Bind) -> str:
         return bind.inside
 
     def _dirs_for(self, path: str, made: set[str]) -> list[str]:
-        """--dir for every missing ancestor, world-traversable so that `nobody` can pass."""
+        """--dir for every missing ancestor, world-traversable so that the sandbox's uid can pass."""
         args = []
         parts = Path(path).parts
         for i in range(2, len(parts)):
@@ -120,7 +127,7 @@ class BwrapSandbox:
         for key, value in full_env.items():
             args += ["--setenv", key, value]
         if self.as_root:
-            args += ["--", self.setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+            args += ["--", self.setpriv, f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                      "--inh-caps=-all", "--bounding-set=-all"]
         else:
             args.append("--")
@@ -128,19 +135,26 @@ class BwrapSandbox:
 
     def run(self, argv: list[str], binds: list[Bind], cwd: Bind, limits: Limits,
             env: dict[str, str] | None = None, cancel=None) -> RunResult:
-        if self.as_root:
+        if self.uid is not None:
             for bind in binds:
-                if bind.writable:
-                    os.chown(bind.host, NOBODY, NOBODY)
+                if bind.writable:   # its root only, and never through a symlink: callers hand over what is in it
+                    os.chown(bind.host, self.uid, self.uid, follow_symlinks=False)
         return run_limited(self.command(argv, binds, cwd, limits, env), limits, env={"PATH": os.environ["PATH"]},
-                           cancel=cancel)
+                           cancel=cancel, cgroups=self.cgroups, user=self.user)
 
     def hand_over(self, path: Path) -> None:
-        if not self.as_root:
-            return  # the user namespace maps the sandbox's user to ours: our files are its files
+        """Give path and all below it to the sandbox's uid. Symlinks are changed themselves and never followed,
+        and each name is changed relative to its folder's open descriptor, so nothing the sandbox plants in
+        the tree, even while this runs, leads outside it. Where uid is None, commands run as ourselves."""
+        if self.uid is None:
+            return
         path = Path(path)
-        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
-        if path.is_dir() and not path.is_symlink():
-            for root, dirs, names in os.walk(path):
-                for name in dirs + names:
-                    os.chown(os.path.join(root, name), NOBODY, NOBODY, follow_symlinks=False)
+        os.chown(path, self.uid, self.uid, follow_symlinks=False)
+        if path.is_symlink() or not path.is_dir():
+            return
+        for _, dirs, files, folder in os.fwalk(path, follow_symlinks=False):
+            for name in dirs + files:
+                try:
+                    os.chown(name, self.uid, self.uid, dir_fd=folder, follow_symlinks=False)
+                except FileNotFoundError:
+                    pass    # removed while we walked

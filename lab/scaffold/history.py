@@ -1,13 +1,17 @@
-"""Reading the agents' work as git history: their commits since the scaffold, and each commit's diff."""
+"""Reading the agents' work as git history: their commits since the scaffold, and each commit's diff.
+
+Read through SafeGit: no diff driver, textconv, filter or external program of anyone's choosing.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
 from lab.errors import NotFound
 from lab.scaffold.repo import open_repo, research_repo_path
+
+# Plain patches: no external diff, no textconv, no colour, no rename heuristics an agent could game.
+PATCH = ("--no-ext-diff", "--no-textconv", "--no-color", "--no-renames")
 
 
 @dataclass(frozen=True)
@@ -23,36 +27,47 @@ class History:
     """The research repository, read-only: agents' branches, their commits and diffs."""
 
     def __init__(self, state_dir: Path):
-        self.repo = open_repo(research_repo_path(state_dir))
+        path = research_repo_path(state_dir)
+        if not (path / "objects").is_dir():
+            raise NotFound(f"the research repository {path} is missing (run `lab init`)")
+        self.repo = open_repo(path)
 
     def branches(self, wanted: list[str]) -> list[str]:
-        have = {h.name for h in self.repo.heads}
+        have = self.repo.heads()
         return [b for b in wanted if b in have]
 
     def commits(self, branches: list[str], limit: int = 30) -> list[Commit]:
-        """Commits on the branches that are not on main, newest first."""
+        """Commits on the branches that are not on main, newest first, each with the branch it was found on."""
         existing = self.branches(branches)
         if not existing:
             return []
-        out = self.repo.git.log(*existing, "--not", "main", f"-n{limit}", "--date-order",
-                                "--format=%H%x00%an%x00%at%x00%s")
-        return [Commit(sha, author, float(at), subject, author if author in existing else "")
-                for sha, author, at, subject in (line.split("\0") for line in out.splitlines() if line)]
+        out = self.repo.text("log", f"-n{int(limit)}", "--date-order", "--no-show-signature",
+                             "--format=%H%x00%an%x00%at%x00%s%x00%S", "--source",
+                             *[f"refs/heads/{b}" for b in existing], "--not", "refs/heads/main", "--")
+        found = []
+        for line in out.splitlines():
+            fields = line.split("\0")
+            if len(fields) != 5:
+                continue
+            sha, author, at, subject, source = fields
+            branch = source.removeprefix("refs/heads/")
+            found.append(Commit(sha, author, float(at), subject, branch if branch in existing else ""))
+        return found
 
     def resolve(self, ref: str) -> str:
-        try:
-            return self.repo.commit(ref).hexsha
-        except (git.BadName, ValueError, git.GitCommandError):
-            raise NotFound(f"commit {ref!r} is not in the research repository (see `lab log`)") from None
+        sha = self.repo.commit_of(ref)
+        if sha is None:
+            raise NotFound(f"commit {ref!r} is not in the research repository (see `lab log`)")
+        return sha
 
     def show(self, ref: str, stat: bool = True) -> str:
         """A commit's message, file summary and patch, as `git show` prints it."""
         sha = self.resolve(ref)
-        return self.repo.git.show(sha, *(["--stat"] if stat else []), "--patch",
-                                  "--format=commit %H%nAuthor: %an%nDate:   %ad%n%n    %s%n")
+        return self.repo.text("show", *PATCH, "--no-show-signature", *(["--stat"] if stat else []), "--patch",
+                              "--format=commit %H%nAuthor: %an%nDate:   %ad%n%n    %s%n", sha, "--")
 
     def diff_from_main(self, ref: str) -> str:
         """What a commit changes relative to the scaffold it grew from (the whole method, not one step)."""
         sha = self.resolve(ref)
-        base = self.repo.git.merge_base("main", sha)
-        return self.repo.git.diff(base, sha, "--stat", "--patch")
+        base = self.repo.text("merge-base", "refs/heads/main", sha).strip()
+        return self.repo.text("diff", *PATCH, "--stat", "--patch", base, sha, "--")

@@ -9,10 +9,9 @@ import json
 import tempfile
 from pathlib import Path
 
-import git
-
 from lab.errors import TestbedError
 from lab.scaffold import repo as research
+from lab.scaffold.safegit import SafeGit
 from lab.scorer import methods
 from lab.scorer.runner import MethodRunner
 from lab.task import files
@@ -22,7 +21,7 @@ from lab.task.testbed import Baseline, Testbed
 CEILING_METHOD = "methods/vanilla.py"
 
 
-def fix_ceilings(testbed: Testbed, repo: git.Repo, runner: MethodRunner, seeds: list[int],
+def fix_ceilings(testbed: Testbed, repo: SafeGit, runner: MethodRunner, seeds: list[int],
                  force: bool = False) -> list[Baseline]:
     fixed = []
     runner.scratch.mkdir(parents=True, exist_ok=True)

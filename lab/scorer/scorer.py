@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from lab.errors import MethodRejected
+from lab.inert import inert_line
 from lab.sandbox import Sandbox
 from lab.scaffold import repo as research
 from lab.scaffold import template_for
@@ -92,11 +93,12 @@ class Scorer:
         repo, _ = research.create(self.cfg.state_dir, template_for(self.cfg.task))
         with self._workdir() as work:
             tree = methods.from_commit(repo, commit, path, work / "method")
+            research.pin(repo, tree.commit_sha)
             return self._score(agent, tree, work)
 
     def score_path(self, path: Path, agent: str = "person") -> SubmissionResult:
         with self._workdir() as work:
-            tree = methods.from_path(path, work / "method")
+            tree = methods.from_path(path, work / "method", self.sandbox)
             return self._score(agent, tree, work)
 
     def score_baselines(self, names: list[str] | None = None) -> list[SubmissionResult]:
@@ -135,7 +137,7 @@ class Scorer:
             with self.gpus.slot(f"{owner} {label} seed {seed}") as env:
                 return self.runner.run(tree.root, tree.entry, view, ids[label], seed, label, env=env)
         with ThreadPoolExecutor(self.cfg.scorer.parallel) as pool, \
-                tqdm(total=len(jobs), desc=f"scoring {tree.entry}", unit="run", disable=not self.progress) as bar:
+                tqdm(total=len(jobs), desc=f"scoring {inert_line(tree.entry)}", unit="run", disable=not self.progress) as bar:
             runs = []
             for run in pool.map(one, jobs):
                 runs.append(run)

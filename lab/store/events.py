@@ -8,7 +8,7 @@ import sqlite_utils
 
 from lab.store.db import migration, transaction
 
-KINDS = ("turn", "tool_call", "tool_result", "message", "state", "error", "note")
+KINDS = ("turn", "tool_call", "tool_result", "message", "state", "error", "note", "blocked")
 
 
 @migration("events", 1)
@@ -16,6 +16,11 @@ def _create(db: sqlite_utils.Database) -> None:
     db["events"].create({"id": int, "agent": str, "created": float, "kind": str, "summary": str, "data": str},
                         pk="id", not_null={"agent", "kind"}, if_not_exists=True)
     db["events"].create_index(["agent", "id"], if_not_exists=True)
+
+
+@migration("events", 2)
+def _index_kinds(db: sqlite_utils.Database) -> None:
+    db["events"].create_index(["kind", "id"], if_not_exists=True)
 
 
 def record(db, agent: str, kind: str, summary: str, data: dict | None = None) -> int:
@@ -42,3 +47,23 @@ def latest(db, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[di
 def _row(r) -> dict:
     return {"id": r[0], "agent": r[1], "created": r[2], "kind": r[3], "summary": r[4],
             "data": json.loads(r[5]) if r[5] else None}
+
+
+def blocked_after(db, after_id: int = 0) -> list[dict]:
+    """Blocked attempts (tool calls refused for reaching outside the sandbox) after an id, newest first."""
+    rows = db.execute("SELECT id, agent, created, kind, summary, data FROM events WHERE kind = 'blocked' AND id > ? "
+                      "ORDER BY id DESC", [after_id]).fetchall()
+    return [_row(r) for r in rows]
+
+
+def blocked_by_agent(db, latest: int = 3) -> list[tuple[str, int, list[dict]]]:
+    """(agent, attempts, its latest few) for every agent with a blocked attempt, most attempts first."""
+    rows = db.execute(
+        "SELECT id, agent, created, kind, summary, data, attempts FROM (SELECT *, "
+        "count(*) OVER (PARTITION BY agent) AS attempts, "
+        "row_number() OVER (PARTITION BY agent ORDER BY id DESC) AS nth FROM events WHERE kind = 'blocked') "
+        "WHERE nth <= ? ORDER BY attempts DESC, agent, id DESC", [latest]).fetchall()
+    found: dict[str, tuple[str, int, list[dict]]] = {}
+    for r in rows:
+        found.setdefault(r[1], (r[1], r[6], []))[2].append(_row(r))
+    return list(found.values())

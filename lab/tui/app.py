@@ -9,12 +9,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.css.query import NoMatches
 
 from lab.agents.steering import Steering
 from lab.errors import LabError
+from lab.inert import inert
 from lab.store import open_db
 from lab.tui.palette import LabCommands
 from lab.tui.screens.agent import AgentScreen
@@ -85,7 +86,10 @@ class LabApp(App):
 
     def poll_now(self) -> None:
         """Read the active screen's data now; only the newest read is shown, so none shows stale data."""
-        screen = self.screen
+        try:
+            screen = self.screen
+        except ScreenStackError:    # a tick while the app closes: its screens are already gone
+            return
         if not isinstance(screen, LiveScreen):
             return
         self._generation += 1
@@ -98,7 +102,7 @@ class LabApp(App):
             data = screen.fetch(self.source)
             header = data.header if isinstance(data, Dashboard) else self.source.header()
         except Exception as exc:   # a locked or damaged database must not take the screen down: say so once
-            self.call_from_thread(self._failed, f"could not read the lab: {exc}")
+            self.call_from_thread(self._failed, inert(f"could not read the lab: {exc}"))
             return
         self.call_from_thread(self._show, screen, generation, data, header)
 
@@ -106,7 +110,7 @@ class LabApp(App):
         self._in_flight -= 1
         if message != self._read_error:
             self._read_error = message
-            self.notify(message, severity="error", timeout=10)
+            self.notify(message, severity="error", timeout=10, markup=False)
 
     def _show(self, screen: LiveScreen, generation: int, data, header: str) -> None:
         self._in_flight -= 1
@@ -145,8 +149,8 @@ class LabApp(App):
                 try:
                     result = getattr(self.steering, kind)(*args)
                 except LabError as exc:
-                    self.call_from_thread(self.notify, str(exc), title=f"{kind.replace('_', ' ')} failed",
-                                          severity="error")
+                    self.call_from_thread(self.notify, inert(str(exc)), title=f"{kind.replace('_', ' ')} failed",
+                                          severity="error", markup=False)
                     return
             self.call_from_thread(self.notify, DONE[kind](*args))
             if then is not None:
@@ -199,7 +203,8 @@ class LabApp(App):
                         self.notify, line, severity="warning"))
                     started = self.steering.start_lab(self.config_path, sandbox)
                 except LabError as exc:
-                    self.call_from_thread(self.notify, str(exc), title="start failed", severity="error")
+                    self.call_from_thread(self.notify, inert(str(exc)), title="start failed", severity="error",
+                                          markup=False)
                     return
             self.call_from_thread(self.notify, "the lab is already running" if started.already_running else
                                   f"lab started: {started.count} agents ({started.backend_why})")

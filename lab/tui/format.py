@@ -8,7 +8,7 @@ from rich.text import Text
 STATE_STYLES = {"running": "green", "starting": "cyan", "paused": "yellow", "stopping": "yellow",
                 "stopped": "dim", "crashed": "red", "failed": "bold red", "budget": "magenta", "stuck": "red"}
 KIND_STYLES = {"turn": "bold", "tool_call": "cyan", "tool_result": "dim", "message": "bold yellow",
-               "state": "magenta", "error": "bold red", "note": "green"}
+               "state": "magenta", "error": "bold red", "note": "green", "blocked": "bold red reverse"}
 
 
 def duration(seconds: float | None) -> str:

@@ -2,6 +2,7 @@
 
 The app calls these from a worker thread once a second; widgets only ever receive the results. One
 connection, used by one thread at a time (a lock), in WAL mode so nine writing agents never block it.
+Every string read here is made inert (lab.inert) before it leaves: agents wrote most of them.
 """
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from typing import Callable
 
 from lab.agents import control
 from lab.errors import NotFound
+from lab.inert import inert, inert_data
 from lab.machine import Load, read_load
 from lab.store import agents, events, forum, open_db, submissions
 
 LEADERBOARD_ROWS = 30
 POSTS_ON_DASHBOARD = 12
+BLOCKED_SHOWN = 100
 
 
 @dataclass
@@ -62,6 +65,13 @@ class ReviewItem:
 
 
 @dataclass
+class BlockedAttempts:
+    """Agents' tool calls refused for reaching outside their sandbox (events of kind "blocked")."""
+    latest: list[dict]              # newest first, at most BLOCKED_SHOWN: id, agent, created, summary
+    per_agent: dict[str, int]       # every attempt so far, counted per agent
+
+
+@dataclass
 class ForumView:
     posts: list[dict]
     query: str | None = None
@@ -79,6 +89,8 @@ class Source:
     def __post_init__(self):
         self.db = open_db(self.cfg.state_dir / "lab.db")
         self._history = None
+        self._blocked_after = 0                      # the last event id the blocked attempts were read up to
+        self._blocked = BlockedAttempts([], {})
 
     def _history_or_none(self):
         from lab.scaffold.history import History
@@ -93,9 +105,9 @@ class Source:
             now = self.clock()
             board = submissions.leaderboard(self.db, limit=LEADERBOARD_ROWS)
             status = control.status(self.cfg, self.db, now=now)   # reads the GPU queue's file too
-            return Dashboard(status,
-                             [s for s in board if s["agent"] != "baseline"], submissions.best_over_time(self.db),
-                             submissions.baseline_pgrs(self.db), forum.recent(self.db, POSTS_ON_DASHBOARD), load, now)
+            return inert_data(Dashboard(status, [s for s in board if s["agent"] != "baseline"],
+                                        submissions.best_over_time(self.db), submissions.baseline_pgrs(self.db),
+                                        forum.recent(self.db, POSTS_ON_DASHBOARD), load, now))
 
     def header(self) -> str:
         """The header line, for screens other than the dashboard (whose read already holds what it says)."""
@@ -112,21 +124,22 @@ class Source:
             row = agents.get(self.db, name)
             if not live and row["state"] in agents.LIVE:
                 row = {**row, "state": "stopped", "reason": "the lab is not running"}
-            return AgentView(row, events.transcript(self.db, name, after_event, limit=500),
-                             agents.notebook(self.db, name), submissions.of_agent(self.db, name), self.clock())
+            return inert_data(AgentView(row, events.transcript(self.db, name, after_event, limit=500),
+                                        agents.notebook(self.db, name), submissions.of_agent(self.db, name),
+                                        self.clock()))
 
     def commits(self, name: str, limit: int = 100) -> list:
         history = self._history_or_none()
-        return history.commits([name], limit) if history else []
+        return inert_data(history.commits([name], limit)) if history else []
 
     def show_commit(self, sha: str) -> str:
         history = self._history_or_none()
         if not history:
             return "no research repository yet"
         try:
-            return history.show(sha)
+            return inert(history.show(sha))
         except NotFound as exc:
-            return str(exc)
+            return inert(str(exc))
 
     def method_diff(self, sha: str | None) -> str:
         history = self._history_or_none()
@@ -135,28 +148,41 @@ class Source:
         if not history:
             return "no research repository yet"
         try:
-            return history.diff_from_main(sha) or "the commit changes nothing relative to main"
+            return inert(history.diff_from_main(sha)) or "the commit changes nothing relative to main"
         except NotFound as exc:
-            return str(exc)
+            return inert(str(exc))
 
     def forum(self, query: str | None = None, limit: int = 200) -> ForumView:
         with self._lock:
             if query and query.strip():
                 try:
-                    return ForumView(forum.search(self.db, query, limit), query)
+                    return inert_data(ForumView(forum.search(self.db, query, limit), query))
                 except forum.BadPost as exc:
-                    return ForumView([], query, str(exc))
-            return ForumView(forum.recent(self.db, limit))
+                    return inert_data(ForumView([], query, str(exc)))
+            return inert_data(ForumView(forum.recent(self.db, limit)))
 
     def thread(self, post_id: int) -> dict:
         with self._lock:
-            return forum.read(self.db, post_id)
+            return inert_data(forum.read(self.db, post_id))
 
     def review(self) -> list[dict]:
         with self._lock:
-            return submissions.flagged(self.db)
+            return inert_data(submissions.flagged(self.db))
 
     def submission(self, submission_id: int) -> ReviewItem:
         with self._lock:
             sub = submissions.get(self.db, submission_id)
-        return ReviewItem(sub, self.method_diff(sub["commit_sha"]))
+        return ReviewItem(inert_data(sub), self.method_diff(sub["commit_sha"]))
+
+    def blocked(self) -> BlockedAttempts:
+        """Blocked attempts, read on from the last event seen: only the first read scans every event."""
+        with self._lock:
+            rows = events.blocked_after(self.db, self._blocked_after)
+            if rows:
+                new = [inert_data({k: r[k] for k in ("id", "agent", "created", "summary")}) for r in rows]
+                counts = dict(self._blocked.per_agent)
+                for attempt in new:
+                    counts[attempt["agent"]] = counts.get(attempt["agent"], 0) + 1
+                self._blocked_after = rows[0]["id"]
+                self._blocked = BlockedAttempts((new + self._blocked.latest)[:BLOCKED_SHOWN], counts)
+            return self._blocked

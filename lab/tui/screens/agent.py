@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Markdown, RichLog, Static, TabbedContent, TabPane
 
+from lab.inert import inert_line
 from lab.tui import format as fmt
 from lab.tui.screens.agent_keys import AGENT_BINDINGS, AgentKeys
 from lab.tui.screens.live import LiveScreen
@@ -21,7 +22,7 @@ def event_line(event: dict) -> Text:
     line = Text(fmt.clock(event["created"])[6:] + " ", style="dim")
     kind = event["kind"]
     line.append(f"{kind:<11} ", style=fmt.KIND_STYLES.get(kind, ""))
-    line.append(event["summary"] or "", style="yellow" if kind == "message" else "")
+    line.append(inert_line(event["summary"]), style="yellow" if kind == "message" else "")
     return line
 
 
@@ -48,7 +49,7 @@ class AgentScreen(AgentKeys, LiveScreen):
                 yield RichLog(id="log", max_lines=5000, wrap=True, markup=False)
             with TabPane("Notebook", id="notebook"):
                 with VerticalScroll():
-                    yield Markdown(id="notes")
+                    yield Markdown(id="notes", open_links=False)   # the agent wrote these links
             with TabPane("Commits", id="commits"):
                 with Horizontal():
                     yield SyncedTable([("sha", "commit"), ("when", "when"), ("subject", "subject")], id="commit-list")
@@ -83,22 +84,24 @@ class AgentScreen(AgentKeys, LiveScreen):
     def show(self, data: tuple[AgentView, list | None]) -> None:
         view, commits = data
         row = view.row
-        doing = (row["step"] if row["state"] in ("running", "starting") else row["reason"]) or "-"
+        doing = inert_line(row["step"] if row["state"] in ("running", "starting") else row["reason"]) or "-"
         line = Text.assemble((f"{row['name']} ", "bold"), fmt.state(row["state"]),
                              f"  {row['backend'] or '-'} · {row['slice'] or '-'} · "
                              f"{fmt.tokens((row['tokens_in'] or 0) + (row['tokens_out'] or 0))} tokens · "
                              f"{fmt.dollars(row['dollars'])} · {row['experiments']} exps · "
-                             f"restarts {row['restarts']}\n", ("direction: ", "dim"), f"{row['direction'] or '-'}\n",
-                             ("now: ", "dim"), doing)
+                             f"restarts {row['restarts']}\n", ("direction: ", "dim"),
+                             f"{inert_line(row['direction']) or '-'}\n", ("now: ", "dim"), doing)
         self.query_one("#agent-line", Static).update(line)
         log = self.query_one(RichLog)
         width = log.scrollable_content_region.width or None   # wrap to the log's width once it has one
         for event in view.events:
             log.write(event_line(event), width=width)
             self.last_event = event["id"]
-        if view.notebook != self.shown_notebook:
+        notes = self.query_one("#notes", Markdown)
+        # before its own mount a Markdown would overwrite an update with its initial text: wait for the next read
+        if view.notebook != self.shown_notebook and notes.is_mounted:
             self.shown_notebook = view.notebook
-            self.query_one("#notes", Markdown).update(view.notebook or "*the notebook is empty*")
+            notes.update(view.notebook or "*the notebook is empty*")
         self.query_one("#subs", SyncedTable).sync([
             (str(s["id"]), (str(s["id"]), fmt.ago(s["created"], view.now), s["status"] if not s["disqualified_at"]
                             else "disqualified", "  ".join(f"{x['dataset']} {fmt.pgr_se(x)}" for x in s["scores"])

@@ -1,6 +1,7 @@
 """The forum: threads newest first (or a full-text search), one thread with its comments, posting as the person."""
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -43,7 +44,7 @@ class ForumScreen(LiveScreen):
             with Vertical(id="threads-pane", classes="pane"):
                 yield PostsTable(id="threads")
             with VerticalScroll(id="thread-pane", classes="pane"):
-                yield Markdown("*select a thread*", id="thread")
+                yield Markdown("*select a thread*", id="thread", open_links=False)   # agents write these links
         yield Footer()
 
     def on_mount(self) -> None:
@@ -64,12 +65,13 @@ class ForumScreen(LiveScreen):
         table = self.query_one(PostsTable)
         table.show(view.posts, now)
         pane = self.query_one("#threads-pane")
-        pane.border_title = f"search: {view.query}" if view.query else "threads, newest first"
-        pane.border_subtitle = view.error or f"{len(view.posts)} shown"
+        # Text, not str: a border title is read as markup, and the query and its error quote what was typed
+        pane.border_title = Text(f"search: {view.query}") if view.query else "threads, newest first"
+        pane.border_subtitle = Text(view.error) if view.error else f"{len(view.posts)} shown"
         if thread is not None:
             text = thread_markdown(thread)
             markdown = self.query_one("#thread", Markdown)
-            if getattr(markdown, "_lab_text", None) != text:
+            if getattr(markdown, "_lab_text", None) != text and markdown.is_mounted:   # see AgentScreen.show
                 markdown._lab_text = text
                 markdown.update(text)
         if self.open_post is None and view.posts:

@@ -1,4 +1,5 @@
-"""Review: flagged submissions, the evidence of each flag, the method's diff; disqualify or clear a flag."""
+"""Review: flagged submissions, the evidence of each flag, the method's diff; disqualify or clear a flag; and
+below the flags, each agent's refused attempts to reach outside its sandbox."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from lab.tui import format as fmt
 from lab.tui.screens.live import LiveScreen
-from lab.tui.source import ReviewItem
+from lab.tui.source import BlockedAttempts, ReviewItem
 from lab.tui.widgets.synced_table import SyncedTable
 
 
@@ -25,6 +26,14 @@ def status_of(sub: dict) -> Text:
     return Text("cleared", style="green")
 
 
+def blocked_counts(blocked: BlockedAttempts) -> str:
+    """Attempts per agent, most first: the pane's subtitle."""
+    if not blocked.per_agent:
+        return "none so far"
+    ranked = sorted(blocked.per_agent.items(), key=lambda item: (-item[1], len(item[0]), item[0]))
+    return " · ".join(f"{agent} {count}" for agent, count in ranked)
+
+
 def evidence_lines(flag: dict) -> Text:
     text = Text()
     resolved = f"cleared: {flag['cleared_reason']}" if flag["cleared_at"] else "open"
@@ -32,7 +41,7 @@ def evidence_lines(flag: dict) -> Text:
     text.append(f" (flag {flag['id']}, {resolved})\n")
     text.append(f"  {flag['message']}\n")
     for key, value in (flag["evidence"] or {}).items():
-        shown = f"{value:+.3f}" if isinstance(value, float) else json.dumps(value)[:160]
+        shown = f"{value:+.3f}" if isinstance(value, float) else json.dumps(value, ensure_ascii=False)[:160]
         text.append(f"  {key}: ", style="dim")
         text.append(f"{shown}\n")
     return text
@@ -70,19 +79,25 @@ class ReviewScreen(LiveScreen):
                                    ("status", "status")], id="flagged")
             with VerticalScroll(id="evidence-pane", classes="pane"):
                 yield Static("no flagged submission selected", id="evidence")
+        with Vertical(id="blocked-pane", classes="pane"):
+            yield SyncedTable([("when", "when"), ("agent", "agent"), ("summary", "attempt")], id="blocked")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#flagged-pane").border_title = "flagged submissions (D: disqualify, c: clear a flag)"
+        self.query_one("#blocked-pane").border_title = "blocked attempts (enter: the agent)"
         self.query_one("#flagged", SyncedTable).focus()
 
-    def fetch(self, source) -> tuple[list[dict], ReviewItem | None]:
+    def fetch(self, source) -> tuple[list[dict], ReviewItem | None, BlockedAttempts]:
         subs = source.review()
         chosen = self.selected if self.selected is not None else (subs[0]["id"] if subs else None)
-        return subs, source.submission(chosen) if chosen is not None else None
+        return subs, source.submission(chosen) if chosen is not None else None, source.blocked()
 
-    def show(self, data: tuple[list[dict], ReviewItem | None]) -> None:
-        subs, item = data
+    def show(self, data: tuple[list[dict], ReviewItem | None, BlockedAttempts]) -> None:
+        subs, item, blocked = data
+        self.query_one("#blocked", SyncedTable).sync([
+            (str(b["id"]), (fmt.clock(b["created"]), b["agent"], b["summary"] or "")) for b in blocked.latest])
+        self.query_one("#blocked-pane").border_subtitle = Text(blocked_counts(blocked))
         self.items = {s["id"]: s for s in subs}
         self.query_one("#flagged", SyncedTable).sync([
             (str(s["id"]), (str(s["id"]), s["agent"], fmt.pgr(s["dev_pgr"]),
@@ -103,9 +118,16 @@ class ReviewScreen(LiveScreen):
         self.app.poll_now()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id != "flagged":
+            return
         if event.row_key and event.row_key.value and int(event.row_key.value) != self.selected:
             self.selected = int(event.row_key.value)
             self.app.poll_now()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "blocked" and event.row_key.value is not None:
+            event.stop()
+            self.app.open_agent(str(event.data_table.get_cell(event.row_key, "agent")))
 
     def action_disqualify(self) -> None:
         if self.selected is None:

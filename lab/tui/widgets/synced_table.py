@@ -3,10 +3,21 @@
 Cells that differ are updated in place; rows are rebuilt only when the set or order of keys changes,
 and then the cursor stays on the row it was on. Either way Textual repaints once, so a table refreshed
 every second while nine agents write does not flicker or lose the person's place.
+
+A DataTable reads a str cell as console markup; agents write most cells, so every str cell is taken as
+plain text, kept on one line and inert: a title `[@click=app.quit]` shows as typed.
 """
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import DataTable
+
+from lab.inert import inert_line
+
+
+def plain(cell):
+    """A str cell as literal text on one line (what DataTable draws for a str, less the markup); others as they are."""
+    return Text(inert_line(cell), no_wrap=True, end="") if isinstance(cell, str) else cell
 
 
 class SyncedTable(DataTable):
@@ -29,6 +40,7 @@ class SyncedTable(DataTable):
         return key.value if key else None
 
     def sync(self, rows: list[tuple[str, tuple]]) -> None:
+        rows = [(key, tuple(plain(c) for c in cells)) for key, cells in rows]
         keys = [k for k, _ in rows]
         current = [k.value for k in self.rows]
         if keys != current:
