@@ -115,7 +115,7 @@ def _listed_in_sandbox(top: Path, sandbox) -> list[str] | None:
         result = sandbox.run(["bash", "-c", script], [tree, export], cwd=tree,
                              limits=Limits(timeout_s=60, memory_mb=1024, max_processes=32, max_file_mb=16),
                              env={"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory",
-                                  "GIT_CONFIG_VALUE_0": "*", "GIT_CEILING_DIRECTORIES": str(top.parent)})
+                                  "GIT_CONFIG_VALUE_0": str(top), "GIT_CEILING_DIRECTORIES": str(top.parent)})
         if not result.ok:
             return None
         try:
