@@ -1,11 +1,13 @@
 """The offline researcher: recipes that run as real methods, and a backend that plans, adapts, reads
-the forum, submits sparingly and resumes; last, a short run through the real tools and scorer."""
+the forum, submits sparingly, resumes (from older saved states too) and heeds what the scorer flagged;
+last, a short run through the real tools and scorer."""
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,8 @@ import pytest
 from conftest import make_lab, requires_bwrap
 from lab import config
 from lab.agents.backends import recipes
-from lab.agents.backends.researcher import CONFIRM_SEEDS, MAX_FAIL_STREAK, ResearcherBackend, beats
+from lab.agents.backends.researcher import CONFIRM_SEEDS, MAX_FAIL_STREAK, STATE_VERSION, ResearcherBackend, beats
+from lab.agents.backends.researcher.forum import read_flags
 from lab.agents.turns import AgentFinished, AgentWorld, Message, ToolResult, Turn
 from lab.config import DIRECTIONS
 from lab.scaffold import TEMPLATE
@@ -93,9 +96,10 @@ class Lab:
     """Answers tool calls with results in the shapes of lab.agents.tools (a world in miniature: a forum,
     a leaderboard, commits), and a PGR for each recipe from `score` (deterministic)."""
 
-    def __init__(self, score=lambda recipe, seed: 0.2, posts=(), board=(), fail_shell=False, budget_after=None):
+    def __init__(self, score=lambda recipe, seed: 0.2, posts=(), board=(), fail_shell=False, budget_after=None,
+                 flags=lambda recipe: ()):
         self.score, self.posts, self.board = score, list(posts), list(board)
-        self.fail_shell, self.budget_after = fail_shell, budget_after
+        self.fail_shell, self.budget_after, self.flags = fail_shell, budget_after, flags
         self.files, self.commits, self.calls, self.evaluations, self.submitted = {}, {}, [], 0, []
         self.notebook = ""
 
@@ -172,9 +176,14 @@ class Lab:
             recipe = json.loads(self.commits[a["commit"]])
             pgr = sum(self.score(recipe, s) for s in range(5)) / 5
             self.submitted.append(a["commit"])
-            return self.ok(call, "submitted", {"submission": len(self.submitted), "commit": a["commit"],
-                                               "dataset": "rotten_tomatoes", "acc": 0.7, "pgr": pgr, "pgr_se": 0.01,
-                                               "seeds": [0, 1, 2, 3, 4]})
+            data = {"submission": len(self.submitted), "commit": a["commit"], "dataset": "rotten_tomatoes",
+                    "acc": 0.7, "pgr": pgr, "pgr_se": 0.01, "seeds": [0, 1, 2, 3, 4]}
+            flags = list(self.flags(recipe))
+            if flags:      # as the scorer reports them: flags computed on the dev task, the teacher dependence
+                data["flags"] = flags
+                data["teacher_dependence"] = {"pgr": pgr, "counterfactual_pgr": pgr - 0.02, "difference": 0.02,
+                                              "difference_se": 0.03, "seeds": [0, 1]}
+            return self.ok(call, "submitted", data)
         return self.error(call, f"unknown tool {call.name!r}")
 
 
@@ -242,7 +251,7 @@ def test_failures_and_spent_budgets_change_course_instead_of_repeating():
         drive(backend, lab, 60)
     runs = tried(lab)
     assert len(runs) == MAX_FAIL_STREAK and len({json.dumps(r, sort_keys=True) for r in runs}) == len(runs)
-    assert all("FAILED" in note and "boom" in note for note in backend.notes[-MAX_FAIL_STREAK:])
+    assert all("FAILED" in note and "boom" in note for note in backend.ctx.state.notes[-MAX_FAIL_STREAK:])
 
     lab = Lab(budget_after=1)
     backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[1]), None)
@@ -334,8 +343,171 @@ def test_a_message_can_change_the_direction():
     lab = Lab()
     backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[5]), None)
     drive(backend, lab, 2, inbox=[Message("person", "direction: unsupervised elicitation from the strong model")])
-    assert backend.focus.label == "unsupervised elicitation"
+    assert backend.ctx.focus.label == "unsupervised elicitation"
     assert "elicit_weight" in json.loads(lab.files["recipe.json"])
+
+
+def test_a_version_1_state_resumes_mid_experiment():
+    """A lab started before the researcher's state was typed: its agents resume where they were."""
+    start, parent = recipes.focus_for(DIRECTIONS[0]).start, {"keep": 0.8}
+    now = time.time()
+    v1 = {"version": 1, "direction": DIRECTIONS[0], "turns": 9, "experiments": 2,
+          "known": {recipes.key(start): {"recipe": start, "author": "agent-1", "pgr": 0.2, "seeds": 1, "se": None,
+                                         "commit": "c" * 40, "post": 3},
+                    recipes.key(parent): {"recipe": parent, "author": "agent-2", "pgr": 0.25, "seeds": 2,
+                                          "se": None, "commit": "a" * 40, "post": 4}},
+          "tried": [recipes.key(start), recipes.key(parent)],
+          "current": {"tag": "e002", "recipe": {"keep": 0.8, "weight_power": 1.0},
+                      "key": recipes.key({"keep": 0.8, "weight_power": 1.0}), "seed": 1, "pgrs": [0.31],
+                      "accs": [0.69], "stage": "evaluate", "why": "changing weighting", "commit": None,
+                      "parent": {"key": recipes.key(parent), "pgr": 0.25, "commit": "a" * 40, "author": "agent-2",
+                                 "post": 4}},
+          "submissions": [{"submission": 3, "commit": "c" * 40, "key": recipes.key(start), "pgr": 0.6, "se": 0.02,
+                           "acc": 0.72, "seeds": [0, 1, 2, 3, 4]}],
+          "board_best": None, "diffs": [], "effects": {}, "focus_pos": 1, "last_orient": 2, "read_notebook": True,
+          "eval_times": [now - 10], "submit_times": [now - 100], "eval_free_at": now + 0.5, "submit_free_at": 0.0,
+          "fail_streak": 0, "last_error": "", "fetched": {"a" * 40: parent}, "notes": ["- message from person: hi"],
+          "messages": [{"author": "person", "text": "hi"}], "planned": None}
+    lab = Lab(score=lambda recipe, seed: 0.3)
+    lab.files["runs/e002-s1.jsonl"] = json.dumps({"recipe": v1["current"]["recipe"], "seed": 1})
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), json.loads(json.dumps(v1)))
+    saved = backend.state()
+    assert saved["version"] == STATE_VERSION and saved["clock"]["eval_free_at"] == now + 0.5
+    assert "eval_free_at" not in saved and saved["current"]["parent"]["commit"] == "a" * 40
+    assert drive(backend, lab, 1)[0].step.startswith("waiting for the evaluate budget")   # the clock came along
+    time.sleep(0.6)
+    steps = [t.step for t in drive(backend, lab, 5)]
+    assert steps[0] == "evaluating e002 seed 1" and steps[-1].startswith("posting e002")
+    post = lab.posts[-1]
+    assert post["metrics"]["seeds"] == CONFIRM_SEEDS and post["metrics"]["parent_commit"] == "a" * 40
+    assert "Builds on agent-2's aaaaaaaaaa (PGR +0.250): better than it" in post["body"]
+    assert "message from person: hi" in lab.notebook
+    assert lab.submitted == []      # its best submission (0.6) came along too: 0.3 is not worth submitting
+    unknown = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), {"version": 99, "experiments": 7})
+    assert unknown.ctx.state.experiments == 0       # a state it cannot read: it starts afresh
+
+
+# ---- what the scorer flagged ---------------------------------------------------------------------
+def result_post(pid: int, author: str, commit: str, recipe: dict, pgr: float) -> dict:
+    return {"id": pid, "author": author, "kind": "result", "title": recipes.describe(recipe), "body": "",
+            "commit_sha": commit, "metrics": {"pgr": pgr, "seeds": 5, "recipe": recipe}, "score": 0, "comments": 0}
+
+
+def board_row(submission: int, agent: str, commit: str, pgr: float, flags=()) -> dict:
+    """A leaderboard row as the tool returns it, with the flag kinds and the teacher dependence."""
+    return {"submission": submission, "agent": agent, "commit": commit, "method": "method.py", "pgr": pgr,
+            "pgr_se": 0.02, "flags": list(flags),
+            "teacher_dependence": {"pgr": pgr, "counterfactual_pgr": pgr - 0.05, "difference": 0.05,
+                                   "difference_se": 0.02, "seeds": [0, 1]}}
+
+
+def own_results(lab: Lab) -> list[dict]:
+    return [p for p in lab.posts if p["author"] == "agent-1" and p["kind"] == "result"
+            and not p["title"].startswith("submitted")]
+
+
+def test_flags_are_read_defensively():
+    assert read_flags(None) == {} and read_flags("ignores_teacher") == {} and read_flags([3, {}, {"kind": 1}]) == {}
+    assert read_flags(["failed", {"kind": "ignores_teacher", "message": "still 0.6 shuffled"}]) == {
+        "failed": "", "ignores_teacher": "still 0.6 shuffled"}
+
+
+def test_an_unflagged_line_is_built_on_rather_than_a_better_flagged_one():
+    hack, honest = {"elicit_weight": 0.5, "transductive_rounds": 2}, {"loss": "gce", "gce_q": 0.5}
+    hack_below = {**hack, "ensemble": 5}      # ranked below the honest one: a candidate for crossing with it
+
+    def run(flags):
+        lab = Lab(posts=[result_post(1, "agent-2", "a" * 40, hack, 0.9),
+                         result_post(2, "agent-3", "b" * 40, honest, 0.5),
+                         result_post(3, "agent-4", "d" * 40, hack_below, 0.45)],
+                  board=[board_row(1, "agent-2", "a" * 40, 0.9, flags), board_row(2, "agent-3", "b" * 40, 0.5),
+                         board_row(3, "agent-4", "d" * 40, 0.45, flags)])
+        lab.commits.update({"a" * 40: recipes.recipe_json(hack), "b" * 40: recipes.recipe_json(honest),
+                            "d" * 40: recipes.recipe_json(hack_below)})
+        backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+        drive(backend, lab, 40)
+        return backend, lab, [p["metrics"].get("parent_commit") for p in own_results(lab)]
+
+    backend, lab, parents = run(["ignores_teacher"])
+    assert "b" * 40 in parents and "a" * 40 not in parents
+    assert not any(c.name == "shell" and "a" * 40 in c.arguments["command"] for c in lab.calls)
+    # nor crossed with the flagged one ranked below it
+    assert not any(r.get("elicit_weight") == 0.5 or r.get("transductive_rounds") == 2 for r in tried(lab))
+    assert backend.ctx.state.board_best == 0.5          # a flagged score is no bar to clear
+    assert backend.ctx.state.known[recipes.key(hack)].flagged_in == 1
+    _, _, parents = run([])                              # unflagged, the better line is the one built on
+    assert "a" * 40 in parents
+
+
+def test_building_on_a_flagged_line_is_said_on_the_forum_and_never_submitted():
+    start = recipes.focus_for(DIRECTIONS[0]).start
+
+    def run(flags):
+        lab = Lab(posts=[result_post(1, "agent-2", "a" * 40, start, 0.3)],
+                  board=[board_row(7, "agent-2", "a" * 40, 0.3, flags)], score=lambda recipe, seed: 0.8)
+        lab.commits["a" * 40] = recipes.recipe_json(start)
+        drive(ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None), lab, 40)
+        return lab
+
+    lab = run(["ignores_teacher"])      # the only line known is flagged: it builds on it, and says so
+    mine = own_results(lab)
+    assert len(mine) >= 2 and all(p["metrics"]["parent_flags"] == ["ignores_teacher"] for p in mine)
+    first = next(p for p in mine if p["metrics"].get("parent_commit") == "a" * 40)
+    assert ("Builds on #7 (agent-2's aaaaaaaaaa), which the scorer flagged ignores_teacher: PGR +0.300 with the "
+            "teacher's labels, +0.250 with them shuffled (difference +0.050 ± 0.020).") in first["body"]
+    assert any("Builds on the line of #7" in p["body"] for p in mine)
+    assert lab.submitted == [] and "- not submitting e001: it builds on #7" in lab.notebook
+    control = run([])
+    assert control.submitted and not any("flagged" in p["body"] for p in own_results(control))
+
+
+def test_a_flagged_submission_is_noted_and_its_line_is_not_submitted_again():
+    great = recipes.focus_for(DIRECTIONS[0]).start
+    message = "with the teacher's labels shuffled the method still reaches PGR 0.78"
+
+    def run(flags):
+        lab = Lab(score=lambda recipe, seed: 0.8 if recipe == great else 0.95,
+                  flags=lambda recipe: flags if recipe == great else [])
+        backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+        drive(backend, lab, 40)
+        return backend, lab
+
+    backend, lab = run([{"kind": "ignores_teacher", "message": message}])
+    first = list(lab.commits)[0]
+    assert lab.submitted == [first]          # its children score higher, but they are of the flagged line
+    assert (f"- submission #1 ({first[:10]}, {recipes.describe(great)}) was FLAGGED by the scorer: "
+            f"ignores_teacher: {message}; not building on its line or submitting it again") in lab.notebook
+    assert "- not submitting e002: it builds on #1" in lab.notebook
+    post = next(p for p in lab.posts if p["title"].startswith("submitted"))
+    assert post["metrics"]["flags"] == ["ignores_teacher"]
+    assert "Teacher dependence: PGR +0.800 with the teacher's labels, +0.780 with them shuffled" in post["body"]
+    children = [p for p in own_results(lab) if p["metrics"].get("parent_commit") == first]
+    assert children and all(f"Builds on #1 (agent-1's {first[:10]}), which the scorer flagged ignores_teacher: "
+                            f"{message}." in p["body"] for p in children)
+    entry = backend.ctx.state.known[recipes.key(great)]
+    assert entry.flags == {"ignores_teacher": message} and entry.teacher.counterfactual_pgr == pytest.approx(0.78)
+    assert backend.ctx.state.submissions[0].flags == {"ignores_teacher": message}
+    _, control = run([])
+    assert len(control.submitted) >= 2        # unflagged, a child that beats it by more than noise is submitted
+
+
+def test_after_a_flagged_submission_work_moves_to_an_unflagged_line():
+    great = recipes.focus_for(DIRECTIONS[0]).start
+    vanilla = board_row(1, "baseline", "c" * 40, 0.2) | {"method": "methods/vanilla.py"}
+
+    def run(flags):
+        lab = Lab(score=lambda recipe, seed: 0.8 if recipe == great else 0.5, board=[vanilla],
+                  flags=lambda recipe: flags if recipe == great else [])
+        drive(ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None), lab, 40)
+        return lab
+
+    lab = run(["ignores_teacher"])
+    # the flagged 0.8 is neither a bar for its next submission nor a parent: it builds on the baseline
+    assert len(lab.submitted) == 2 and lab.submitted[0] == list(lab.commits)[0]
+    second = next(p for p in own_results(lab) if p.get("commit_sha") == lab.submitted[1])
+    assert second["metrics"]["parent_commit"] == "c" * 40 and "flagged" not in second["body"]
+    control = run([])
+    assert len(control.submitted) == 1          # unflagged, 0.5 is below its own best
 
 
 # ---- the real tools, sandbox and scorer --------------------------------------------------------

@@ -1,0 +1,81 @@
+"""The scorer's budgets as this agent keeps count of them: evaluations and submissions per window, when
+a refused one may be tried again, and a turn that waits for that."""
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+
+from lab.agents.backends.researcher.context import Context, Move, ask, ignore
+from lab.agents.backends.researcher.state import ScorerClock
+from lab.agents.turns import ToolResult
+
+WAIT_S = 60             # longest single wait for a budget to free up
+
+
+def window_s(ctx: Context) -> float:
+    return ctx.cfg.scorer.budget_window_hours * 3600
+
+
+def evals_left(ctx: Context) -> int:
+    now = time.time()
+    used = sum(1 for t in ctx.state.clock.eval_times if t > now - window_s(ctx))
+    return ctx.cfg.scorer.evaluate_budget - used
+
+
+def submits_left(ctx: Context) -> int:
+    clock, now = ctx.state.clock, time.time()
+    if now < clock.submit_free_at:
+        return 0
+    return ctx.cfg.scorer.submit_budget - sum(1 for t in clock.submit_times if t > now - window_s(ctx))
+
+
+def evaluation_spent(clock: ScorerClock) -> None:
+    clock.eval_times.append(time.time())
+
+
+def submission_spent(clock: ScorerClock) -> None:
+    clock.submit_times.append(time.time())
+
+
+def evaluation_refused(clock: ScorerClock, result: ToolResult) -> None:
+    # wait at least a little, whatever clock the scorer keeps
+    clock.eval_free_at = max(free_at(result, time.time() + WAIT_S), time.time() + 10)
+
+
+def submission_refused(clock: ScorerClock, result: ToolResult) -> None:
+    clock.submit_free_at = max(free_at(result, time.time() + 600), time.time() + 60)
+
+
+def evaluate_wait(ctx: Context) -> Move | None:
+    """A turn that waits while the evaluate budget is spent, else None."""
+    clock, now = ctx.state.clock, time.time()
+    free = clock.eval_free_at
+    if evals_left(ctx) <= 0 and clock.eval_times:
+        used = sorted(t for t in clock.eval_times if t > now - window_s(ctx))
+        free = max(free, used[0] + window_s(ctx)) if used else free
+    return _wait("evaluate", free)
+
+
+def submit_wait(ctx: Context) -> Move | None:
+    """A turn that waits while the scorer refuses submissions, else None."""
+    return _wait("submit", ctx.state.clock.submit_free_at)
+
+
+def _wait(what: str, free: float) -> Move | None:
+    """A short sleep in the sandbox until `free` (at most WAIT_S), or None where that time has come."""
+    now = time.time()
+    if free <= now:
+        return None
+    seconds = int(min(WAIT_S, max(1, free - now)))
+    at = datetime.fromtimestamp(free, timezone.utc).strftime("%H:%M:%S")
+    return ask(f"waiting for the {what} budget (free again at {at} UTC)",
+               [("shell", {"command": f"sleep {seconds}", "timeout_s": seconds + 30})], ignore)
+
+
+def free_at(result: ToolResult, fallback: float) -> float:
+    """When a budget frees up, from BudgetExceeded's "the next one is allowed at ... UTC"."""
+    match = re.search(r"allowed at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC", result.output or "")
+    if not match:
+        return fallback
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp()

@@ -1,0 +1,128 @@
+"""Submitting sparingly: only a confirmed recipe that beats this agent's best unflagged submission by more
+than the noise, is not far below the lab's best, and is not on a line the scorer flagged; then a fresh
+look at the leaderboard, the submission, and a post of what the scorer made of it (its flags included)."""
+from __future__ import annotations
+
+import math
+
+from lab.agents.backends import recipes
+from lab.agents.backends.researcher import budget, forum, knowledge, prose
+from lab.agents.backends.researcher.context import Context, Move, ask
+from lab.agents.backends.researcher.state import Experiment, Stage, Submission
+from lab.agents.turns import ToolResult
+
+
+def beats(mean: float, se: float, own_best: dict | None, board_best: float | None) -> bool:
+    """Whether a candidate (mean dev PGR over a few seeds, its standard error) is worth a submission:
+    above this agent's best submission ({"pgr", "se"}) by more than the combined noise, and above the
+    lab's best by more than its own noise (anything less would only cost the scorer time)."""
+    if own_best is not None:
+        margin = math.sqrt(se ** 2 + float(own_best.get("se") or 0.0) ** 2)
+        if mean <= float(own_best["pgr"]) + margin:
+            return False
+    if board_best is not None and mean <= board_best + se:
+        return False
+    return True
+
+
+def own_best(ctx: Context) -> Submission | None:
+    """Its best submission that the scorer did not flag."""
+    scored = [x for x in ctx.state.submissions if isinstance(x.pgr, (int, float)) and not x.flags]
+    return max(scored, key=lambda x: x.pgr) if scored else None
+
+
+def clears_the_bar(ctx: Context, exp: Experiment) -> bool:
+    """Committed, confirmed on more than one seed, not yet scored, within budget, and better than what
+    this agent and the lab have by more than the noise."""
+    if not exp.commit or len(exp.pgrs) < 2 or budget.submits_left(ctx) < 1:
+        return False
+    entry = ctx.state.known.get(exp.key)
+    if entry is not None and entry.scored:
+        return False
+    best = own_best(ctx)
+    return beats(exp.mean, knowledge.noise(ctx.state) / math.sqrt(len(exp.pgrs)),
+                 None if best is None else {"pgr": best.pgr, "se": best.se}, ctx.state.board_best)
+
+
+def flagged_line_reason(ctx: Context, exp: Experiment) -> str | None:
+    flagged = knowledge.flagged_ancestry(ctx.state, exp)
+    if flagged is None:
+        return None
+    return f"it builds on {prose.flagged_line(flagged, knowledge.is_parent_of(flagged, exp))}"
+
+
+def worth_submitting(ctx: Context, exp: Experiment) -> bool:
+    return clears_the_bar(ctx, exp) and flagged_line_reason(ctx, exp) is None
+
+
+def after_post(ctx: Context, exp: Experiment) -> None:
+    """After the result is posted: a fresh look at the leaderboard where it is worth submitting, else done."""
+    if worth_submitting(ctx, exp):
+        exp.stage = Stage.CHECK
+        return
+    reason = flagged_line_reason(ctx, exp)
+    if reason and clears_the_bar(ctx, exp):
+        ctx.state.notes.append(f"- not submitting {exp.tag}: {reason}")
+    ctx.state.current = None
+
+
+def check(ctx: Context, exp: Experiment) -> Move:
+    def after(results: list[ToolResult]) -> None:
+        forum.learn(ctx, results)
+        ctx.state.last_orient = ctx.state.experiments
+        if worth_submitting(ctx, exp):
+            exp.stage = Stage.SUBMIT
+            return
+        ctx.state.notes.append(f"- not submitting {exp.tag}: "
+                               f"{flagged_line_reason(ctx, exp) or 'the leaderboard moved past it'}")
+        ctx.state.current = None
+    return ask(f"checking the leaderboard before submitting {exp.tag}",
+               [("leaderboard", {"limit": 50}), ("forum_read", {"order": "new", "limit": 30})], after)
+
+
+def submit(ctx: Context, exp: Experiment) -> Move:
+    step = (f"submitting {exp.commit[:10]} (dev PGR {exp.mean:+.2f} on {len(exp.pgrs)} seeds, "
+            f"{recipes.describe(exp.recipe)})")
+    return budget.submit_wait(ctx) or ask(step, [("submit", {"commit": exp.commit})],
+                                             lambda results: after_submit(ctx, exp, results))
+
+
+def after_submit(ctx: Context, exp: Experiment, results: list[ToolResult]) -> None:
+    s = ctx.state
+    result = results[0] if results else None
+    if result is None:
+        return
+    if result.is_error:
+        if (result.data or {}).get("kind") == "BudgetExceeded":
+            budget.submission_refused(s.clock, result)
+        s.notes.append(f"- submitting {exp.commit[:10]} failed: {prose.first_line(result)[:200]}")
+        s.current = None
+        return
+    budget.submission_spent(s.clock)
+    data = result.data or {}
+    sub = Submission(submission=data.get("submission"), commit=exp.commit, key=exp.key, pgr=data.get("pgr"),
+                     se=data.get("pgr_se"), acc=data.get("acc"), seeds=data.get("seeds"),
+                     flags=forum.read_flags(data.get("flags")),
+                     teacher=forum.read_teacher(data.get("teacher_dependence")))
+    s.submissions.append(sub)
+    entry = knowledge.entry(s, exp.recipe, author=ctx.agent)
+    if isinstance(sub.pgr, (int, float)):
+        entry.pgr, entry.se, entry.scored, entry.commit = float(sub.pgr), sub.se, True, exp.commit
+        entry.seeds = (len(sub.seeds) if isinstance(sub.seeds, list) else 0) or ctx.cfg.scorer.seeds
+        if not sub.flags:
+            s.board_best = max(s.board_best if s.board_best is not None else -1e9, float(sub.pgr))
+    forum.set_flags(entry, sub.flags, sub.submission, sub.teacher)
+    if sub.flags:
+        s.notes.append(prose.flagged_submission_note(exp, sub))
+    exp.submitted, exp.stage = sub, Stage.POST_SUBMISSION
+
+
+def post_submission(ctx: Context, exp: Experiment) -> Move:
+    sub = exp.submitted
+    args, note = prose.submission_post(exp, sub)
+
+    def after(results: list[ToolResult]) -> None:
+        ctx.state.current = None
+    return ask(f"posting submission {sub.submission}: dev PGR {sub.pgr:+.2f}",
+               [("forum_post", args), ("notebook", {"action": "append", "text": prose.notebook_text(ctx, note)})],
+               after)
