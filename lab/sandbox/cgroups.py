@@ -70,8 +70,10 @@ class Cgroups:
                     self._make(parent, user, name, controllers)
                 run.limit(memory_mb, max_processes)
                 return run
-            except FileNotFoundError:
-                run.remove()    # a run that ended just now removed a parent we were filling: again
+            except (FileNotFoundError, FileExistsError):
+                # a run that ended just now removed a parent we were filling (or, between mkdir's EEXIST and its
+                # check, the parent itself): again
+                run.remove()
             except OSError as exc:
                 run.remove()
                 raise SandboxError(f"cannot make the run's cgroup {', '.join(map(str, run.paths))}: {exc}") from exc
