@@ -1,11 +1,15 @@
 """Runs the whole lab on this machine and prints what a person would want to know about it.
 
-    python bench/bench_lab.py [--minutes 30] [--config lab.toml] [--state .lab]
+    python bench/bench_lab.py [--minutes 30] [--config lab.toml] [--state .lab] [--unbudgeted]
 
-Figures: time from `lab start` to every agent working; the supervisor's and the runners' own CPU
-and memory beside the experiments they run; forum writes per second with nine writers; experiments
-per hour; the lab's best dev PGR at checkpoints (10 and 30 minutes by default). The lab runs in a
-temporary folder whose testbed is copied from --state (prepared with `lab init` first if missing).
+Figures: time from `lab start --detach` to every agent working (running, its first tool call
+done); the supervisor's and the runners' own CPU and memory beside the experiments they run; forum
+writes per second with nine writers; experiments per hour, and how many agents spent their whole
+evaluate budget (those wait, so past that point the figure measures the budget, not the speed;
+--unbudgeted lifts the budgets); at checkpoints (10 and 30 minutes by default, and the end): the
+lab's best dev PGR, the best dev PGR of a submission without open flags with its held-out PGRs,
+and how many submissions are flagged. The lab runs in a temporary folder whose testbed is copied
+from --state (prepared with `lab init` first if missing).
 """
 from __future__ import annotations
 
@@ -26,7 +30,10 @@ LAB = [sys.executable, "-m", "lab.cli"]
 
 
 def lab(*args: str, cwd: Path) -> str:
-    return subprocess.run([*LAB, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run([*LAB, *args], cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"lab {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return done.stdout
 
 
 def copy_testbed(state: Path, dest: Path) -> None:
@@ -74,6 +81,83 @@ def lab_processes(folder: Path) -> dict[str, list[psutil.Process]]:
     return found
 
 
+def wait_until_working(db, names: list[str], began: float, timeout_s: float = 300) -> dict[str, float]:
+    """Each agent's time (s after `began`, a wall-clock time) of its first finished tool call, from its events;
+    returns once every agent has one."""
+    from lab.store import events
+
+    working: dict[str, float] = {}
+    last_id: dict[str, int] = {}
+    while len(working) < len(names):
+        if time.time() - began > timeout_s:
+            raise SystemExit(f"only {sorted(working)} of {len(names)} agents made a tool call within {timeout_s:g} s")
+        time.sleep(0.05)
+        for name in names:
+            if name in working:
+                continue
+            for event in events.transcript(db, name, after_id=last_id.get(name, 0), limit=500):
+                last_id[name] = event["id"]
+                if event["kind"] == "tool_result":
+                    working[name] = event["created"] - began
+                    break
+    return working
+
+
+def standing(db) -> dict:
+    """The best agent submission without open flags (its dev PGR and held-out PGRs) and how many are flagged."""
+    from lab.store import submissions
+
+    agents_only = [s for s in submissions.leaderboard(db) if s["agent"] not in ("baseline", "person")]
+    clean = [s for s in agents_only if not s["open_flags"] and s["dev_pgr"] is not None]   # best first
+    flagged = [s for s in submissions.flagged(db, include_cleared=False) if s["agent"] not in ("baseline", "person")]
+    out: dict = {"scored": len(agents_only), "flagged": len(flagged), "best_unflagged": None}
+    if clean:
+        best = clean[0]
+        dev = next(x for x in best["scores"] if x["role"] == "dev")
+        out["best_unflagged"] = {
+            "submission": best["id"], "agent": best["agent"], "dev_pgr": round(dev["pgr"], 3),
+            "dev_pgr_se": round(dev["pgr_se"], 3) if dev["pgr_se"] is not None else None,
+            "heldout_pgr": {x["dataset"]: round(x["pgr"], 3) if x["pgr"] is not None else None
+                            for x in best["scores"] if x["role"] != "dev"}}
+    return out
+
+
+def lift_budgets(path: Path) -> None:
+    """Raise the per-agent evaluate and submit budgets of a lab.toml out of reach (in its [scorer] section)."""
+    lines, section = [], None
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped.split("#")[0].strip()
+        if section == "[scorer]" and stripped.split("=")[0].strip() in ("evaluate_budget", "submit_budget"):
+            continue
+        lines.append(line)
+        if section == "[scorer]" and stripped.startswith("[scorer]"):
+            lines += ["evaluate_budget = 1000000", "submit_budget = 1000000"]
+    if "[scorer]" not in [ln.split("#")[0].strip() for ln in lines]:
+        lines += ["[scorer]", "evaluate_budget = 1000000", "submit_budget = 1000000"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def agents_at_budget(db, cfg) -> int:
+    """How many agents have used their whole evaluate budget in the scorer's window, as of now."""
+    from lab.store import submissions
+
+    since = time.time() - cfg.scorer.budget_window_hours * 3600
+    return sum(len(submissions.recent(db, "evaluations", name, since)) >= cfg.scorer.evaluate_budget
+               for name in cfg.agents.names)
+
+
+def describe_standing(st: dict) -> str:
+    best = st["best_unflagged"]
+    if best is None:
+        text = "no unflagged submission"
+    else:
+        heldout = ", ".join(f"{k} {v:+.3f}" if v is not None else f"{k} failed" for k, v in best["heldout_pgr"].items())
+        text = f"best unflagged dev PGR {best['dev_pgr']:+.3f} ± {best['dev_pgr_se']} ({best['agent']}; {heldout})"
+    return f"{text}; {st['flagged']} of {st['scored']} agent submissions flagged"
+
+
 def busy_cpu_s() -> float:
     """CPU seconds the whole machine has spent busy since boot."""
     t = psutil.cpu_times()
@@ -103,6 +187,8 @@ def main() -> None:
     parser.add_argument("--state", type=Path, default=ROOT / ".lab")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--no-baselines", action="store_true", help="start without the baselines scored")
+    parser.add_argument("--unbudgeted", action="store_true",
+                        help="lift the per-agent evaluate and submit budgets: measure speed, not the budgets")
     args = parser.parse_args()
     checkpoints = sorted(float(c) for c in args.checkpoints.split(",") if float(c) <= args.minutes)
 
@@ -113,6 +199,8 @@ def main() -> None:
         folder = Path(tmp)
         copy_testbed(args.state, folder / ".lab")
         shutil.copy(args.config, folder / "lab.toml")
+        if args.unbudgeted:
+            lift_budgets(folder / "lab.toml")
         figures["forum_writes_per_s_nine_writers"] = round(forum_writes_per_second(folder), 1)
         print(f"forum writes per second, nine writers: {figures['forum_writes_per_s_nine_writers']}", flush=True)
         if not args.no_baselines:  # as `make lab` does: the baselines are on the leaderboard when agents start
@@ -121,20 +209,24 @@ def main() -> None:
             figures["baselines_s"] = round(time.monotonic() - begin, 1)
             print(f"lab score --baselines: {figures['baselines_s']} s", flush=True)
 
-        start, busy_start = time.monotonic(), busy_cpu_s()
-        lab("start", cwd=folder)
-        count = None
-        while True:
-            report = json.loads(lab("status", "--json", cwd=folder))
-            count = len(report["agents"])
-            working = [a for a in report["agents"] if a["state"] == "running" and a["step"]]
-            if count and len(working) == count:
-                break
-            time.sleep(0.5)
-        figures["start_to_all_working_s"] = round(time.monotonic() - start, 1)
-        print(f"lab start to {count} agents working: {figures['start_to_all_working_s']} s", flush=True)
+        from lab import config
+        from lab.store import open_db
+
+        cfg = config.load(folder / "lab.toml")
+        names = cfg.agents.names
+        start, busy_start, began = time.monotonic(), busy_cpu_s(), time.time()
+        lab("start", "--detach", cwd=folder)
+        figures["start_returned_s"] = round(time.monotonic() - start, 2)
+        db = open_db(folder / ".lab" / "lab.db")
+        working = wait_until_working(db, names, began)
+        count = len(names)
+        figures["start_to_all_working_s"] = round(max(working.values()), 2)
+        print(f"lab start --detach: returned after {figures['start_returned_s']} s (supervisor ready); "
+              f"{count} agents working (first tool call done) after {figures['start_to_all_working_s']} s "
+              f"(first {min(working.values()):.2f} s)", flush=True)
 
         best_at: dict[str, float | None] = {}
+        standing_at: dict[str, dict] = {}
         samples = []
         for minute in sorted(set(checkpoints + [args.minutes])):
             while time.monotonic() - start < minute * 60:
@@ -142,15 +234,22 @@ def main() -> None:
                 samples.append(overhead(folder))
             report = json.loads(lab("status", "--json", cwd=folder))
             best_at[f"{minute:g}"] = report["lab"]["best_pgr"]
+            standing_at[f"{minute:g}"] = standing(db)
             print(f"after {minute:g} min: best dev PGR {report['lab']['best_pgr']}, "
                   f"{report['lab']['experiments']} experiments, {report['lab']['submissions']} submissions, "
-                  f"{report['lab']['forum_posts']} posts", flush=True)
+                  f"{report['lab']['forum_posts']} posts; {describe_standing(standing_at[f'{minute:g}'])}",
+                  flush=True)
         elapsed_h = (time.monotonic() - start) / 3600
         final = overhead(folder)
         busy = busy_cpu_s() - busy_start
         report = json.loads(lab("status", "--json", cwd=folder))
+        # an agent that spent its evaluate budget waits: past that, experiments per hour measures the budget
+        figures["agents_at_evaluate_budget"] = agents_at_budget(db, cfg)
+        print(f"{figures['agents_at_evaluate_budget']} of {count} agents have used their whole evaluate budget "
+              f"({cfg.scorer.evaluate_budget} per {cfg.scorer.budget_window_hours:g} h)", flush=True)
         figures.update({
             "agents": count, "minutes": args.minutes, "best_dev_pgr_at_minutes": best_at,
+            "standing_at_minutes": standing_at,
             "experiments_per_hour": round(report["lab"]["experiments"] / elapsed_h, 1),
             "submissions": report["lab"]["submissions"], "forum_posts": report["lab"]["forum_posts"],
             "states": {a["name"]: a["state"] for a in report["agents"]},
@@ -164,6 +263,7 @@ def main() -> None:
             "runners_rss_mb_total": round(sum(s["runners_rss_mb"] for s in samples) / max(1, len(samples)), 1),
         })
         board = lab("score", cwd=folder)
+        db.conn.close()
         stop_start = time.monotonic()
         lab("stop", cwd=folder)
         figures["stop_s"] = round(time.monotonic() - stop_start, 1)

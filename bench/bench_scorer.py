@@ -58,7 +58,7 @@ def main() -> None:
         result = scorer.score_path(TEMPLATE / "methods" / "vanilla.py")
         runs = cfg.scorer.seeds * len(cfg.task.datasets) + cfg.scorer.shuffle_seeds
         print(f"one full submission ({runs} runs: {cfg.scorer.seeds} seeds x {len(cfg.task.datasets)} datasets "
-              f"+ {cfg.scorer.shuffle_seeds} shuffled-teacher, {cfg.scorer.parallel} at a time): "
+              f"+ {cfg.scorer.shuffle_seeds} counterfactual-teacher, {cfg.scorer.parallel} at a time): "
               f"{result.duration_s:.1f} s")
         print(f"vanilla dev PGR {result.dev.pgr:+.3f} ± {result.dev.pgr_se:.3f}")
 

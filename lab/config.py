@@ -137,14 +137,22 @@ class ScorerSection(Strict):
     parallel: int = Field(2, ge=1)
     runs_per_gpu: int = Field(1, ge=1)     # method runs sharing one GPU at once (each queues for a slot)
     threads_per_run: int = Field(1, ge=1)
-    shuffle_seeds: int = Field(2, ge=0)
-    flag_shuffled_pgr: float = 0.3
+    shuffle_seeds: int = Field(5, ge=0)    # counterfactual-teacher runs of the teacher-dependence check
+    flag_teacher_dependence: float = Field(0.05, ge=0)  # flag when what the teacher adds is within ± this ...
+    flag_dependence_z: float = Field(2.0, ge=0)         # ... even at this many SE either side
     flag_heldout_gap: float = 0.3
     evaluate_budget: int = Field(60, ge=0)
     submit_budget: int = Field(12, ge=0)
     budget_window_hours: float = Field(1.0, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _counterfactual_runs_pair_with_seeds(self) -> "ScorerSection":
+        if self.shuffle_seeds > self.seeds:
+            raise ValueError(f"shuffle_seeds ({self.shuffle_seeds}) must not exceed seeds ({self.seeds}): "
+                             "each counterfactual-teacher run uses the seed of a dev run")
+        return self
 
 
 DIRECTIONS = [

@@ -21,6 +21,7 @@ import random
 import time
 
 from lab.scorer import integrity
+from lab.scorer.counterfactual import STRATIFIED
 from lab.store import agents as agents_store
 from lab.store.db import transaction
 from lab.task.pgr import DatasetScore
@@ -37,8 +38,8 @@ DEV, HELDOUT = "rotten_tomatoes", ("imdb", "tweets")
 BASELINE = {"rotten_tomatoes": (0.6580, 0.7915), "imdb": (0.7010, 0.8235), "tweets": (0.6345, 0.7420)}
 TEST_ROWS = 2000
 SEEDS = [0, 1, 2, 3, 4]
-SHUFFLE_SEEDS = [0, 1]
-FLAG_SHUFFLED_PGR = FLAG_HELDOUT_GAP = 0.3     # the scorer's default thresholds
+SHUFFLE_SEEDS = [0, 1]                          # counterfactual-teacher runs (two keep the history short)
+FLAG_TEACHER_DEPENDENCE, FLAG_DEPENDENCE_Z, FLAG_HELDOUT_GAP = 0.1, 2.0, 0.3   # the scorer's default thresholds
 FINGERPRINT = "5c1e0b7a9d42"
 BASELINES = {"vanilla": 0.17, "logconf": 0.24, "bootstrap": 0.21, "confident": 0.20, "smooth": 0.19, "elicit": 0.12}
 
@@ -113,7 +114,7 @@ def synthetic_submission(rng: random.Random, dev_pgr: float, *, overfit: bool = 
                   duration_s=round(rng.uniform(35, 160), 1))
     if rejected:
         error = rng.choice(ERRORS)
-        flags = [integrity.flag("failed", f"1 of 1 runs failed; first: {DEV} seed 0: {error}",
+        flags = [integrity.flag("failed", f"1 of 1 runs failed; first: {DEV} seed 0: {error}", integrity.DEV,
                                 runs=[{"dataset": DEV, "seed": 0, "error": error}])]
         return {**common, "duration_s": round(rng.uniform(2, 20), 1), "scores": [], "flags": flags,
                 "status": "rejected", "error": f"method rejected on the dev task, seed 0: {error}"}
@@ -124,21 +125,27 @@ def synthetic_submission(rng: random.Random, dev_pgr: float, *, overfit: bool = 
         held_pgr = {"imdb": dev_pgr * 0.85 + rng.gauss(0, 0.04), "tweets": dev_pgr * 0.6 + rng.gauss(0, 0.05)}
     failed = {"tweets": "seed 2: timed out after 300 s"} if heldout_fails else {}
     heldout = [_dataset_score(rng, ds, held_pgr[ds], SEEDS) for ds in HELDOUT if ds not in failed]
-    shuffled_pgr = rng.uniform(0.35, 0.7) if ignores_teacher else rng.gauss(0.0, 0.05)
-    shuffled = _dataset_score(rng, "shuffled_teacher", shuffled_pgr, SHUFFLE_SEEDS, truth_of=DEV)
-    flags = (integrity.ignores_teacher(dev, shuffled, FLAG_SHUFFLED_PGR)
+    # A bypass scores with counterfactual teachers about as it does with its own; honest work falls well
+    # below (vanilla by about 0.4 on the testbed). The draws are those of the older shuffled-teacher history.
+    draw = rng.uniform(0.35, 0.7) if ignores_teacher else rng.gauss(0.0, 0.05)
+    counterfactual_pgr = dev.pgr - (draw - 0.35) * 0.1 if ignores_teacher else draw - 0.3
+    counterfactual = _dataset_score(rng, "counterfactual_teacher", counterfactual_pgr, SHUFFLE_SEEDS,
+                                    noise=0.01 if ignores_teacher else 0.04, truth_of=DEV)
+    dependence = integrity.TeacherDependence.measure(dev, counterfactual, STRATIFIED)
+    flags = (integrity.ignores_teacher(dependence, FLAG_TEACHER_DEPENDENCE, FLAG_DEPENDENCE_Z)
              + integrity.heldout_gap(dev, heldout, FLAG_HELDOUT_GAP))
     if failed:
-        flags.append(integrity.flag("failed", f"1 of {len(SEEDS) * 3 + len(SHUFFLE_SEEDS)} runs failed; first: "
-                                              "tweets seed 2: timed out after 300 s",
+        flags.append(integrity.flag("failed", f"1 of {len(SEEDS) * 2} runs failed; first: "
+                                              "tweets seed 2: timed out after 300 s", integrity.HELDOUT,
                                     runs=[{"dataset": "tweets", "seed": 2, "error": "timed out after 300 s"}]))
     if rng.random() < 0.01:
         flags.append(integrity.flag("wrote_outside", "the method wrote files beside its predictions: cache.npy",
-                                    runs=[{"dataset": DEV, "seed": 0, "files": ["cache.npy"]}]))
+                                    integrity.DEV, runs=[{"dataset": DEV, "seed": 0, "files": ["cache.npy"]}]))
     scores = [{**dev.to_dict(), "role": "dev", "status": "ok"}]
     scores += [{**h.to_dict(), "role": "heldout", "status": "ok"} for h in heldout]
     scores += [{"dataset": ds, "role": "heldout", "status": "failed", "error": err} for ds, err in failed.items()]
-    return {**common, "scores": scores, "flags": flags, "status": "scored", "error": None}
+    return {**common, "scores": scores, "flags": flags, "status": "scored", "error": None,
+            "teacher_dependence": dependence.to_dict()}
 
 
 # ---- one agent's week ----------------------------------------------------------------------------
@@ -501,7 +508,9 @@ def seed_history(db, *, agents: int = 9, days: float = 7.0, end: float | None = 
         sub_rows.append({"id": s["id"], "agent": s["agent"], "commit_sha": s["commit_sha"], "path": s["path"],
                          "tree_hash": s["tree_hash"], "fingerprint": s["fingerprint"], "seeds": json.dumps(s["seeds"]),
                          "status": s["status"], "error": s["error"], "sandbox": s["sandbox"], "created": s["created"],
-                         "duration_s": s["duration_s"], "disqualified_reason": None, "disqualified_at": None})
+                         "duration_s": s["duration_s"], "disqualified_reason": None, "disqualified_at": None,
+                         "teacher_dependence": json.dumps(s["teacher_dependence"]) if s.get("teacher_dependence")
+                         else None})
         for score in s["scores"]:
             score_rows.append({"weak_acc": None, "ceiling_acc": None, "acc": None, "pgr": None, "pgr_se": None,
                                "error": None, **score, "submission_id": s["id"],
@@ -511,7 +520,7 @@ def seed_history(db, *, agents: int = 9, days: float = 7.0, end: float | None = 
         decision = decisions.get(s["id"], 1.0)
         review_at = min(end, s["created"] + rng.uniform(0.5, 10) * HOUR)
         for f in s["flags"]:
-            row = {"submission_id": s["id"], "kind": f["kind"], "message": f["message"],
+            row = {"submission_id": s["id"], "kind": f["kind"], "message": f["message"], "scope": f["scope"],
                    "evidence": json.dumps(f.get("evidence", {})), "created": s["created"],
                    "cleared_at": None, "cleared_reason": None}
             if 0.15 <= decision < 0.33 and f in integrity_flags:

@@ -114,8 +114,13 @@ def test_evaluate_and_submit_through_the_scorer_service(world):
     assert last.is_error and last.data["kind"] == "BudgetExceeded"
     submitted = call(box, "submit", commit="HEAD")
     assert not submitted.is_error and submitted.data["seeds"] == [0, 1]
+    assert "teacher dependence: the teacher adds" in submitted.output, submitted.output
+    shown = [f"flag {f['kind']}: {f['message']}" for f in submitted.data["flags"]] or ["no flags on the dev task"]
+    assert all(line in submitted.output for line in shown), submitted.output
     board = call(box, "leaderboard")
     assert board.data["leaderboard"][0]["agent"] == "agent-1"
+    assert board.data["leaderboard"][0]["teacher_dependence"] == submitted.data["teacher_dependence"]
+    assert "teacher adds" in board.output
     row = agents.get(db, "agent-1")
     assert row["experiments"] == 4 and row["scorer_queries"] == 5  # 3 evaluations + 1 submission scored
 

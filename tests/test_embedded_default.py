@@ -27,7 +27,5 @@ def test_default_testbed_leaves_a_gap_and_scores_the_baselines(tmp_path):
     assert 0.0 < dev["pgr"] < 0.45
     for entry, result in baselines.items():
         assert set(result["datasets"]) == {"rotten_tomatoes", "imdb", "tweets"}
-        flagged = "ignores_teacher" in [f["kind"] for f in result["flags"]]
-        # elicit mixes in the strong model's zero-shot labels, so it keeps much of its score
-        # with the teacher shuffled: exactly what the check is there to show a person.
-        assert flagged == (entry == "methods/elicit.py"), (entry, result["shuffled_teacher"])
+        # every baseline learns from the teacher, elicit included (the teacher adds about 0.24 of its 0.67)
+        assert "ignores_teacher" not in [f["kind"] for f in result["flags"]], (entry, result["teacher_dependence"])

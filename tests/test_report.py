@@ -69,14 +69,18 @@ def lab(tmp_path):
     t0 = time.time() - 5 * HOUR
     common = dict(tree_hash="t", fingerprint="f", seeds=[0, 1], sandbox="bwrap", duration_s=1.0)
 
-    def submit(agent, commit, path, scores, flags=(), at=0.0, status="scored", error=None) -> int:
+    def submit(agent, commit, path, scores, flags=(), at=0.0, status="scored", error=None, dependence=None) -> int:
         sid = submissions.record_submission(db, agent=agent, commit_sha=commit, path=path, scores=scores,
-                                            flags=list(flags), status=status, error=error, **common)
+                                            flags=list(flags), status=status, error=error,
+                                            teacher_dependence=dependence, **common)
         db["submissions"].update(sid, {"created": t0 + at * HOUR})
         return sid
 
     ids = {
-        "vanilla": submit("baseline", root_sha, "methods/vanilla.py", _scores(0.15, -0.13, 0.34), at=0),
+        "vanilla": submit("baseline", root_sha, "methods/vanilla.py", _scores(0.15, -0.13, 0.34), at=0,
+                          dependence={"pgr": 0.15, "pgr_se": 0.02, "counterfactual_pgr": -0.25,
+                                      "counterfactual_pgr_se": 0.07, "difference": 0.4, "difference_se": 0.0728,
+                                      "seeds": [0, 1], "counterfactual": "permuted within strata"}),
         "elicit": submit("baseline", root_sha, "methods/elicit.py", _scores(0.66, 0.44, 0.51), at=0.1,
                          flags=[{"kind": "ignores_teacher", "message": "scores with shuffled labels",
                                  "evidence": {"shuffled_pgr": 0.38123, "seeds": [0, 1]}}]),
@@ -170,7 +174,7 @@ def test_report_of_a_seeded_lab(lab, tmp_path):
     assert [r["submission"] for r in board] == [f"#{ids[k]}" for k in order]
     assert [r["rank"] for r in board] == [str(i) for i in range(1, 7)]
     assert list(board[0]) == ["rank", "submission", "agent", "commit", "method", "rotten_tomatoes (dev)",
-                              "imdb (held-out)", "tweets (held-out)", "open flags"]
+                              "teacher adds", "imdb (held-out)", "tweets (held-out)", "open flags"]
     top = board[0]
     assert (top["agent"], top["commit"], top["method"]) == ("agent-1", f"`{sha1[:10]}`", "`method.py`")
     assert (top["rotten_tomatoes (dev)"], top["imdb (held-out)"], top["tweets (held-out)"]) == \
@@ -179,6 +183,7 @@ def test_report_of_a_seeded_lab(lab, tmp_path):
     assert board[2]["open flags"] == "-"  # its only flag was cleared
     assert board[3]["tweets (held-out)"] == "failed" and board[3]["commit"] == "-"
     assert board[5]["agent"] == "baseline" and board[5]["imdb (held-out)"] == "-0.130 ± 0.010"
+    assert board[5]["teacher adds"] == "+0.400 ± 0.073" and top["teacher adds"] == "-"
     assert f"#{ids['a2_cheat']}" not in {r["submission"] for r in board}
 
     # flags: every flagged submission, with its resolution

@@ -1,5 +1,6 @@
 """Scoring real methods end to end: the scaffold's baselines, broken methods, integrity flags, budgets."""
 import json
+import shutil
 import sqlite3
 
 import pytest
@@ -14,32 +15,54 @@ def scores_of(lab_dir, submission_id):
         return conn.execute("SELECT dataset FROM scores WHERE submission_id = ?", [submission_id]).fetchall()
 
 
-def test_vanilla_scores_on_dev_and_every_heldout_set(scorer, cfg):
-    result = scorer.score_path(TEMPLATE / "methods" / "vanilla.py")
+@pytest.fixture(scope="module")
+def vanilla(tmp_path_factory):
+    """The scaffold's method.py (the vanilla baseline) in a copy of the template: its links to the modules both
+    scaffolds share (lab/scaffold/common) made files, as in a research repository."""
+    folder = tmp_path_factory.mktemp("scaffold") / "scaffold"
+    shutil.copytree(TEMPLATE, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return folder / "method.py"
+
+
+def test_vanilla_scores_on_dev_and_every_heldout_set(scorer, cfg, vanilla):
+    result = scorer.score_path(vanilla)
     assert result.dev.dataset == "rotten_tomatoes"
     assert [h.dataset for h in result.heldout] == ["imdb", "tweets"]
     for score in [result.dev, *result.heldout]:
         assert score.seeds == [0, 1]
         base = scorer.testbed.baseline(score.dataset)
         assert score.pgr == pytest.approx((score.acc - base.weak_acc) / (base.ceiling_acc - base.weak_acc))
-    assert result.shuffled is not None and result.shuffled.pgr < cfg.scorer.flag_shuffled_pgr
+    dependence = result.teacher_dependence
+    assert dependence.seeds == list(range(cfg.scorer.shuffle_seeds))
+    assert dependence.difference == pytest.approx(dependence.pgr - dependence.counterfactual_pgr)
+    assert dependence.difference > cfg.scorer.flag_teacher_dependence
     assert "ignores_teacher" not in [f["kind"] for f in result.flags]
     told = result.for_agent()
-    assert set(told) == {"submission", "commit", "dataset", "acc", "pgr", "pgr_se", "seeds"}
+    assert set(told) == {"submission", "commit", "dataset", "acc", "pgr", "pgr_se", "seeds", "teacher_dependence",
+                         "flags"}
     assert told["dataset"] == "rotten_tomatoes"
+    assert told["teacher_dependence"] == {"pgr": dependence.pgr, "counterfactual_pgr": dependence.counterfactual_pgr,
+                                          "difference": dependence.difference,
+                                          "difference_se": dependence.difference_se, "seeds": dependence.seeds}
 
 
-def test_a_method_that_ignores_the_teacher_is_flagged(scorer):
+def test_a_method_that_ignores_the_teacher_is_flagged_and_told(scorer):
+    import dataclasses
+
+    from lab.scorer import integrity
+
     result = scorer.score_path(METHODS / "constant.py")
-    assert result.shuffled.per_seed_acc == result.dev.per_seed_acc[: len(result.shuffled.per_seed_acc)]
-    assert result.shuffled.pgr == pytest.approx(result.dev.pgr)
-    if result.dev.pgr > scorer.cfg.scorer.flag_shuffled_pgr:
-        assert "ignores_teacher" in [f["kind"] for f in result.flags]
-    # The check compares against the same threshold whatever the score: run it on this evidence.
-    from lab.scorer.integrity import ignores_teacher
-
-    flags = ignores_teacher(result.dev, result.shuffled, threshold=result.shuffled.pgr - 0.01)
-    assert flags and flags[0]["evidence"]["shuffled_pgr"] == pytest.approx(result.shuffled.pgr)
+    dependence = result.teacher_dependence
+    assert dependence.difference == pytest.approx(0, abs=1e-9)
+    flag = next(f for f in result.flags if f["kind"] == "ignores_teacher")
+    assert flag["evidence"]["pgr"] == pytest.approx(result.dev.pgr)
+    assert flag["evidence"]["counterfactual_pgr"] == pytest.approx(dependence.counterfactual_pgr)
+    told = result.for_agent()
+    assert {"kind": "ignores_teacher", "message": flag["message"]} in told["flags"]
+    # a flag that draws on a held-out set never goes back to the agent
+    hidden = dataclasses.replace(result, flags=result.flags + [integrity.flag("heldout_gap", "dev 0.9, held-out 0.1",
+                                                                              integrity.HELDOUT, dev_pgr=0.9)])
+    assert hidden.for_agent()["flags"] == told["flags"]
 
 
 def test_a_stray_output_file_is_flagged_but_scored(scorer):
@@ -108,10 +131,10 @@ def test_submit_runs_a_commit_of_the_research_repo_and_ties_the_score_to_it(scor
         scorer.submit("agent-1", first, "nope.py")
 
 
-def test_disqualified_submissions_leave_the_leaderboard_with_their_reason(lab_dir, scorer):
+def test_disqualified_submissions_leave_the_leaderboard_with_their_reason(lab_dir, scorer, vanilla):
     from lab.store import submissions
 
-    result = scorer.score_path(TEMPLATE / "methods" / "vanilla.py")
+    result = scorer.score_path(vanilla)
     ran = run_lab("score", "--disqualify", str(result.id), "--reason", "peeked", cwd=lab_dir)
     assert ran.returncode == 0, ran.stderr
     board = json.loads(run_lab("score", "--json", cwd=lab_dir, check=True).stdout)

@@ -40,3 +40,27 @@ def test_a_submission_is_recorded_whole_or_not_at_all(tmp_path):
     assert submissions.leaderboard(db)[0]["open_flags"] == []
     with pytest.raises(NotFound):
         submissions.clear_flag(db, 999, "x")
+
+
+def test_teacher_dependence_and_flag_scopes_migrate_onto_an_older_database(tmp_path):
+    import sqlite_utils
+
+    from lab.store.db import _MIGRATIONS, _load_concepts
+
+    _load_concepts()
+    old = sqlite_utils.Database(tmp_path / "lab.db")
+    old.execute("CREATE TABLE migrations (concept TEXT, version INTEGER, applied REAL, PRIMARY KEY (concept, version))")
+    for version in (1, 2):  # the submissions store as it was before dependence and scopes
+        _MIGRATIONS["submissions", version](old)
+        old.execute("INSERT INTO migrations VALUES ('submissions', ?, 0)", [version])
+    sid = old["submissions"].insert({"agent": "agent-1", "status": "scored", "created": 1.0, "seeds": "[0]"}).last_pk
+    old["flags"].insert({"submission_id": sid, "kind": "ignores_teacher", "message": "old", "evidence": "{}"})
+    old.conn.commit()
+    old.conn.close()
+
+    db = open_db(tmp_path / "lab.db")
+    assert ("submissions", 3) in db.execute("SELECT concept, version FROM migrations").fetchall()
+    sub = submissions.get(db, sid)
+    assert sub["teacher_dependence"] is None and sub["flags"][0]["scope"] is None
+    _MIGRATIONS["submissions", 3](db)  # running it again changes nothing
+    assert [c.name for c in db["flags"].columns].count("scope") == 1

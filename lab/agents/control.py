@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from lab.scorer.gpus import read_queue
 from lab.store import agents, forum, submissions
 
 START_TIMEOUT_S = 120
+WORKTREE_THREADS = 8
 
 
 class LabNotRunning(LabError):
@@ -73,7 +75,7 @@ def start_daemon(cfg, config_path: str, only: list[str] | None = None) -> Runnin
         found = running(cfg)
         if found:
             return found
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise LabError(f"the supervisor did not become ready within {START_TIMEOUT_S} s (see {log_path})")
 
 
@@ -90,9 +92,6 @@ def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) ->
     """Prepare what is missing (testbed, worktrees) and start the supervisor, unless it already runs."""
     from lab.agents.backends import resolve
     from lab.prepare import prepare
-    from lab.sandbox import make_sandbox
-    from lab.sandbox.workspace import Workspace
-    from lab.scaffold.repo import research_repo_path
 
     _, why = resolve(cfg.agents.backend, cfg.task.kind)
     names = check_names(cfg, list(names or []))
@@ -100,11 +99,27 @@ def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) ->
     if live:
         return Started(live, True, why, False, 0)
     prepared = prepare(cfg, sandbox)
-    for name in names or cfg.agents.names:
-        Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name,
-                         make_sandbox(cfg.lab.sandbox, warn=lambda line: None, user=name))  # warned above
+    prepare_worktrees(cfg, names or cfg.agents.names)
     started = start_daemon(cfg, config_path, names or None)
     return Started(started, False, why, prepared.rebuilt, len(names) or cfg.agents.count)
+
+
+def prepare_worktrees(cfg, names: list[str]) -> None:
+    """Make each agent's worktree where it is missing: one sandboxed git run each, which mostly waits on the
+    sandbox's mounts being made and torn down (about 0.2 s, 0.01 s of CPU), so they run side by side in threads.
+    The first runs alone, since it writes the git config that all of them share."""
+    from lab.sandbox import make_sandbox
+    from lab.sandbox.workspace import Workspace
+    from lab.scaffold.repo import research_repo_path
+
+    def ensure(name: str) -> None:
+        Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name,
+                         make_sandbox(cfg.lab.sandbox, warn=lambda line: None, user=name))  # warned by the caller
+
+    if names:
+        ensure(names[0])
+    with ThreadPoolExecutor(max_workers=WORKTREE_THREADS) as pool:
+        list(pool.map(ensure, names[1:]))   # list(): the first failure is raised here
 
 
 def lab_processes(cfg) -> list[psutil.Process]:

@@ -268,14 +268,30 @@ class Toolbox:
         with self._scorer_call():
             result = self.ctx.scorer.submit(self.ctx.agent, sha, path)
         agents.add_counts(self.ctx.db, self.ctx.agent, experiments=1)
-        return (f"submission {result['submission']}: dev PGR {result['pgr']:+.4f} ± {result['pgr_se']:.4f} "
-                f"(accuracy {result['acc']:.4f}) over seeds {result['seeds']}"), result
+        from lab.scorer.integrity import describe_dependence
+
+        lines = [f"submission {result['submission']}: dev PGR {result['pgr']:+.4f} ± {result['pgr_se']:.4f} "
+                 f"(accuracy {result['acc']:.4f}) over seeds {result['seeds']}"]
+        if result.get("teacher_dependence"):
+            lines.append(f"teacher dependence: {describe_dependence(result['teacher_dependence'])} (teachers whose "
+                         "labels are permuted among texts the strong model sees alike)")
+        flags = result.get("flags") or []
+        lines += [f"flag {f['kind']}: {f['message']}" for f in flags] or ["no flags on the dev task"]
+        return "\n".join(lines), result
 
     def _tool_leaderboard(self, limit: int = 20):
         with self._scorer_call():
             board = self.ctx.scorer.leaderboard()[: int(limit)]
-        lines = [f"#{r['submission']} {r['agent']} {(r['commit'] or '')[:10]} {r['method']}: "
-                 f"PGR {r['pgr']:+.4f} ± {r['pgr_se']:.4f}" for r in board]
+        lines = []
+        for r in board:
+            dependence = r.get("teacher_dependence")
+            line = (f"#{r['submission']} {r['agent']} {(r['commit'] or '')[:10]} {r['method']}: "
+                    f"PGR {r['pgr']:+.4f} ± {r['pgr_se']:.4f}")
+            if dependence:
+                line += f", teacher adds {dependence['difference']:+.4f} ± {dependence['difference_se']:.4f}"
+            if r.get("flags"):
+                line += "; flags: " + ", ".join(f["kind"] for f in r["flags"])
+            lines.append(line)
         return "\n".join(lines) or "no scored submissions yet", {"leaderboard": board}
 
     # ---- notebook ------------------------------------------------------------------------------

@@ -28,6 +28,13 @@ def fmt_pgr(score: dict | None) -> str:
     return f"{score['pgr']:+.3f} ± {score['pgr_se']:.3f}"
 
 
+def fmt_dependence(dependence: dict | None) -> str:
+    """The teacher dependence: dev PGR with the real teacher minus with counterfactual ones, ± its SE."""
+    if not dependence:
+        return "-"
+    return f"{dependence['difference']:+.3f} ± {dependence['difference_se']:.3f}"
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """Aligned columns; each cell kept on one line and inert before it is measured."""
     headers, rows = [inert_line(str(h)) for h in headers], [[inert_line(str(c)) for c in row] for row in rows]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lab.cli.base import ROLES, Context, cli, echo, fmt_pgr, table
+from lab.cli.base import ROLES, Context, cli, echo, fmt_dependence, fmt_pgr, table
 
 
 @cli.command()
@@ -42,9 +42,11 @@ def _print_result(result: dict) -> None:
     commit = (result["commit"] or "")[:10] or "(working tree)"
     echo(f"submission {result['submission']}: {result['method']} at {commit}, {result['duration_s']:.1f} s")
     echo(table(["dataset", "role", "weak acc", "ceiling acc", "acc", "PGR ± SE", "seeds"], rows))
-    shuffled = result.get("shuffled_teacher")
-    if shuffled:
-        echo(f"shuffled-teacher check: PGR {fmt_pgr(shuffled)} over {len(shuffled['seeds'])} seeds")
+    dependence = result.get("teacher_dependence")
+    if dependence:
+        from lab.scorer.integrity import describe_dependence
+
+        echo(f"teacher dependence: {describe_dependence(dependence)} ({dependence['counterfactual']})")
     _print_flags(result["flags"])
 
 
@@ -99,11 +101,14 @@ def _print_baselines(cfg, results: dict) -> None:
         echo(f"{ds}: weak {b.weak_acc:.3f}, ceiling {b.ceiling_acc:.3f} (mean of {len(b.seeds)} seeds)")
     rows = []
     for entry, r in results.items():
-        shuffled = r.get("shuffled_teacher")
-        rows.append([entry] + [fmt_pgr(r["datasets"].get(ds)) if ds not in r["failed"] else "failed"
-                               for ds in cfg.task.datasets]
-                    + [fmt_pgr(shuffled), ", ".join(f["kind"] for f in r["flags"]) or "-"])
-    echo(table(["method", *[f"{ds} PGR" for ds in cfg.task.datasets], "shuffled teacher", "flags"], rows))
+        dependence = r.get("teacher_dependence")
+        counterfactual = (f"{dependence['counterfactual_pgr']:+.3f} ± {dependence['counterfactual_pgr_se']:.3f}"
+                          if dependence else "-")
+        rows.append([entry, fmt_pgr(r["datasets"][cfg.task.dev]), counterfactual, fmt_dependence(dependence)]
+                    + [fmt_pgr(r["datasets"].get(ds)) if ds not in r["failed"] else "failed" for ds in cfg.task.heldout]
+                    + [", ".join(f["kind"] for f in r["flags"]) or "-"])
+    echo(table(["method", f"{cfg.task.dev} PGR", "counterfactual PGR", "teacher adds",
+                *[f"{ds} PGR" for ds in cfg.task.heldout], "flags"], rows))
 
 
 def _print_leaderboard(obj: Context, as_json: bool) -> None:
@@ -116,16 +121,19 @@ def _print_leaderboard(obj: Context, as_json: bool) -> None:
                                 "datasets": {x["dataset"]: {k: x[k] for k in ("role", "status", "weak_acc",
                                              "ceiling_acc", "acc", "pgr", "pgr_se", "seeds")}
                                              for x in s["scores"]},
+                                "teacher_dependence": s["teacher_dependence"],
                                 "flags": s["open_flags"]} for s in board], indent=2))
         return
     if not board:
         echo("no scored submissions yet (try `lab score --baselines`)")
         return
-    datasets = obj.cfg.task.datasets
-    rows = [[str(s["id"]), s["agent"], (s["commit_sha"] or "")[:10] or "-", s["path"]]
-            + [fmt_pgr(next((x for x in s["scores"] if x["dataset"] == ds), None)) for ds in datasets]
+    dev, heldout = obj.cfg.task.dev, obj.cfg.task.heldout
+    score = lambda s, ds: fmt_pgr(next((x for x in s["scores"] if x["dataset"] == ds), None))
+    rows = [[str(s["id"]), s["agent"], (s["commit_sha"] or "")[:10] or "-", s["path"], score(s, dev),
+             fmt_dependence(s["teacher_dependence"])] + [score(s, ds) for ds in heldout]
             + [", ".join(f["kind"] for f in s["open_flags"]) or "-"] for s in board]
-    echo(table(["id", "agent", "commit", "method", *[f"{ds} PGR" for ds in datasets], "flags"], rows))
+    echo(table(["id", "agent", "commit", "method", f"{dev} PGR", "teacher adds", *[f"{ds} PGR" for ds in heldout],
+                "flags"], rows))
 
 
 @cli.command("scorer")

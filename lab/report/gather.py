@@ -24,6 +24,13 @@ class Score:
 
 
 @dataclass(frozen=True)
+class Dependence:
+    """How much dev PGR the teacher adds: PGR with it minus PGR with counterfactual teachers."""
+    difference: float
+    difference_se: float
+
+
+@dataclass(frozen=True)
 class Entry:
     """One leaderboard row."""
     rank: int
@@ -34,6 +41,7 @@ class Entry:
     created: float
     scores: dict[str, Score]
     open_flags: list[str]
+    teacher_dependence: Dependence | None = None
 
     @property
     def dev_pgr(self) -> float | None:
@@ -132,8 +140,10 @@ def _score(row: dict) -> Score:
 
 
 def _entry(rank: int, sub: dict) -> Entry:
+    d = sub["teacher_dependence"]
+    dependence = Dependence(d["difference"], d["difference_se"]) if d else None
     return Entry(rank, sub["id"], sub["agent"], sub["commit_sha"], sub["path"], sub["created"],
-                 {s["dataset"]: _score(s) for s in sub["scores"]}, [f["kind"] for f in sub["open_flags"]])
+                 {s["dataset"]: _score(s) for s in sub["scores"]}, [f["kind"] for f in sub["open_flags"]], dependence)
 
 
 def _baselines(db) -> dict[str, float]:

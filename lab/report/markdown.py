@@ -108,12 +108,15 @@ def leaderboard(r: Report) -> str:
     out.append(f"{shown} scored submissions, best dev PGR first; disqualified ones "
                f"are left out (see Flags). PGR is the mean ± standard error over seeds. `{r.dev}` is the dev set "
                f"the agents optimise; " + (", ".join(f"`{d}`" for d in heldout) + " are held out: the agents never "
-                                           "see them." if heldout else "there are no held-out sets."))
+                                           "see them." if heldout else "there are no held-out sets.")
+               + " *Teacher adds* is dev PGR with the real teacher minus dev PGR with counterfactual teachers "
+                 "that keep what the strong model sees and lose what the teacher knows beyond it.")
     out.append("")
-    headers = ["rank", "submission", "agent", "commit", "method",
-               *[f"{d} ({'dev' if d == r.dev else 'held-out'})" for d in r.datasets], "open flags"]
-    rows = [[e.rank, f"#{e.submission}", e.agent, code((e.commit or "")[:10]), code(e.path),
-             *[score(e.scores.get(d)) for d in r.datasets], ", ".join(e.open_flags) or "-"]
+    headers = ["rank", "submission", "agent", "commit", "method", f"{r.dev} (dev)", "teacher adds",
+               *[f"{d} (held-out)" for d in heldout], "open flags"]
+    rows = [[e.rank, f"#{e.submission}", e.agent, code((e.commit or "")[:10]), code(e.path), score(e.scores.get(r.dev)),
+             pgr(e.teacher_dependence.difference, e.teacher_dependence.difference_se) if e.teacher_dependence else "-",
+             *[score(e.scores.get(d)) for d in heldout], ", ".join(e.open_flags) or "-"]
             for e in r.leaderboard]
     return "\n".join(out + [table(headers, rows)])
 

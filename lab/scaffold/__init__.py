@@ -1,4 +1,9 @@
-"""What `lab init` commits into the research repository: the agents' starting library and baselines."""
+"""What `lab init` commits into the research repository: the agents' starting library and baselines.
+
+Modules that both kinds' libraries hold (w2s/select.py and w2s_hf/select.py, ...) live once, in
+common/; each template links to them, so that it stays an importable package in place, and its
+copy into a research repository's first commit holds the files themselves.
+"""
 from pathlib import Path
 
 TEMPLATE = Path(__file__).parent / "template"
@@ -7,6 +12,8 @@ BASELINES = ("vanilla", "confident", "logconf", "smooth", "bootstrap", "elicit")
 # kind = "hf": a Hugging Face causal LM fine-tuned with LoRA (importable as lab.scaffold.template_hf.w2s_hf).
 TEMPLATE_HF = Path(__file__).parent / "template_hf"
 BASELINES_HF = ("vanilla", "confident", "logconf")
+
+COMMON = Path(__file__).parent / "common"
 
 
 def template_for(task) -> Path:

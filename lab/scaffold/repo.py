@@ -99,7 +99,8 @@ def create(state_dir: Path, template: Path = TEMPLATE) -> tuple[SafeGit, bool]:
         repo.run("init", "-q", "--bare", "--initial-branch=main")
         harden(made)
         with tempfile.TemporaryDirectory() as work:
-            shutil.copytree(template, Path(work) / "tree", ignore=IGNORED)
+            # symlinks=False: the template's links into common/ arrive as the files themselves
+            shutil.copytree(template, Path(work) / "tree", ignore=IGNORED, symlinks=False)
             index = {"GIT_WORK_TREE": str(Path(work) / "tree"), "GIT_INDEX_FILE": str(Path(work) / "index")}
             repo.run("add", "-A", env=index)
             tree = repo.text("write-tree", env=index).strip()

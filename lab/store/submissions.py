@@ -38,9 +38,20 @@ def _index_for_review(db: sqlite_utils.Database) -> None:
     db["flags"].create_index(["submission_id"], if_not_exists=True)
 
 
+@migration("submissions", 3)
+def _teacher_dependence_and_flag_scope(db: sqlite_utils.Database) -> None:
+    """A submission's teacher dependence (JSON), and each flag's scope: "dev" flags go back to the agent.
+    Flags recorded before scopes existed stay NULL, so no agent is shown them."""
+    if "teacher_dependence" not in db["submissions"].columns_dict:
+        db["submissions"].add_column("teacher_dependence", str)
+    if "scope" not in db["flags"].columns_dict:
+        db["flags"].add_column("scope", str)
+
+
 def record_submission(db, *, agent: str, commit_sha: str | None, path: str, tree_hash: str, fingerprint: str,
                       seeds: list[int], sandbox: str, duration_s: float, scores: list[dict], flags: list[dict],
-                      status: str = "scored", error: str | None = None) -> int:
+                      status: str = "scored", error: str | None = None,
+                      teacher_dependence: dict | None = None) -> int:
     """One transaction: the submission, every dataset's score and every flag, or nothing."""
     now = time.time()
     with transaction(db):
@@ -48,13 +59,15 @@ def record_submission(db, *, agent: str, commit_sha: str | None, path: str, tree
             "agent": agent, "commit_sha": commit_sha, "path": path, "tree_hash": tree_hash,
             "fingerprint": fingerprint, "seeds": json.dumps(seeds), "status": status, "error": error,
             "sandbox": sandbox, "created": now, "duration_s": duration_s,
+            "teacher_dependence": json.dumps(teacher_dependence) if teacher_dependence else None,
         }).last_pk
         for score in scores:
             db["scores"].insert({**score, "submission_id": sid, "seeds": json.dumps(score.get("seeds", [])),
                                  "per_seed_acc": json.dumps(score.get("per_seed_acc", []))})
         for flag in flags:
             db["flags"].insert({"submission_id": sid, "kind": flag["kind"], "message": flag["message"],
-                                "evidence": json.dumps(flag.get("evidence", {})), "created": now})
+                                "scope": flag.get("scope"), "evidence": json.dumps(flag.get("evidence", {})),
+                                "created": now})
     return sid
 
 
@@ -71,7 +84,7 @@ def get(db, submission_id: int) -> dict:
 
 def _with_details(db, rows: list[dict]) -> list[dict]:
     """Submissions with their scores, flags, dev PGR and open flags, in three queries however many there are."""
-    subs = {r["id"]: {**_decode(r, "seeds"), "scores": [], "flags": []} for r in rows}
+    subs = {r["id"]: {**_decode(r, "seeds", "teacher_dependence"), "scores": [], "flags": []} for r in rows}
     ids = list(subs)
     for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
         marks = ", ".join("?" * len(chunk))

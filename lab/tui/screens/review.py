@@ -56,6 +56,10 @@ def detail(item: ReviewItem) -> Group:
         head.append(f"\n  disqualified: {sub['disqualified_reason']}", style="red")
     scores = Text("\n".join(f"  {s['dataset'][:16]:<16} {s['role'][:4]:<4} {fmt.pgr_se(s):<13} acc {s['acc'] or 0:.3f}"
                             for s in sub["scores"]))
+    if sub["teacher_dependence"]:
+        d = sub["teacher_dependence"]
+        scores.append(f"\n  teacher adds {fmt.dependence(d)} (dev PGR {d['counterfactual_pgr']:+.3f} with "
+                      f"counterfactual teachers, {len(d['seeds'])} runs)")
     flags = [evidence_lines(f) for f in sub["flags"]]
     return Group(head, Text("\nscores", style="bold"), scores, Text("\nflags and their evidence", style="bold"),
                  *flags, Text("the method against the scaffold (main)", style="bold"),

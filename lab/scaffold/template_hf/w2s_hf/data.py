@@ -9,6 +9,8 @@ from typing import Callable
 
 import numpy as np
 
+from .predictions import write_predictions
+
 SHAPE_FIELDS = {"binary": ("question", "choice"), "pairwise": ("prompt", "first", "second")}
 
 
@@ -87,19 +89,6 @@ def swapped(row: dict) -> dict:
     if "weak_soft" in out:
         out["weak_soft"] = 1.0 - out["weak_soft"]
     return out
-
-
-def write_predictions(path, ids, p1) -> None:
-    """One {"id", "label", "p1"} line per test id, label = int(p1 > 0.5)."""
-    p1 = np.asarray(p1, dtype=np.float64).reshape(-1)
-    if len(p1) != len(ids):
-        raise ValueError(f"{len(p1)} probabilities for {len(ids)} test ids")
-    if not np.isfinite(p1).all():
-        raise ValueError("predicted probabilities contain NaN or infinity")
-    p1 = np.round(np.clip(p1, 0.0, 1.0), 6)
-    with open(path, "w", encoding="utf-8") as f:
-        for id_, p in zip(ids, p1.tolist()):
-            f.write(json.dumps({"id": id_, "label": int(p > 0.5), "p1": p}) + "\n")
 
 
 def parse_args(description: str | None = None) -> argparse.Namespace:
