@@ -141,7 +141,7 @@ class ScorerSection(Strict):
     flag_teacher_dependence: float = Field(0.05, ge=0)  # flag when what the teacher adds is within ± this ...
     flag_dependence_z: float = Field(2.0, ge=0)         # ... even at this many SE either side
     flag_heldout_gap: float = 0.3
-    evaluate_budget: int = Field(60, ge=0)
+    evaluate_budget: int = Field(400, ge=0)
     submit_budget: int = Field(12, ge=0)
     budget_window_hours: float = Field(1.0, gt=0)
     host: str = "127.0.0.1"
