@@ -22,11 +22,13 @@ lab: install
 	$(BIN)/lab start
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
 bench: install
 	$(BIN)/python bench/bench_scorer.py
 	$(BIN)/python bench/bench_lab.py --minutes 30
 	$(BIN)/python bench/bench_tui.py
+	$(BIN)/python bench/bench_responsive.py
 
 .PHONY: install lab test bench

@@ -1,15 +1,16 @@
 """Times `lab tui` on a week of history in a real terminal (tmux), and its CPU at idle and under nine writers.
 
-    python bench/bench_tui.py [--days 7] [--seconds 20] [--repeats 3] [--keep]
+    python bench/bench_tui.py [--days 7] [--seconds 20] [--repeats 3] [--keep] [--lab DIR]
 
 A temporary lab folder gets a lab.toml and a database seeded with `--days` of synthetic history of
 nine agents (tests/seeding.py: events, forum, evaluations, submissions, all through the real store).
 Figures: the database's size and rows; seconds from launching `lab tui` in a 160x48 tmux pane to
-the first frame that shows the agents table with data and the leaderboard (median and max of
---repeats); the TUI's CPU (user + system of the pane's process tree, as % of one core) and memory
-over --seconds with no writers, then with nine writer processes that write like agents through
-the store (an event every 0.2 s, a counter update every second, an evaluation every 3 s, a post
-every 5 s, a submission every 30 s), and the write rate those writers achieved.
+the first frame that shows the agents table with data and the leaderboard (and the CPU its load
+line shows), and from `q` to the process's exit (median and max of --repeats); the TUI's CPU
+(user + system of the pane's process tree, as % of one core) and memory over --seconds with no
+writers, then with nine writer processes that write like agents through the store (an event every
+0.2 s, a counter update every second, an evaluation every 3 s, a post every 5 s, a submission every
+30 s), and the write rate those writers achieved.
 """
 from __future__ import annotations
 
@@ -72,6 +73,9 @@ class Terminal:
 
     def start(self, name: str, command: str, cwd: Path) -> None:
         self.tmux("new-session", "-d", "-s", name, "-x", str(COLUMNS), "-y", str(LINES), "-c", str(cwd), command)
+
+    def keys(self, name: str, *keys: str) -> None:
+        self.tmux("send-keys", "-t", name, *keys)
 
     def screen(self, name: str) -> str:
         return self.tmux("capture-pane", "-p", "-t", name)
@@ -143,6 +147,25 @@ def wait_ready(term: Terminal, name: str, launched: float, markers: list[re.Patt
             if dead or late:
                 why = f"exited with status {status}" if dead else f"showed no ready frame within {timeout:.0f} s"
                 raise BenchError(f"the TUI {why}; last screen:\n{term.screen(name).rstrip()}")
+        time.sleep(POLL_S)
+
+
+def first_cpu(screen: str) -> str | None:
+    """The load line's CPU figure on a frame ("37%"), or None where the frame has none."""
+    found = re.search(r"CPU\s+(\d+%)", screen)
+    return found.group(1) if found else None
+
+
+def wait_exit(term: Terminal, name: str, timeout: float) -> float:
+    """Sends `q` and returns the seconds until the pane's process has exited."""
+    sent = time.perf_counter()
+    term.keys(name, "q")
+    while True:
+        _pid, dead, _status = term.pane(name)
+        if dead:
+            return time.perf_counter() - sent
+        if time.perf_counter() - sent > timeout:
+            raise BenchError(f"the TUI did not exit within {timeout:.0f} s of q")
         time.sleep(POLL_S)
 
 
@@ -218,6 +241,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="TUI launches to time")
     parser.add_argument("--timeout", type=float, default=60.0, help="give up on a launch after this long")
     parser.add_argument("--keep", action="store_true", help="keep the lab folder (and print where it is)")
+    parser.add_argument("--lab", type=Path, help="reuse a lab folder that --keep kept (its seeding is skipped)")
     parser.add_argument("--command", default="tui",
                         help="the lab subcommand to time (default tui; e.g. a stand-in while there is none)")
     args = parser.parse_args()
@@ -225,24 +249,31 @@ def main() -> None:
     tmux = subprocess.run(["tmux", "-V"], capture_output=True, text=True).stdout.strip()
     print(f"machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
           f"terminal {COLUMNS}x{LINES} ({tmux})", flush=True)
-    folder = Path(tempfile.mkdtemp(prefix="lab-tui-bench-"))
+    reused = args.lab is not None
+    folder = args.lab.resolve() if reused else Path(tempfile.mkdtemp(prefix="lab-tui-bench-"))
     term = Terminal(folder)
     writers: list = []
     try:
         from lab.store import open_db, submissions
 
         config = folder / "lab.toml"
-        config.write_text(TOML.format(sandbox="bwrap" if shutil.which("bwrap") else "none", agents=AGENTS))
         db_path = folder / ".lab" / "lab.db"
-        db = open_db(db_path)
-        begin = time.perf_counter()
-        counts = seeding.seed_history(db, agents=AGENTS, days=args.days)
-        seeded = time.perf_counter() - begin
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if reused:
+            if not db_path.is_file():
+                raise BenchError(f"--lab {folder}: no .lab/lab.db there (keep one with --keep)")
+            db = open_db(db_path)
+            print(f"reused {folder}")
+        else:
+            config.write_text(TOML.format(sandbox="bwrap" if shutil.which("bwrap") else "none", agents=AGENTS))
+            db = open_db(db_path)
+            begin = time.perf_counter()
+            counts = seeding.seed_history(db, agents=AGENTS, days=args.days)
+            seeded = time.perf_counter() - begin
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            rows = ", ".join(f"{counts[k]:,} {k}" for k in ("events", "posts", "votes", "comments", "evaluations",
+                                                             "submissions", "flags"))
+            print(f"seeded {args.days:g} days of {AGENTS} agents in {seeded:.1f} s: {rows}")
         size = sum(p.stat().st_size for p in db_path.parent.glob("lab.db*")) / 2**20
-        rows = ", ".join(f"{counts[k]:,} {k}" for k in ("events", "posts", "votes", "comments", "evaluations",
-                                                         "submissions", "flags"))
-        print(f"seeded {args.days:g} days of {AGENTS} agents in {seeded:.1f} s: {rows}")
         print(f"database: {size:,.0f} MiB")
         top = submissions.leaderboard(db, limit=1)[0]["dev_pgr"]
         db.conn.close()
@@ -253,19 +284,27 @@ def main() -> None:
             command = f"while true; do {sys.executable} -m lab.cli --config {config} {args.command}; sleep 1; done"
 
         # ---- start time ------------------------------------------------------------------------------
-        times = []
+        times, quits = [], []
         for i in range(args.repeats):
             name = f"start{i}"
             launched = time.perf_counter()
             term.start(name, command, folder)
             elapsed, seen = wait_ready(term, name, launched, markers, top_texts, args.timeout)
+            cpu = first_cpu(term.screen(name))
             times.append(elapsed)
-            print(f"  launch {i + 1}: ready in {elapsed:.2f} s"
-                  + (f" (leaderboard top {seen} on screen)" if seen else " (leaderboard top not on that frame)"),
-                  flush=True)
+            line = f"  launch {i + 1}: ready in {elapsed:.2f} s" + (
+                f" (leaderboard top {seen} on screen" if seen else " (leaderboard top not on that frame") + (
+                f", load line CPU {cpu})" if cpu else ", no load line)")
+            if args.command.split()[0] == "tui":
+                time.sleep(1.0)                 # past the first refreshes, as a person would be
+                quits.append(wait_exit(term, name, args.timeout))
+                line += f"; q to exit {quits[-1]:.2f} s"
+            print(line, flush=True)
             term.stop(name)
         print(f"start to agents table and leaderboard: median {statistics.median(times):.2f} s, "
               f"max {max(times):.2f} s over {len(times)} launches (goal < 2 s)")
+        if quits:
+            print(f"q to exit: median {statistics.median(quits):.2f} s, max {max(quits):.2f} s (goal < 1 s)")
 
         # ---- CPU and memory, idle then under nine writers ------------------------------------------
         name = "cpu"
@@ -313,7 +352,7 @@ def main() -> None:
                 p.terminate()
                 p.join(timeout=5)
         term.close()
-        if args.keep:
+        if args.keep or reused:
             print(f"lab folder kept: {folder} (lab tui: python -m lab.cli --config {folder / 'lab.toml'} tui)")
         else:
             shutil.rmtree(folder, ignore_errors=True)

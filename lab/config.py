@@ -130,7 +130,9 @@ class TaskSection(Strict):
 
 class ScorerSection(Strict):
     seeds: int = Field(5, ge=1, le=50)
-    timeout_s: float = Field(180, gt=0)
+    timeout_s: float | None = Field(None, gt=0)   # the old, wall-clock-only limit: alone, it keeps its old meaning
+    run_cpu_s: float = Field(180, gt=0)           # CPU seconds a method run may use, all its processes together
+    run_wall_s: float | None = Field(None, gt=0)  # wall-clock backstop for hung runs; default 5 x run_cpu_s
     memory_mb: int = Field(6144, ge=256)
     max_processes: int = Field(256, ge=8)
     max_output_mb: float = Field(16, gt=0)
@@ -152,7 +154,23 @@ class ScorerSection(Strict):
         if self.shuffle_seeds > self.seeds:
             raise ValueError(f"shuffle_seeds ({self.shuffle_seeds}) must not exceed seeds ({self.seeds}): "
                              "each counterfactual-teacher run uses the seed of a dev run")
+        if self.timeout_s is not None and self.run_wall_s is not None:
+            raise ValueError("scorer.timeout_s is the old name of scorer.run_wall_s: set only run_wall_s "
+                             "(and run_cpu_s, the CPU-time limit)")
         return self
+
+    @property
+    def cpu_limit_s(self) -> float | None:
+        """The CPU-time limit of one method run; None where only the old timeout_s is set (wall clock alone)."""
+        legacy = self.timeout_s is not None and "run_cpu_s" not in self.model_fields_set
+        return None if legacy else self.run_cpu_s
+
+    @property
+    def wall_limit_s(self) -> float:
+        """The wall-clock limit of one method run: with a CPU-time limit, only a backstop for hung runs."""
+        if self.run_wall_s is not None or self.timeout_s is not None:
+            return self.run_wall_s or self.timeout_s
+        return 5 * self.cpu_limit_s
 
 
 DIRECTIONS = [
@@ -174,7 +192,7 @@ class AgentsSection(Strict):
     directions: list[str] = Field(default_factory=lambda: list(DIRECTIONS), min_length=1)
     max_restarts: int = Field(5, ge=0)
     restart_backoff_s: float = Field(2.0, ge=0)
-    grace_s: float = Field(10.0, ge=0)
+    grace_s: float = Field(3.0, ge=0)
     shell_timeout_s: float = Field(300, gt=0)
     shell_memory_mb: int = Field(4096, ge=256)
     shell_processes: int = Field(256, ge=8)
@@ -222,13 +240,57 @@ class Prices(Strict):
 
 class ClaudeSection(Strict):
     model: str = "claude-sonnet-4-6"
+    models: dict[str, str] = {}          # per agent, e.g. {"agent-3" = "claude-opus-4-6"}; others use `model`
     max_tokens: int = Field(8192, ge=256)
     context_tokens: int = Field(120000, ge=2000)
     timeout_s: float = Field(300, gt=0)
     max_retries: int = Field(8, ge=0)
     retry_base_s: float = Field(2.0, ge=0)
+    retry_max_wait_s: float = Field(60.0, gt=0)   # the longest single wait, a server's retry-after included
     base_url: str | None = None
-    prices: Prices = Prices()
+    cache_ttl: Literal["5m", "1h"] = "5m"         # prompt-cache lifetime; 1-hour writes cost 2x the input price
+    thinking_budget: int = Field(0, ge=0)         # extended thinking's budget_tokens; 0: off
+    prices: Prices = Prices()                     # of `model`
+    model_prices: dict[str, Prices] = {}          # of each other model that `models` names
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ClaudeSection":
+        if self.thinking_budget and self.thinking_budget < 1024:
+            raise ValueError(f"claude.thinking_budget must be 0 (off) or at least 1024 (the API's minimum), "
+                             f"got {self.thinking_budget}")
+        if self.thinking_budget >= self.max_tokens:
+            raise ValueError(f"claude.thinking_budget ({self.thinking_budget}) must be below claude.max_tokens "
+                             f"({self.max_tokens}): thinking tokens count toward max_tokens")
+        for agent, model in self.models.items():
+            number = agent.removeprefix("agent-")
+            if not (agent.startswith("agent-") and number.isdigit() and int(number) >= 1):
+                raise ValueError(f"claude.models: {agent!r} is not an agent's name (expected names like agent-3)")
+            if model != self.model and model not in self.model_prices:
+                raise ValueError(f"claude.models: {agent} uses {model!r}, which has no prices (add "
+                                 f'[claude.model_prices."{model}"] with input, output, cache_write and cache_read, '
+                                 "dollars per million tokens)")
+        for model, prices in self.model_prices.items():
+            if model == self.model:
+                raise ValueError(f"claude.model_prices names {model!r}, which is claude.model: its prices are "
+                                 "[claude.prices]")
+            missing = [k for k in Prices.model_fields if k not in prices.model_fields_set]
+            if missing:
+                raise ValueError(f'claude.model_prices."{model}": set every price, not only some (missing: '
+                                 f"{', '.join(missing)})")
+        return self
+
+    def check_agents(self, names: list[str]) -> None:
+        """Every per-agent model names an agent of this lab (called by Config, which knows the agents)."""
+        unknown = [agent for agent in self.models if agent not in names]
+        if unknown:
+            raise ValueError(f"claude.models names {', '.join(unknown)}, not an agent of this lab "
+                             f"(agents: {names[0]} to {names[-1]})")
+
+    def model_for(self, agent: str) -> str:
+        return self.models.get(agent, self.model)
+
+    def prices_for(self, model: str) -> Prices:
+        return self.prices if model == self.model else self.model_prices[model]
 
 
 class SlicesSection(Strict):
@@ -248,6 +310,11 @@ class Config(Strict):
     # Set by load(): where the file was, so relative paths resolve against it.
     root: Path = Path(".")
 
+    @model_validator(mode="after")
+    def _claude_models_name_agents(self) -> "Config":
+        self.claude.check_agents(self.agents.names)
+        return self
+
     @property
     def state_dir(self) -> Path:
         return (self.root / self.lab.state_dir).resolve()
@@ -264,7 +331,7 @@ class Config(Strict):
         """A short hash of everything that decides a score, recorded beside each one."""
         task = self.task.model_dump(exclude={"hf"} if self.task.hf is None else None)
         relevant = {"task": task, "scorer": self.scorer.model_dump(
-            include={"seeds", "timeout_s", "memory_mb", "shuffle_seeds"})}
+            include={"seeds", "timeout_s", "run_cpu_s", "run_wall_s", "memory_mb", "shuffle_seeds"})}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
 

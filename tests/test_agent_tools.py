@@ -1,11 +1,15 @@
 """The agent's tools, run for real: the bwrap sandbox, git worktrees, the forum and the scorer service."""
 from __future__ import annotations
 
+import inspect
+import json
+import socket
+
 import pytest
 
 from conftest import make_lab, requires_bwrap
 from lab import config
-from lab.agents.tools import TOOLS, ToolContext, Toolbox
+from lab.agents.tools import REGISTRY, TOOLS, ToolContext, Toolbox, tool
 from lab.agents.turns import ToolCall
 from lab.sandbox import make_sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
@@ -43,13 +47,101 @@ def call(box: Toolbox, name: str, **arguments):
     return box.execute(ToolCall("t1", name, arguments))
 
 
-def test_every_tool_has_a_schema_and_a_handler(world):
+def test_every_tool_has_a_schema_that_matches_its_handler(world):
     box = world[2]["agent-1"]
-    for tool in TOOLS:
-        assert tool["input_schema"]["type"] == "object" and tool["description"]
-        assert hasattr(box, f"_tool_{tool['name']}")
+    assert [t["name"] for t in TOOLS] == list(REGISTRY)
+    for spec in TOOLS:
+        schema = spec["input_schema"]
+        assert schema["type"] == "object" and spec["description"] and schema["additionalProperties"] is False
+        parameters = list(inspect.signature(REGISTRY[spec["name"]].run).parameters.values())[1:]
+        assert list(schema["properties"]) == [p.name for p in parameters], spec["name"]
+        assert schema["required"] == [p.name for p in parameters if p.default is inspect.Parameter.empty]
     result = call(box, "browse", url="http://example.com")
     assert result.is_error and "unknown tool 'browse'" in result.output
+
+
+@pytest.mark.parametrize("name, arguments, message", [
+    ("read_file", {"path": "README.md", "offset": "ten"},
+     "bad arguments for read_file: offset: expected an integer, got the string 'ten'"),
+    ("read_file", {"path": "README.md", "offset": 0}, "offset: 0 is below the minimum 1"),
+    ("read_file", {}, "bad arguments for read_file: path: missing (required)"),
+    ("read_file", {"path": "README.md", "colour": "blue"}, "colour: unknown field (expected: path, offset, limit)"),
+    ("read_file", {"path": ["README.md"], "limit": True},
+     "path: expected a string, got an array; limit: expected an integer, got true"),
+    ("forum_vote", {"post_id": 1, "value": 2}, "value: the number 2 is not one of 1, -1"),
+    ("forum_post", {"kind": "rant", "title": "t", "body": "b"},
+     "kind: the string 'rant' is not one of 'result', 'hypothesis',"),
+    ("forum_post", {"kind": "result", "title": "t", "body": "b", "metrics": [1]}, "metrics: expected an object"),
+    ("shell", {"command": "true", "timeout_s": "soon"}, "timeout_s: expected a number, got the string 'soon'"),
+    ("submission", {"request": 1, "wait_s": 10 ** 6}, "wait_s: 1000000 is above the maximum 3600"),
+    ("notebook", {"action": "erase"}, "action: the string 'erase' is not one of 'read', 'append', 'replace'"),
+])
+def test_input_that_breaks_a_tools_schema_is_one_error_naming_the_field(world, name, arguments, message):
+    box = world[2]["agent-1"]
+    result = box.execute(ToolCall("t1", name, arguments))
+    assert result.is_error and result.data["kind"] == "BadArguments", result.output
+    assert message in result.output
+    assert not call(box, "read_file", path="README.md", offset=2, limit=1).is_error   # and the agent goes on
+
+
+def test_a_bug_inside_a_tool_is_that_tools_failure_with_its_type_not_bad_arguments(world, capfd):
+    @tool("lookup", "A tool with a bug: it reads a key that is not there.", {"key": {"type": "string"}}, ("key",))
+    def lookup(self, key: str):
+        return {}[key], {}
+
+    box = world[2]["agent-1"]
+    try:
+        result = call(box, "lookup", key="pgr")
+        typed = call(box, "lookup", key="x")
+    finally:
+        del REGISTRY["lookup"]
+    assert result.is_error and result.output == "error: tool lookup failed: KeyError: 'pgr'"
+    assert result.data["kind"] == "KeyError" and "bad arguments" not in typed.output
+    assert "Traceback" in capfd.readouterr().err       # the runner's log keeps where it failed
+
+
+def test_an_agent_whose_tool_calls_break_their_schemas_or_fail_keeps_going(world, tmp_path):
+    """The real loop with the scripted backend: bad input and a scorer that is down are results it reads."""
+    from lab.agents.backends.scripted import ScriptedBackend
+    from lab.agents.loop import AgentLoop
+    from lab.agents.turns import AgentWorld
+    from lab.store import events
+
+    cfg, db, boxes = world
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"turns": [
+        {"calls": [{"name": "read_file", "arguments": {"path": "README.md", "offset": "x"}}]},
+        {"calls": [{"name": "leaderboard", "arguments": {}}]},
+        {"calls": [{"name": "notebook", "arguments": {"action": "append", "text": "still here"}}]}]}))
+    loop_cfg = cfg.model_copy(update={"agents": cfg.agents.model_copy(update={"script": str(script)})})
+    agents.ensure(db, "agent-loop", "scripted", "test", "cpu 0")
+    box = Toolbox(ToolContext(**{**vars(boxes["agent-2"].ctx), "agent": "agent-loop", "cfg": loop_cfg,
+                                 "scorer": ScorerClient(f"http://127.0.0.1:{closed_port()}", timeout=2)}))
+    world_ = AgentWorld(name="agent-loop", direction="d", readme="", tools=TOOLS, notebook=lambda: "")
+    state, reason = AgentLoop("agent-loop", loop_cfg, db, ScriptedBackend(loop_cfg, world_, None), box).run()
+    assert state == "stopped" and "script" in reason
+    results = [e for e in events.transcript(db, "agent-loop") if e["kind"] == "tool_result"]
+    assert len(results) == 3 and "offset: expected an integer" in results[0]["summary"]
+    assert "did not answer /leaderboard" in results[1]["summary"] and "Connection refused" in results[1]["summary"]
+    assert "still here" in agents.notebook(db, "agent-loop")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_scorer_that_is_down_is_a_tool_error_the_agent_reads(world):
+    box = world[2]["agent-1"]
+    down = Toolbox(ToolContext(**{**vars(box.ctx), "scorer": ScorerClient(f"http://127.0.0.1:{closed_port()}",
+                                                                           timeout=2)}))
+    assert not call(box, "shell", command="mkdir -p runs && echo '{}' > runs/x.jsonl").is_error
+    for name, arguments in [("submit", {"commit": "HEAD"}), ("submission", {"request": 1}),
+                            ("submission", {}), ("leaderboard", {}), ("evaluate", {"predictions": "runs/x.jsonl"})]:
+        result = down.execute(ToolCall("t1", name, arguments))
+        assert result.is_error and result.data["kind"] == "ScorerUnavailable", (name, result.output)
+        assert "it may be restarting: try again in a minute" in result.output
 
 
 def test_shell_runs_in_the_sandbox_with_data_and_without_lab_state(world):
@@ -112,17 +204,30 @@ def test_evaluate_and_submit_through_the_scorer_service(world):
     for _ in range(3):
         last = call(box, "evaluate", predictions="runs/p.jsonl")
     assert last.is_error and last.data["kind"] == "BudgetExceeded"
-    submitted = call(box, "submit", commit="HEAD")
-    assert not submitted.is_error and submitted.data["seeds"] == [0, 1]
+    queued = call(box, "submit", commit="HEAD")
+    assert not queued.is_error and queued.data["state"] == "queued", queued.output
+    request = queued.data["request"]
+    assert f"request {request} (" in queued.output and "call `submission` with request" in queued.output
+    assert call(box, "submission", request=request).data["state"] in ("queued", "running", "done")
+    submitted = call(box, "submission", request=request, wait_s=600)
+    assert not submitted.is_error and submitted.data["state"] == "done", submitted.output
+    assert submitted.data["seeds"] == [0, 1] and f"request {request} (" in submitted.output
     assert "teacher dependence: the teacher adds" in submitted.output, submitted.output
     shown = [f"flag {f['kind']}: {f['message']}" for f in submitted.data["flags"]] or ["no flags on the dev task"]
     assert all(line in submitted.output for line in shown), submitted.output
+    listed = call(box, "submission")
+    assert f"request {request} (" in listed.output and "is done: submission" in listed.output
     board = call(box, "leaderboard")
     assert board.data["leaderboard"][0]["agent"] == "agent-1"
     assert board.data["leaderboard"][0]["teacher_dependence"] == submitted.data["teacher_dependence"]
     assert "teacher adds" in board.output
     row = agents.get(db, "agent-1")
     assert row["experiments"] == 4 and row["scorer_queries"] == 5  # 3 evaluations + 1 submission scored
+    failed = call(box, "submit", commit="HEAD", path="missing.py", wait_s=120)      # waiting here, by choice
+    assert failed.is_error and failed.data["state"] == "failed" and "no method file 'missing.py'" in failed.output
+    assert failed.data["kind"] == "MethodRejected" and failed.output.startswith(f"error: request {request + 1} (")
+    again = call(box, "submission", request=request + 1)
+    assert again.is_error and again.output == failed.output
 
 
 def test_notebook_persists(world):

@@ -1,19 +1,29 @@
 """The claude backend, driven through the real anthropic SDK over real HTTP to a loopback Messages API."""
 from __future__ import annotations
 
+import email.utils
 import json
+import logging
+import re
+import time
 
 import pytest
 
-from fake_messages_api import (FakeMessagesAPI, dropped, error_reply, overloaded, rate_limited, server_error, slow,
-                               text_reply, tool_reply)
+from fake_messages_api import (FakeMessagesAPI, conflict, cut_off, dropped, error_reply, overloaded, prompt_too_long,
+                               rate_limited, redacted_thinking_block, server_error, slow, stopped, text_reply,
+                               thinking_block, thinking_reply, tool_reply)
 from lab.agents.backends.claude import ClaudeBackend
+from lab.agents.loop import AgentLoop
 from lab.agents.tools import TOOL_NAMES, TOOLS
 from lab.agents.turns import AgentWorld, BackendError, Message, ToolResult
 from lab.config import parse
+from lab.errors import ConfigError
+from lab.store import agents, open_db
 
 EPHEMERAL = {"type": "ephemeral"}
 MODEL = "claude-sonnet-4-6"
+OPUS = "claude-opus-4-6"
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"   # local time with its offset
 
 
 @pytest.fixture(autouse=True)
@@ -42,9 +52,9 @@ def config(tmp_path, api, **claude):
     return parse({"claude": settings}, root=tmp_path)
 
 
-def world(notebook: Notebook | None = None) -> AgentWorld:
-    return AgentWorld(name="agent-3", direction="confidence losses", readme="# Weak-to-strong\nMaximise PGR.",
-                      tools=TOOLS, notebook=notebook or Notebook(), worktree="/work/agent-3")
+def world(notebook: Notebook | None = None, name: str = "agent-3") -> AgentWorld:
+    return AgentWorld(name=name, direction="confidence losses", readme="# Weak-to-strong\nMaximise PGR.",
+                      tools=TOOLS, notebook=notebook or Notebook(), worktree=f"/work/{name}")
 
 
 def backend(tmp_path, api, saved=None, notebook=None, **claude) -> ClaudeBackend:
@@ -69,9 +79,11 @@ def test_a_tool_use_turn_comes_back_as_calls_and_the_results_go_with_the_next_re
     assert turn.text == "Let me run the baseline."
     assert turn.step == "calling shell: python method.py --seed 0 (+1 more)"
     first = api.requests[0]
-    assert first.body["model"] == MODEL and first.body["max_tokens"] == 8192
+    assert first.body["model"] == MODEL and first.body["max_tokens"] == 8192 and "thinking" not in first.body
     assert [t["name"] for t in first.body["tools"]] == TOOL_NAMES
-    assert first.headers["anthropic-version"] and "sk-test-key" in first.headers["authorization"]
+    # The key's header changed across SDK versions (x-api-key, then authorization).
+    assert first.headers["anthropic-version"] and "sk-test-key" in (
+        first.headers.get("x-api-key") or first.headers["authorization"])
 
     claude.observe([ToolResult("toolu_01", "shell", "seed 0: acc 0.81"),
                     ToolResult("toolu_02", "read_file", "error: no such file", is_error=True)])
@@ -91,8 +103,8 @@ def test_a_tool_use_turn_comes_back_as_calls_and_the_results_go_with_the_next_re
     assert len(fresh) == 1 and texts(fresh[0])[0].startswith("Iteration 2.")
 
 
-@pytest.mark.parametrize("fault", [rate_limited, overloaded, server_error, dropped],
-                         ids=["429", "529-overloaded", "500", "dropped-connection"])
+@pytest.mark.parametrize("fault", [rate_limited, overloaded, server_error, dropped, conflict],
+                         ids=["429", "529-overloaded", "500", "dropped-connection", "409"])
 def test_each_transient_fault_is_retried_and_counted(tmp_path, api, fault):
     api.add(fault(), fault(), text_reply("ok"))
     turn = backend(tmp_path, api).step([])
@@ -187,7 +199,11 @@ def test_passing_the_context_limit_resets_to_a_summary_and_the_notebook(tmp_path
     claude.step([])
     claude.observe([ToolResult("toolu_1", "shell", "gamma=2: PGR 0.36")])
     notebook.text = "- gamma sweep under way"
-    turn = claude.step([Message("person", "keep going")])
+    reset = claude.step([Message("person", "keep going")])
+    # The summary is a step of its own, so its cost is recorded before the next call can fail.
+    assert reset.step == "context reset: fresh conversation from a summary" and reset.calls == []
+    assert reset.text.startswith("SUMMARY: sweeping gamma") and reset.usage.input_tokens == 50
+    turn = claude.step([])
 
     summary_call, fresh_call = api.bodies()[1:]
     assert summary_call["tool_choice"] == {"type": "none"}
@@ -197,8 +213,7 @@ def test_passing_the_context_limit_resets_to_a_summary_and_the_notebook(tmp_path
     opening = "\n".join(texts(fresh_call["messages"][0]))
     assert "gamma=2 best so far (commit cafe)" in opening and "gamma sweep under way" in opening
     assert "Message from the person running the lab: keep going" in opening
-    assert turn.step.startswith("context reset: fresh conversation from a summary")
-    assert [c.id for c in turn.calls] == ["toolu_2"] and turn.usage.input_tokens == 120
+    assert [c.id for c in turn.calls] == ["toolu_2"] and turn.usage.input_tokens == 70
     assert claude.state()["totals"]["resets"] == 1
 
 
@@ -251,3 +266,271 @@ def test_a_missing_api_key_is_one_clear_line(tmp_path, api, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     with pytest.raises(BackendError, match="ANTHROPIC_API_KEY"):
         backend(tmp_path, api)
+
+
+# ---- replies the API cuts short, refuses, or cannot fit ----------------------------------------
+def test_a_tool_call_cut_off_at_max_tokens_is_not_run_and_the_model_is_asked_for_smaller_steps(tmp_path, api):
+    api.add(cut_off(tool_reply(("toolu_1", "shell", {"command": "ls"}),
+                               ("toolu_2", "write_file", {"path": "method.py", "content": "def train(x):\n    ret"}),
+                               text="Listing, then writing the method.")),
+            text_reply("Writing it in parts."))
+    claude = backend(tmp_path, api)
+    turn = claude.step([])
+    assert [c.id for c in turn.calls] == ["toolu_1"]   # complete: a later block began after it
+    assert turn.step == ("reply cut off at max_tokens in a write_file call: not run, asked to work in smaller steps; "
+                         "calling shell: ls")
+    claude.observe([ToolResult("toolu_1", "shell", "method.py")])
+    claude.step([])
+    answers = api.bodies()[1]["messages"][-1]["content"]
+    assert [(a["tool_use_id"], a["is_error"]) for a in answers] == [("toolu_1", False), ("toolu_2", True)]
+    assert "max_tokens (8192 tokens)" in answers[1]["content"] and "Work in smaller steps" in answers[1]["content"]
+
+
+def test_a_reply_whose_only_call_was_cut_off_continues_with_the_notice(tmp_path, api):
+    api.add(cut_off(tool_reply(("toolu_1", "write_file", {"path": "a.py", "content": "x = ("}))),
+            text_reply("Smaller steps then."))
+    claude = backend(tmp_path, api)
+    turn = claude.step([])
+    assert turn.calls == [] and "not run" in turn.step
+    claude.observe([])
+    assert claude.step([]).text == "Smaller steps then."
+    sent = api.bodies()[1]["messages"]
+    assert len(sent) == 3 and sent[2]["content"][0]["tool_use_id"] == "toolu_1" and sent[2]["content"][0]["is_error"]
+
+
+def test_a_refusal_ends_the_iteration_with_a_clear_line_and_runs_none_of_its_calls(tmp_path, api, caplog):
+    api.add(tool_reply(("toolu_1", "leaderboard", {})),
+            stopped(tool_reply(("toolu_2", "shell", {"command": "cat labels"}), text="I will"), "refusal"),
+            text_reply("A fresh start."))
+    claude = backend(tmp_path, api)
+    claude.step([])
+    claude.observe([ToolResult("toolu_1", "leaderboard", "1. agent-2 PGR 0.40")])
+    with caplog.at_level(logging.WARNING, logger="lab.agents.backends.claude"):
+        turn = claude.step([])
+    assert turn.calls == [] and turn.text == "" and turn.usage.output_tokens == 20
+    assert turn.step == ("refusal: the model declined to continue; iteration 1 ends and the next step starts a "
+                         "fresh conversation")
+    assert re.fullmatch(f"{STAMP} agent-3: the model refused to go on \\(stop_reason refusal\\); iteration 1 ends",
+                        caplog.messages[-1])
+    claude.step([])
+    fresh = api.bodies()[2]["messages"]
+    assert len(fresh) == 1 and texts(fresh[0])[0].startswith("Iteration 2.")
+
+
+def test_a_reply_that_fills_the_context_window_restarts_from_the_notebook_and_the_last_steps(tmp_path, api):
+    api.add(tool_reply(("toolu_1", "shell", {"command": "python sweep.py --gamma 2"}), text="Sweeping gamma."),
+            stopped(tool_reply(("toolu_2", "shell", {"command": "python sweep.py --gam"}),
+                               text="gamma=2 gives 0.36; next gamma=3"), "model_context_window_exceeded"),
+            tool_reply(("toolu_3", "notebook", {"action": "read"})))
+    claude = backend(tmp_path, api, notebook=Notebook("- sweeping gamma"))
+    claude.step([])
+    claude.observe([ToolResult("toolu_1", "shell", "gamma=2: PGR 0.36")])
+    turn = claude.step([])
+    assert turn.calls == [] and turn.usage.output_tokens == 20     # its cost counts all the same
+    assert turn.step == ("context reset: the reply filled the model's context window; fresh conversation from the "
+                         "notebook and the last steps")
+    claude.observe([])
+    assert [c.id for c in claude.step([]).calls] == ["toolu_3"]
+    fresh = api.bodies()[2]["messages"]
+    opening = texts(fresh[0])[0]
+    assert len(fresh) == 1 and "- sweeping gamma" in opening
+    assert 'you called shell {"command": "python sweep.py --gamma 2"}' in opening
+    assert "result: gamma=2: PGR 0.36" in opening and "you wrote: gamma=2 gives 0.36; next gamma=3" in opening
+    assert "--gam\"" not in opening          # the call it was cutting short was never made
+    assert claude.state()["totals"]["resets"] == 1
+
+
+@pytest.mark.parametrize("too_long", [
+    prompt_too_long(),
+    error_reply(400, "invalid_request_error", "input length and `max_tokens` exceed context limit: 195000 + 8192 > "
+                                              "200000, decrease input length or `max_tokens` and try again"),
+    error_reply(413, "request_too_large", "Request exceeds the maximum allowed number of bytes.")],
+    ids=["prompt-is-too-long", "input-and-max-tokens-exceed-context-limit", "413-request-too-large"])
+def test_a_prompt_too_long_restarts_the_conversation_instead_of_crashing(tmp_path, api, too_long):
+    api.add(tool_reply(("toolu_1", "read_file", {"path": "train.log"})), too_long, text_reply("Going on."))
+    claude = backend(tmp_path, api)
+    claude.step([])
+    claude.observe([ToolResult("toolu_1", "read_file", "epoch 1 loss 0.69 " * 2000)])
+    turn = claude.step([Message("person", "try ensembles")])
+    assert turn.calls == [] and turn.step.startswith("context reset: the prompt passed the model's context window")
+    assert len(api.requests) == 2                          # a 400 is not retried
+    claude.observe([])
+    assert claude.step([]).text == "Going on."
+    fresh = api.bodies()[2]["messages"]
+    opening = "\n".join(texts(fresh[0]))
+    assert len(fresh) == 1 and 'you called read_file {"path": "train.log"}' in opening
+    assert "result: epoch 1 loss 0.69" in opening and "[...]" in opening and len(opening) < 6000
+    assert "Message from the person running the lab: try ensembles" in opening
+
+
+def test_a_conversation_too_long_to_summarise_restarts_from_its_last_steps(tmp_path, api):
+    api.add(tool_reply(("toolu_1", "shell", {"command": "python sweep.py"}), input_tokens=5000),
+            prompt_too_long(), text_reply("Going on."))
+    claude = backend(tmp_path, api, context_tokens=2000)
+    claude.step([])
+    claude.observe([ToolResult("toolu_1", "shell", "gamma=2: PGR 0.36")])
+    turn = claude.step([])
+    assert api.bodies()[1]["tool_choice"] == {"type": "none"}       # it was the summary that did not fit
+    assert turn.step.startswith("context reset: too long to summarise")
+    claude.step([])
+    assert "result: gamma=2: PGR 0.36" in texts(api.bodies()[2]["messages"][0])[0]
+
+
+def test_an_opening_too_long_for_the_model_is_one_clear_error(tmp_path, api):
+    api.add(prompt_too_long())
+    with pytest.raises(BackendError, match=r"^the opening of iteration 1 alone is too long: .*prompt is too long: "
+                                           r"215000 tokens > 200000 maximum.*notebook has \d+ characters"):
+        backend(tmp_path, api).step([])
+
+
+def test_every_successful_calls_cost_reaches_the_ledger_when_the_next_call_fails(tmp_path, api):
+    """The real loop and SQLite ledger: a summary's cost is kept though the call after it is refused."""
+    api.add(text_reply("A long explanation that never", stop_reason="max_tokens", input_tokens=3000),
+            text_reply("SUMMARY: explained half of it", input_tokens=40, output_tokens=10),
+            error_reply(401, "authentication_error", "invalid x-api-key"))
+    cfg = config(tmp_path, api, context_tokens=2000)
+    db = open_db(tmp_path / "lab.db")
+    agents.ensure(db, "agent-3", "claude", "confidence losses", "cpu 0")
+    loop = AgentLoop("agent-3", cfg, db, ClaudeBackend(cfg, world(), None), toolbox=None)
+    with pytest.raises(BackendError, match="HTTP 401 authentication_error"):
+        loop.run()
+    calls = list(db["model_calls"].rows_where("agent = 'agent-3'", order_by="id"))
+    assert [(c["input_tokens"], c["output_tokens"]) for c in calls] == [(3000, 20), (40, 10)]
+    assert agents.get(db, "agent-3")["dollars"] == pytest.approx(sum(c["dollars"] for c in calls))
+    assert agents.backend_state(db, "agent-3")["totals"]["resets"] == 1
+
+
+# ---- retry signals -------------------------------------------------------------------------------
+def test_x_should_retry_true_retries_what_would_not_be(tmp_path, api):
+    api.add(error_reply(400, "invalid_request_error", "transient", {"x-should-retry": "true"}), text_reply("ok"))
+    turn = backend(tmp_path, api).step([])
+    assert turn.text == "ok" and turn.usage.retries == 1
+
+
+def test_x_should_retry_false_is_obeyed(tmp_path, api):
+    api.add(overloaded({"x-should-retry": "false"}), text_reply("never sent"))
+    with pytest.raises(BackendError, match=r"refused the request \(HTTP 529 overloaded_error: Overloaded "
+                                           r"\(x-should-retry: false\)\)"):
+        backend(tmp_path, api).step([])
+    assert len(api.requests) == 1
+
+
+def test_retry_after_ms_comes_before_retry_after(tmp_path, api):
+    api.add(rate_limited(retry_after_s=30, headers={"retry-after-ms": "400"}), text_reply("ok"))
+    assert backend(tmp_path, api).step([]).usage.retries == 1
+    assert 0.35 <= api.requests[1].at - api.requests[0].at < 5
+
+
+def test_retry_after_as_an_http_date_is_honoured(tmp_path, api):
+    api.add(rate_limited(email.utils.formatdate(time.time() + 2, usegmt=True)), text_reply("ok"))
+    backend(tmp_path, api).step([])
+    assert 0.9 <= api.requests[1].at - api.requests[0].at < 5
+
+
+def test_a_long_retry_after_is_capped_and_each_retry_is_logged_with_a_timestamp(tmp_path, api, caplog):
+    api.add(rate_limited(retry_after_s=3600), text_reply("ok"))
+    with caplog.at_level(logging.WARNING, logger="lab.agents.backends.claude"):
+        backend(tmp_path, api, retry_max_wait_s=0.3).step([])
+    assert 0.25 <= api.requests[1].at - api.requests[0].at < 3
+    assert re.fullmatch(f"{STAMP} claude API try 1 of 4 failed \\(HTTP 429 rate_limit_error: Number of request "
+                        "tokens has exceeded your rate limit\\); retrying in 0.3 s", caplog.messages[-1])
+
+
+# ---- options: cache lifetime, a model per agent, extended thinking ----------------------------------
+def test_a_one_hour_cache_marks_every_breakpoint_and_prices_its_writes_at_twice_the_input_price(tmp_path, api):
+    prices = {"input": 2.0, "output": 10.0, "cache_write": 2.5, "cache_read": 0.2}
+    api.add(text_reply("split by the API", input_tokens=100, output_tokens=10, cache_write=0, cache_write_1h=4000),
+            text_reply("no split: the lifetime asked for", input_tokens=100, output_tokens=10, cache_write=2000))
+    claude = backend(tmp_path, api, cache_ttl="1h", prices=prices)
+    split, unsplit = claude.step([]).usage, claude.step([]).usage
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    body = api.bodies()[0]
+    assert body["tools"][-1]["cache_control"] == hour and body["system"][-1]["cache_control"] == hour
+    assert body["messages"][-1]["content"][-1]["cache_control"] == hour
+    assert split.cache_write_tokens == 4000 and split.dollars == pytest.approx((200 + 100 + 4000 * 4.0) / 1e6)
+    assert unsplit.cache_write_tokens == 2000 and unsplit.dollars == pytest.approx((200 + 100 + 2000 * 4.0) / 1e6)
+
+
+def test_cache_writes_split_by_the_api_are_priced_by_their_own_lifetime(tmp_path, api):
+    prices = {"input": 2.0, "output": 10.0, "cache_write": 2.5, "cache_read": 0.2}
+    api.add(text_reply("mixed", input_tokens=0, output_tokens=0, cache_write=1000, cache_write_1h=500))
+    usage = backend(tmp_path, api, prices=prices).step([]).usage
+    assert usage.cache_write_tokens == 1500 and usage.dollars == pytest.approx((1000 * 2.5 + 500 * 4.0) / 1e6)
+    assert api.bodies()[0]["system"][-1]["cache_control"] == EPHEMERAL   # 5 minutes: sent as every API takes it
+
+
+def test_each_agent_calls_its_own_model_and_pays_its_prices(tmp_path, api):
+    opus = {"input": 5.0, "output": 25.0, "cache_write": 6.25, "cache_read": 0.5}
+    cfg = config(tmp_path, api, models={"agent-3": OPUS}, model_prices={OPUS: opus})
+    api.add(text_reply("opus", input_tokens=1000, output_tokens=100), text_reply("sonnet", input_tokens=1000,
+                                                                                  output_tokens=100))
+    third = ClaudeBackend(cfg, world(name="agent-3"), None).step([]).usage
+    fourth = ClaudeBackend(cfg, world(name="agent-4"), None).step([]).usage
+    assert [body["model"] for body in api.bodies()] == [OPUS, MODEL]
+    assert third.model == OPUS and third.dollars == pytest.approx((1000 * 5 + 100 * 25) / 1e6)
+    assert fourth.model == MODEL and fourth.dollars == pytest.approx((1000 * 3 + 100 * 15) / 1e6)
+
+
+def test_extended_thinking_is_asked_for_and_its_blocks_go_back_unchanged_across_tool_use(tmp_path, api):
+    api.add(thinking_reply("The teacher is noisy near 0.5: filter it.", ("toolu_1", "shell",
+                           {"command": "python filter.py"}), text="Filtering.", redacted=True),
+            thinking_reply("Filtering helped: commit.", ("toolu_2", "git_commit", {"message": "filter"})),
+            text_reply("Done."))
+    claude = backend(tmp_path, api, thinking_budget=2048)
+    turn = claude.step([])
+    assert turn.text == "Filtering." and [c.id for c in turn.calls] == ["toolu_1"]
+    claude.observe([ToolResult("toolu_1", "shell", "PGR 0.41")])
+    claude.step([])
+    resumed = backend(tmp_path, api, saved=json.loads(json.dumps(claude.state())), thinking_budget=2048)
+    resumed.observe([ToolResult("toolu_2", "git_commit", "commit 1a2b3c4")])
+    assert resumed.step([]).text == "Done."     # the fake refuses any thinking block changed on the way back
+
+    first, second, third = api.bodies()
+    assert first["thinking"] == {"type": "enabled", "budget_tokens": 2048} and first["max_tokens"] == 8192
+    passed_back = second["messages"][1]["content"]
+    assert [b["type"] for b in passed_back] == ["thinking", "redacted_thinking", "text", "tool_use"]
+    assert passed_back[:2] == [thinking_block("The teacher is noisy near 0.5: filter it."), redacted_thinking_block()]
+    assert third["messages"][3]["content"][0] == thinking_block("Filtering helped: commit.")
+
+
+def test_thinking_turned_on_mid_conversation_restarts_it_rather_than_sending_what_the_api_refuses(tmp_path, api):
+    api.add(tool_reply(("toolu_1", "shell", {"command": "python sweep.py"}), text="Sweeping."),
+            thinking_reply("Fresh conversation; the sweep ran.", ("toolu_2", "notebook", {"action": "read"})))
+    before = backend(tmp_path, api)
+    before.step([])
+    before.observe([ToolResult("toolu_1", "shell", "gamma=2: PGR 0.36")])
+    after = backend(tmp_path, api, saved=json.loads(json.dumps(before.state())), thinking_budget=2048)
+    assert [c.id for c in after.step([]).calls] == ["toolu_2"]
+    sent = api.bodies()[1]["messages"]
+    assert len(sent) == 1 and "result: gamma=2: PGR 0.36" in texts(sent[0])[0]
+    assert after.state()["totals"]["resets"] == 1
+
+
+# ---- configuration --------------------------------------------------------------------------------
+@pytest.mark.parametrize("claude,expected", [
+    ({"cache_ttl": "2h"}, "claude.cache_ttl: input should be '5m' or '1h', got '2h'"),
+    ({"thinking_budget": 500}, r"claude.thinking_budget must be 0 \(off\) or at least 1024 \(.*\), got 500"),
+    ({"thinking_budget": 8192}, r"claude.thinking_budget \(8192\) must be below claude.max_tokens \(8192\)"),
+    ({"models": {"bob": OPUS}}, r"claude.models: 'bob' is not an agent's name \(expected names like agent-3\)"),
+    ({"models": {"agent-3": OPUS}}, ("claude.models: agent-3 uses 'claude-opus-4-6', which has no prices "
+                                     r'\(add \[claude.model_prices."claude-opus-4-6"\]')),
+    ({"models": {"agent-3": OPUS}, "model_prices": {OPUS: {"input": 5.0}}},
+     (r'claude.model_prices."claude-opus-4-6": set every price, not only some \(missing: output, cache_write, '
+      r"cache_read\)")),
+    ({"model_prices": {MODEL: {"input": 1.0}}}, "claude.model_prices names 'claude-sonnet-4-6', which is claude.model"),
+    ({"retry_max_wait_s": 0}, "claude.retry_max_wait_s: input should be greater than 0, got 0"),
+], ids=["ttl", "thinking-minimum", "thinking-above-max-tokens", "agent-name", "model-without-prices",
+        "partial-prices", "prices-of-the-default-model", "retry-wait"])
+def test_a_bad_claude_setting_is_one_line_naming_the_field(tmp_path, claude, expected):
+    with pytest.raises(ConfigError, match=f"^lab.toml: {expected}") as error:
+        parse({"claude": {"model": MODEL, **claude}}, root=tmp_path)
+    assert "\n" not in str(error.value)
+
+
+def test_per_agent_models_must_name_agents_of_the_lab(tmp_path):
+    opus = {"input": 5.0, "output": 25.0, "cache_write": 6.25, "cache_read": 0.5}
+    claude = {"models": {"agent-12": OPUS}, "model_prices": {OPUS: opus}}
+    assert parse({"agents": {"count": 12}, "claude": claude}, root=tmp_path).claude.model_for("agent-12") == OPUS
+    with pytest.raises(ConfigError, match=r"^lab.toml: claude.models names agent-12, not an agent of this lab "
+                                          r"\(agents: agent-1 to agent-9\)$"):
+        parse({"claude": claude}, root=tmp_path)

@@ -141,7 +141,7 @@ def test_stop_leaves_no_process_even_mid_command(lab_dir, tmp_path):
     wait_for(lambda: len(sleepers()) >= 2, what="the sandboxed sleeps")
     start = time.monotonic()
     result = run_lab("stop", cwd=folder, check=True)
-    assert time.monotonic() - start < 20, result.stdout
+    assert time.monotonic() - start < 10, result.stdout     # the grace period (1 s) and a few seconds to wind down
     assert not lab_pids(folder) and not sleepers()
     report = lab_status(folder)
     assert all(a["state"] == "stopped" for a in report["agents"])

@@ -1,5 +1,7 @@
-"""Limits hold per agent: a uid of its own, and cgroups (where the machine has them) around each run."""
+"""Limits hold per agent: a uid of its own, and cgroups (where the machine has them) around each run; a method run
+is judged by the CPU time it uses, not by how busy the machine is."""
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -235,10 +237,118 @@ def test_hand_over_never_follows_a_planted_symlink(tmp_path):
 
 def test_lab_status_says_which_limits_hold(tmp_path):
     write_config(tmp_path)
+    (tmp_path / ".lab").mkdir()    # prepared, never started: `lab status` reads it, creating nothing
     human = run_lab("status", cwd=tmp_path, check=True, timeout=120).stdout
     line = next(line for line in human.splitlines() if line.startswith("limits: "))
     assert ("cgroup v" in line) == bool(MACHINE.parents)
+    assert line.endswith("; a method run: 60 s wall clock (timeout_s)")   # the test config's old key
     if os.geteuid() == 0 and "bwrap" in (tmp_path / "lab.toml").read_text():
         assert f"uid per agent ({uid_of('agent-1')}-{uid_of('agent-9')}, scorer {uid_of('scorer')})" in line
     as_json = run_lab("status", "--json", cwd=tmp_path, check=True, timeout=120).stdout
     assert f'"limits": "{line}"' in as_json
+
+
+# ---- CPU time, not the machine's load ----------------------------------------------------------
+
+BURN = "while True: pass"
+WORK = "print(sum(i * i for i in range(4_000_000)))"    # a fixed amount of work: about 0.3 s of CPU here
+
+
+def busy_loops(count: int, cpus: tuple[int, ...]) -> list[subprocess.Popen]:
+    """Processes that keep `cpus` saturated, as nine agents' experiments would, at the person's priority."""
+    return [subprocess.Popen([sys.executable, "-c", BURN], preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+            for _ in range(count)]
+
+
+@requires_bwrap
+@pytest.mark.parametrize("cgroups", [None, Cgroups()], ids=["machine-cgroups", "rlimits-only"])
+def test_a_method_burning_cpu_is_stopped_at_the_cpu_limit(tmp_path, cgroups):
+    out = out_bind(tmp_path)
+    result = BwrapSandbox(user="scorer", cgroups=cgroups).run(
+        [sys.executable, "-c", BURN], [out], cwd=out, limits=Limits(timeout_s=120, cpu_s=2))
+    assert result.cpu_limited and not result.timed_out and not result.ok
+    assert result.failure().startswith("stopped at its CPU-time limit of 2 s"), result.failure()
+    assert 2 <= result.cpu_used_s < 4 and result.duration_s < 60
+
+
+@requires_bwrap
+@pytest.mark.parametrize("cgroups", [None, Cgroups()], ids=["machine-cgroups", "rlimits-only"])
+def test_a_method_that_waits_past_the_old_wall_limit_completes(tmp_path, cgroups):
+    """The old limit was 2 s of wall clock; the method sleeps 4 s, using almost no CPU: under the backstop it is fine."""
+    out = out_bind(tmp_path)
+    result = BwrapSandbox(user="scorer", cgroups=cgroups).run(
+        ["/bin/sh", "-c", "sleep 4; echo done"], [out], cwd=out, limits=Limits(timeout_s=30, cpu_s=2))
+    assert result.ok and result.stdout.strip() == "done", result.failure()
+    assert result.duration_s >= 4 and (result.cpu_used_s is None or result.cpu_used_s < 2)
+
+
+@requires_bwrap
+def test_a_hung_method_is_stopped_at_the_wall_clock_backstop(tmp_path):
+    out = out_bind(tmp_path)
+    result = BwrapSandbox(user="scorer").run(["/bin/sh", "-c", "sleep 600"], [out], cwd=out,
+                                             limits=Limits(timeout_s=3, cpu_s=2))
+    assert result.timed_out and not result.cpu_limited
+    assert result.failure().startswith("timed out after 3 s of wall-clock time, the backstop for hung runs"), \
+        result.failure()
+
+
+@requires_bwrap
+@pytest.mark.parametrize("cgroups", [None, Cgroups()], ids=["machine-cgroups", "rlimits-only"])
+def test_the_same_method_gets_the_same_verdict_beside_busy_processes(tmp_path, cgroups):
+    """Quiet, then beside four busy loops on the same core: a fixed amount of work passes both times, a burner is
+    stopped at its CPU limit both times, whatever the wall clock says."""
+    core = (sorted(os.sched_getaffinity(0))[0],)
+    sandbox = BwrapSandbox(user="scorer", cgroups=cgroups)
+    limits = Limits(timeout_s=120, cpu_s=3, cpus=core)
+    out = out_bind(tmp_path)
+
+    def verdicts() -> dict[str, tuple[bool, str, float]]:
+        got = {}
+        for name, code in (("work", WORK), ("burn", BURN)):
+            result = sandbox.run([sys.executable, "-c", code], [out], cwd=out, limits=limits)
+            got[name] = (result.ok, "" if result.ok else result.failure().split(" (")[0], result.duration_s)
+        return got
+
+    quiet = verdicts()
+    busy = busy_loops(4, core)
+    try:
+        time.sleep(0.5)
+        loaded = verdicts()
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+    # the wall-clock times (the third item, shown on failure) differ with the load; the verdicts do not
+    assert quiet["work"][:2] == loaded["work"][:2] == (True, ""), (quiet, loaded)
+    assert quiet["burn"][:2] == loaded["burn"][:2] == (False, "stopped at its CPU-time limit of 3 s"), (quiet, loaded)
+
+
+def test_the_scorers_limits_come_from_run_cpu_s_and_run_wall_s_and_the_old_key_keeps_its_meaning():
+    from lab.config import ScorerSection
+    from lab.scorer.runner import limits_from
+
+    default = limits_from(ScorerSection())
+    assert (default.cpu_s, default.timeout_s) == (180, 900)
+    assert (limits_from(ScorerSection(run_cpu_s=60)).cpu_s, limits_from(ScorerSection(run_cpu_s=60)).timeout_s) == \
+        (60, 300)
+    both = limits_from(ScorerSection(run_cpu_s=60, run_wall_s=100))
+    assert (both.cpu_s, both.timeout_s) == (60, 100)
+    old = limits_from(ScorerSection(timeout_s=30))       # a lab.toml of before: the wall clock alone, as it was
+    assert (old.cpu_s, old.timeout_s) == (None, 30)
+    with pytest.raises(ValueError, match="timeout_s is the old name of scorer.run_wall_s"):
+        ScorerSection(timeout_s=30, run_wall_s=100)
+
+
+@requires_bwrap
+def test_lab_score_names_the_cpu_limit_a_method_hit(lab_dir):
+    from conftest import METHODS
+
+    fast = lab_dir / "cpu-limited"
+    fast.mkdir(exist_ok=True)
+    config = write_config(fast, run_cpu_s=2, run_wall_s=60)
+    text = config.read_text().replace("\ntimeout_s = 60\n", "\n").replace('[lab]\n', '[lab]\nstate_dir = "../.lab"\n')
+    config.write_text(text)
+    result = run_lab("--config", str(config), "score", "--method", str(METHODS / "burn.py"), cwd=lab_dir)
+    assert result.returncode == 2
+    assert "method rejected on the dev task, seed 0: stopped at its CPU-time limit of 2 s" in result.stderr, \
+        result.stderr

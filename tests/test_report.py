@@ -133,10 +133,10 @@ def _cells(line: str) -> list[str]:
 
 
 def _table(section: str) -> list[dict]:
-    lines = [l for l in section.splitlines() if l.startswith("|")]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
     headers = _cells(lines[0])
     assert set(lines[1]) <= set("|-"), lines[1]
-    return [dict(zip(headers, _cells(l))) for l in lines[2:]]
+    return [dict(zip(headers, _cells(line))) for line in lines[2:]]
 
 
 def _check_png(path: Path) -> None:

@@ -97,11 +97,35 @@ class Lab:
     a leaderboard, commits), and a PGR for each recipe from `score` (deterministic)."""
 
     def __init__(self, score=lambda recipe, seed: 0.2, posts=(), board=(), fail_shell=False, budget_after=None,
-                 flags=lambda recipe: ()):
+                 flags=lambda recipe: (), scoring_steps=0, scorer_down=0):
         self.score, self.posts, self.board = score, list(posts), list(board)
         self.fail_shell, self.budget_after, self.flags = fail_shell, budget_after, flags
         self.files, self.commits, self.calls, self.evaluations, self.submitted = {}, {}, [], 0, []
         self.notebook = ""
+        # the scorer's queue: a submission is scored `scoring_steps` agent steps after it is queued, and the
+        # agent then finds a note from the scorer in its inbox; the scorer answers no call `scorer_down` times
+        self.scoring_steps, self.scorer_down = scoring_steps, scorer_down
+        self.requests: dict[int, dict] = {}
+        self.inbox: list[Message] = []
+
+    def tick(self) -> None:
+        """An agent step passes: requests being scored get closer to done."""
+        for rid, request in self.requests.items():
+            if request["steps_left"] > 0:
+                request["steps_left"] -= 1
+                if request["steps_left"] == 0:
+                    self.inbox.append(Message("scorer", f"request {rid} is done"))
+
+    def take_inbox(self) -> list[Message]:
+        inbox, self.inbox = self.inbox, []
+        return inbox
+
+    def down(self, call):
+        if self.scorer_down > 0:
+            self.scorer_down -= 1
+            return self.error(call, "the scorer at http://127.0.0.1:1 did not answer /evaluate (URLError: "
+                                    "Connection refused)", kind="ScorerUnavailable")
+        return None
 
     def ok(self, call, output, data):
         return ToolResult(call.id, call.name, output, data=data)
@@ -139,6 +163,9 @@ class Lab:
                 sha = list(self.commits)[-1]
                 return self.ok(call, sha, {"returncode": 0, "duration_s": 0.1, "stdout": sha + "\n"})
             return self.error(call, f"[exit 127]\nunknown command {command}")
+        refused = self.down(call) if call.name in ("evaluate", "submit", "submission") else None
+        if refused:
+            return refused
         if call.name == "evaluate":
             if self.budget_after is not None and self.evaluations >= self.budget_after:
                 return self.error(call, "agent-1 has used its 3 evaluations per 1 h; the next one is allowed at "
@@ -183,14 +210,27 @@ class Lab:
                 data["flags"] = flags
                 data["teacher_dependence"] = {"pgr": pgr, "counterfactual_pgr": pgr - 0.02, "difference": 0.02,
                                               "difference_se": 0.03, "seeds": [0, 1]}
-            return self.ok(call, "submitted", data)
+            rid = len(self.requests) + 1
+            self.requests[rid] = {"result": data, "steps_left": self.scoring_steps}
+            if not self.scoring_steps:
+                self.inbox.append(Message("scorer", f"request {rid} is done"))
+            return self.ok(call, f"request {rid} is queued", {"request": rid, "state": "queued", "ahead": 0,
+                                                              "commit_sha": a["commit"], "path": "method.py"})
+        if call.name == "submission":
+            request = self.requests.get(a["request"])
+            if request is None:
+                return self.error(call, f"no queued submission with request id {a['request']}", kind="NotFound")
+            if request["steps_left"] > 0:
+                return self.ok(call, "running", {"request": a["request"], "state": "running"})
+            return self.ok(call, "done", {"request": a["request"], "state": "done", **request["result"]})
         return self.error(call, f"unknown tool {call.name!r}")
 
 
 def drive(backend, lab: Lab, turns: int, inbox=()) -> list[Turn]:
     out = []
     for i in range(turns):
-        turn = backend.step(list(inbox) if i == 0 else [])
+        lab.tick()
+        turn = backend.step((list(inbox) if i == 0 else []) + lab.take_inbox())
         out.append(turn)
         backend.observe(lab.answer(turn))
     return out
@@ -385,6 +425,99 @@ def test_a_version_1_state_resumes_mid_experiment():
     assert lab.submitted == []      # its best submission (0.6) came along too: 0.3 is not worth submitting
     unknown = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), {"version": 99, "experiments": 7})
     assert unknown.ctx.state.experiments == 0       # a state it cannot read: it starts afresh
+
+
+# ---- a scorer that queues submissions, and one that is down ------------------------------------
+def names_of(lab: Lab) -> list[str]:
+    return [c.name for c in lab.calls]
+
+
+def test_it_keeps_experimenting_while_a_submission_is_scored_and_posts_the_result_when_it_is_in():
+    great = {"keep": 0.7}
+    lab = Lab(score=lambda recipe, seed: 0.8 if recipe == great else 0.1, scoring_steps=6)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    turns = drive(backend, lab, 20)
+    names = names_of(lab)
+    submitted_at, asked_at = names.index("submit"), names.index("submission")
+    assert lab.submitted == [list(lab.commits)[0]]
+    # between queueing it and the scorer's note, it ran the next experiment instead of waiting
+    assert "evaluate" in names[submitted_at:asked_at] and "shell" in names[submitted_at:asked_at]
+    assert names.count("submission") == 1             # asked once, after the note, not in a busy loop
+    asked = next(t for t in turns if t.calls and t.calls[0].name == "submission")
+    assert asked.calls[0].arguments == {"request": 1, "wait_s": 0}
+    assert any(p["title"].startswith("submitted") and p["metrics"]["seeds"] == 5 for p in lab.posts)
+    assert backend.ctx.state.awaiting is None and backend.ctx.state.submissions[0].pgr == pytest.approx(0.8)
+
+
+def test_a_candidate_found_while_a_submission_is_scored_waits_for_its_result_and_looks_again():
+    start = recipes.focus_for(DIRECTIONS[0]).start
+    lab = Lab(score=lambda recipe, seed: 0.5 if recipe == start else 0.8, scoring_steps=14)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    turns = drive(backend, lab, 40)
+    assert len(lab.submitted) == 2
+    waited = [t for t in turns if t.calls and t.calls[0].name == "submission" and t.calls[0].arguments["wait_s"]]
+    assert waited and waited[0].step.startswith("waiting for the scorer's result of")
+    names = names_of(lab)
+    second = [i for i, name in enumerate(names) if name == "submit"][1]
+    posted = next(i for i, c in enumerate(lab.calls)
+                  if c.name == "forum_post" and c.arguments["title"].startswith("submitted"))
+    assert posted < second and names[second - 2:second] == ["leaderboard", "forum_read"]   # it looked again
+
+
+def test_a_restart_while_a_submission_is_scored_resumes_following_it():
+    great = {"keep": 0.7}
+    lab = Lab(score=lambda recipe, seed: 0.8 if recipe == great else 0.1, scoring_steps=50)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    for _ in range(40):
+        drive(backend, lab, 1)
+        if backend.ctx.state.awaiting is not None:
+            break
+    saved = json.loads(json.dumps(backend.state()))
+    assert saved["awaiting"]["request"] == 1 and saved["awaiting"]["stage"] == "await"
+    resumed = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), saved)
+    lab.requests[1]["steps_left"] = 1                   # scored while the agent was down: the note comes next
+    drive(resumed, lab, 4)
+    asked = [c for c in lab.calls if c.name == "submission"]
+    assert asked and asked[0].arguments["request"] == 1
+    assert any(p["title"].startswith(f"submitted {lab.submitted[0][:10]}") for p in lab.posts)
+    assert resumed.ctx.state.awaiting is None
+
+
+def test_a_failed_submission_is_noted_and_work_goes_on():
+    great = {"keep": 0.7}
+    lab = Lab(score=lambda recipe, seed: 0.8 if recipe == great else 0.1, scoring_steps=2)
+    original = lab.execute
+
+    def failing(call):
+        if call.name == "submission":
+            lab.calls.append(call)
+            reason = "the scorer stopped 3 times while scoring it"
+            message = f"request {call.arguments['request']} failed: {reason}"
+            return ToolResult(call.id, call.name, f"error: {message}", is_error=True,
+                              data={"error": message, "kind": "ScorerInterrupted", "state": "failed",
+                                    "reason": reason})
+        return original(call)
+    lab.execute = failing
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    drive(backend, lab, 20)
+    assert backend.ctx.state.awaiting is None and not backend.ctx.state.submissions
+    assert "- submission of 0000000000 (request 1) failed: the scorer stopped 3 times" in lab.notebook
+    assert names_of(lab).count("submission") == 1
+
+
+def test_a_scorer_that_does_not_answer_is_waited_for_not_counted_as_a_failed_experiment():
+    lab = Lab(score=lambda recipe, seed: 0.3, scorer_down=2)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    steps = [t.step for t in drive(backend, lab, 3)]     # orient, run, evaluate: refused
+    assert backend.ctx.state.current.stage.value == "evaluate" and backend.ctx.state.fail_streak == 0
+    backend.ctx.state.clock.scorer_back_at = 0.0          # as if the wait were over
+    steps = [t.step for t in drive(backend, lab, 1)]     # refused again: it waits for the scorer
+    steps += [t.step for t in drive(backend, lab, 1)]
+    assert steps[1].startswith("waiting for the scorer to answer again")
+    backend.ctx.state.clock.scorer_back_at = 0.0
+    steps = [t.step for t in drive(backend, lab, 12)]
+    assert steps[0].startswith("evaluating e001") and any(s.startswith("posting e001") for s in steps)
+    assert "FAILED" not in lab.notebook and backend.ctx.state.fail_streak == 0
 
 
 # ---- what the scorer flagged ---------------------------------------------------------------------

@@ -1,33 +1,95 @@
-"""The scorer service on loopback, driven through the same client the agents' runners use."""
+"""The scorer service on loopback, driven through the same client the agents' runners use: submissions
+queued in SQLite and scored in order, a scorer killed mid-submission and started again, and a client
+facing a scorer that is down, silent or talking nonsense."""
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
-from lab.errors import LabError, NotFound
+from conftest import make_lab, wait_for
+from lab import config
+from lab.errors import BudgetExceeded, LabError, NotFound
 from lab.sandbox import make_sandbox
-from lab.scaffold.repo import open_repo, root_commit
+from lab.sandbox.workspace import Workspace
+from lab.scaffold.repo import open_repo, research_repo_path, root_commit
 from lab.scorer.scorer import Scorer
-from lab.scorer.service import ScorerClient, ScorerService
+from lab.scorer.service import ANNOUNCE_AFTER_S, MAX_INTERRUPTIONS, ScorerClient, ScorerService, ScorerUnavailable, told
+from lab.store import commands, open_db, submissions
+
+SLOW_METHOD = """\
+import argparse, json, time
+p = argparse.ArgumentParser(); p.add_argument("--data"); p.add_argument("--out"); p.add_argument("--seed")
+a = p.parse_args()
+time.sleep({sleep})
+rows = [json.loads(line) for line in open(f"{{a.data}}/test.jsonl")]
+with open(a.out, "w") as out:
+    for i, r in enumerate(rows):
+        out.write(json.dumps({{"id": r["id"], "label": int(i < len(rows) // 2)}}) + "\\n")
+"""
+
+SERVE = """\
+import sys
+from lab import config
+from lab.sandbox import make_sandbox
+from lab.scorer.scorer import Scorer
+from lab.scorer.service import ScorerService
+cfg = config.load(sys.argv[1])
+sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
+service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, progress=False))
+print(service.url, flush=True)
+service.serve_forever()
+"""
+
+
+def start_service(cfg) -> ScorerService:
+    sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
+    service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, progress=False))
+    service.start_in_thread()
+    return service
 
 
 @pytest.fixture
 def client(cfg):
-    sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
-    service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, progress=False))
-    service.start_in_thread()
+    service = start_service(cfg)
     yield ScorerClient(service.url)
     service.stop()
 
 
+@pytest.fixture(scope="module")
+def own_lab(lab_dir, tmp_path_factory):
+    """A lab of its own (its database and research repository), with commits of a slow and a quick method."""
+    folder = make_lab(lab_dir, tmp_path_factory.mktemp("queue"), [], count=1)
+    cfg = config.load(folder / "lab.toml")
+    sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
+    workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), "agent-1", sandbox)
+    env = {"GIT_AUTHOR_NAME": "agent-1", "GIT_COMMITTER_NAME": "agent-1", "GIT_AUTHOR_EMAIL": "agent-1@lab",
+           "GIT_COMMITTER_EMAIL": "agent-1@lab"}
+    workspace.write("slow.py", SLOW_METHOD.format(sleep=3))
+    workspace.write("quick.py", SLOW_METHOD.format(sleep=0))
+    commit = workspace.commit("a slow method and a quick one", env=env)
+    return folder, cfg, commit
+
+
+# ---- what the agents are told ---------------------------------------------------------------------
 def test_submit_and_evaluate_over_http(client, cfg, tmp_path):
     first = root_commit(open_repo(cfg.state_dir / "research.git"))
-    told = client.submit("agent-http", first, "methods/vanilla.py")
-    assert told["commit"] == first and told["dataset"] == "rotten_tomatoes"
-    assert "imdb" not in json.dumps(told) and "tweets" not in json.dumps(told)
-    assert set(told["teacher_dependence"]) == {"pgr", "counterfactual_pgr", "difference", "difference_se", "seeds"}
-    assert told["flags"] == []
-    row = next(r for r in client.leaderboard() if r["submission"] == told["submission"])
-    assert row["teacher_dependence"] == told["teacher_dependence"] and row["flags"] == []
+    told_now = client.submit("agent-http", first, "methods/vanilla.py")
+    assert told_now["commit"] == first and told_now["dataset"] == "rotten_tomatoes"
+    assert "imdb" not in json.dumps(told_now) and "tweets" not in json.dumps(told_now)
+    assert set(told_now["teacher_dependence"]) == {"pgr", "counterfactual_pgr", "difference", "difference_se",
+                                                   "seeds"}
+    assert told_now["flags"] == []
+    row = next(r for r in client.leaderboard() if r["submission"] == told_now["submission"])
+    assert row["teacher_dependence"] == told_now["teacher_dependence"] and row["flags"] == []
+    db = open_db(cfg.state_dir / "lab.db")
+    assert told(submissions.get(db, told_now["submission"])) == told_now   # what recovery tells is the same
+    db.conn.close()
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "x", "label": 1}\n')
     with pytest.raises(LabError, match="id 'x' is not a test id"):
@@ -36,11 +98,12 @@ def test_submit_and_evaluate_over_http(client, cfg, tmp_path):
         client.submit("agent-http", "nope")
     with pytest.raises(LabError, match="the request lacks 'agent'"):
         client._call("/submit", {"commit": first})
+    with pytest.raises(NotFound, match="no queued submission with request id 99999"):
+        client.request("agent-http", 99999)
 
 
 def test_the_leaderboard_shows_agents_dev_flags_and_never_held_out_ones(client, cfg):
     from lab.scorer import integrity
-    from lab.store import open_db, submissions
 
     db = open_db(cfg.state_dir / "lab.db")
     sid = submissions.record_submission(
@@ -53,7 +116,212 @@ def test_the_leaderboard_shows_agents_dev_flags_and_never_held_out_ones(client, 
                {"kind": "sandbox_violation", "message": "recorded before flags had a scope", "evidence": {}}])
     db.conn.close()
     row = next(r for r in client.leaderboard() if r["submission"] == sid)
-    told = {"kind": "wrote_outside", "message": "the method wrote files beside its predictions: a.txt"}
-    assert row["flags"] == [told]
+    told_row = {"kind": "wrote_outside", "message": "the method wrote files beside its predictions: a.txt"}
+    assert row["flags"] == [told_row]
     assert row["teacher_dependence"] is None
     assert "imdb" not in json.dumps(row) and "held-out" not in json.dumps(row) and "-0.4" not in json.dumps(row)
+
+
+# ---- the queue --------------------------------------------------------------------------------------
+def test_submit_answers_at_once_and_the_result_comes_as_a_note_unless_the_agent_read_it(own_lab):
+    _, cfg, commit = own_lab
+    service = start_service(cfg)
+    client = ScorerClient(service.url, timeout=5)
+    db = open_db(cfg.state_dir / "lab.db")
+    try:
+        start = time.monotonic()
+        slow = client.enqueue("agent-1", commit, "slow.py")
+        quick = client.enqueue("agent-2", commit, "quick.py")
+        assert time.monotonic() - start < 2              # nothing waits for the scoring
+        assert slow["state"] == "queued" and quick["state"] == "queued" and quick["ahead"] == 1
+        stored = submissions.request(db, slow["request"])           # in SQLite before the agent heard its id
+        assert (stored["agent"], stored["commit_sha"], stored["path"]) == ("agent-1", commit, "slow.py")
+        wait_for(lambda: client.request("agent-1", slow["request"])["state"] == "running", 30, what="running")
+        assert client.request("agent-2", quick["request"])["ahead"] == 1
+        with pytest.raises(NotFound):                     # another agent's request is not shown
+            client.request("agent-2", slow["request"])
+        # agent-2 waits for its result in short calls; agent-1 does not look, and gets a note instead
+        done = client.request("agent-2", quick["request"], wait_s=240)
+        assert done["state"] == "done" and done["result"]["pgr"] is not None and done["result"]["seeds"] == [0, 1]
+        assert submissions.request(db, slow["request"])["state"] == "done"   # scored in the order queued
+        notes = wait_for(lambda: [c for c in commands.history(db, "agent-1") if c["author"] == "scorer"], 30,
+                         what="a note to agent-1")
+        assert f"request {slow['request']} (" in notes[0]["body"] and "is done: submission" in notes[0]["body"]
+        assert "dev PGR" in notes[0]["body"] and "teacher dependence" in notes[0]["body"]
+        time.sleep(max(0.0, done["finished"] + ANNOUNCE_AFTER_S + 1.5 - time.time()))
+        assert not [c for c in commands.history(db, "agent-2") if c["author"] == "scorer"]
+        listed = client.requests("agent-1")
+        assert [r["request"] for r in listed] == [slow["request"]] and listed[0]["result"]["submission"]
+    finally:
+        service.stop()
+        db.conn.close()
+
+
+def test_queued_submissions_count_against_the_budget(own_lab):
+    _, cfg, commit = own_lab
+    cfg = cfg.model_copy(update={"scorer": cfg.scorer.model_copy(update={"submit_budget": 2})})
+    db = open_db(cfg.state_dir / "lab.db")
+    service = ScorerService(cfg, lambda db: None)    # not started: the requests stay queued
+    try:
+        for _ in range(2):
+            service.enqueue(db, "agent-budget", commit, "quick.py")
+        with pytest.raises(BudgetExceeded, match="2 submissions queued or running and 0 scored"):
+            service.enqueue(db, "agent-budget", commit, "quick.py")
+        service.enqueue(db, "baseline", commit, "quick.py")             # baselines have no budget
+    finally:
+        db.execute("DELETE FROM submission_queue WHERE agent IN ('agent-budget', 'baseline')")
+        service.server.server_close()
+        db.conn.close()
+
+
+def test_a_scorer_killed_mid_submission_resumes_it_when_it_starts_again(own_lab):
+    folder, cfg, commit = own_lab
+
+    def serve():
+        proc = subprocess.Popen([sys.executable, "-c", SERVE, str(folder / "lab.toml")], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        return proc, proc.stdout.readline().strip()
+
+    db = open_db(cfg.state_dir / "lab.db")
+    proc, url = serve()
+    try:
+        client = ScorerClient(url, timeout=5)
+        queued = client.enqueue("agent-1", commit, "slow.py")
+        wait_for(lambda: submissions.request(db, queued["request"])["state"] == "running", 60, what="running")
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        row = submissions.request(db, queued["request"])
+        assert row["state"] == "running"                  # as the dead scorer left it
+        with pytest.raises(ScorerUnavailable, match="did not answer /submission .*Connection refused"):
+            client.request("agent-1", queued["request"])
+        before = len(submissions.of_agent(db, "agent-1"))
+
+        proc, url = serve()
+        view = ScorerClient(url, timeout=5).request("agent-1", queued["request"], wait_s=300)
+        assert view["state"] == "done", view
+        assert view["reason"] == "resumed: the scorer stopped while scoring it"
+        assert submissions.request(db, queued["request"])["interruptions"] == 1
+        assert len(submissions.of_agent(db, "agent-1")) == before + 1      # scored once, recorded once
+        assert view["result"]["submission"] == submissions.of_agent(db, "agent-1")[0]["id"]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+        db.conn.close()
+
+
+def test_on_start_the_scorer_links_what_a_dead_one_recorded_and_fails_what_keeps_killing_it(own_lab):
+    _, cfg, commit = own_lab
+    db = open_db(cfg.state_dir / "lab.db")
+    service = ScorerService(cfg, lambda db: None)
+    try:
+        recorded = submissions.enqueue(db, "agent-rec", commit, "quick.py")
+        killer = submissions.enqueue(db, "agent-kill", commit, "slow.py")
+        for row in (recorded, killer):
+            db.execute("UPDATE submission_queue SET state = 'running', started = ? WHERE id = ?",
+                       [time.time() - 5, row["id"]])
+        db.execute("UPDATE submission_queue SET interruptions = ? WHERE id = ?",
+                   [MAX_INTERRUPTIONS - 1, killer["id"]])
+        # the dead scorer had recorded the first one's score, but not its request's outcome
+        sid = submissions.record_submission(
+            db, agent="agent-rec", commit_sha=commit, path="quick.py", tree_hash="t", fingerprint="f", seeds=[0, 1],
+            sandbox="bwrap", duration_s=3.0, flags=[],
+            scores=[{"dataset": "rotten_tomatoes", "role": "dev", "status": "ok", "acc": 0.7, "pgr": 0.3,
+                     "pgr_se": 0.05, "seeds": [0, 1]}])
+        service.recover(db)
+        linked = submissions.request(db, recorded["id"])
+        assert linked["state"] == "done" and linked["submission_id"] == sid and linked["result"]["pgr"] == 0.3
+        failed = submissions.request(db, killer["id"])
+        assert failed["state"] == "failed" and failed["kind"] == "ScorerInterrupted"
+        assert f"the scorer stopped {MAX_INTERRUPTIONS} times while scoring it" in failed["reason"]
+    finally:
+        service.server.server_close()
+        db.conn.close()
+
+
+def test_a_stopped_scorer_puts_its_submission_back_in_the_queue(own_lab):
+    _, cfg, commit = own_lab
+    db = open_db(cfg.state_dir / "lab.db")
+    service = start_service(cfg)
+    try:
+        queued = ScorerClient(service.url).enqueue("agent-stop", commit, "slow.py")
+        wait_for(lambda: submissions.request(db, queued["request"])["state"] == "running", 60, what="running")
+        service.stop()
+        row = submissions.request(db, queued["request"])
+        assert row["state"] == "queued" and row["interruptions"] == 0 and "stopped" in row["reason"]
+    finally:
+        db.conn.close()
+
+
+def test_one_scorer_runs_a_labs_queue_and_the_next_takes_over_when_it_is_gone(own_lab):
+    _, cfg, _ = own_lab
+    first = start_service(cfg)
+    second = start_service(cfg)
+    try:
+        assert first.leading.wait(10)
+        assert not second.leading.wait(1)       # it answers HTTP, but does not score or take anything up
+        first.stop()
+        assert second.leading.wait(10)
+    finally:
+        first.stop()
+        second.stop()
+
+
+# ---- a scorer that is down, silent or talking nonsense -------------------------------------------------
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RawServer:
+    """A loopback TCP server that answers every connection with `reply` (bytes, or None: never answers)."""
+
+    def __init__(self, reply: bytes | None):
+        self.reply, self.sock = reply, socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            if self.reply is None:
+                self.held.append(conn)
+                continue
+            conn.sendall(self.reply)
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.parametrize("reply, why", [
+    (None, "timed out"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!", "JSONDecodeError"),
+    (b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 6\r\n\r\n<html>", "HTTP 502"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"leader", "IncompleteRead"),
+    (b"", "RemoteDisconnected"),
+])
+def test_a_scorer_that_answers_wrongly_is_one_lab_error(reply, why):
+    server = RawServer(reply)
+    try:
+        with pytest.raises(ScorerUnavailable, match=why):
+            ScorerClient(server.url, timeout=0.5).leaderboard()
+    finally:
+        server.close()
+
+
+def test_a_closed_port_is_one_lab_error_for_every_call(tmp_path):
+    client = ScorerClient(f"http://127.0.0.1:{closed_port()}", timeout=2)
+    for call in (client.leaderboard, lambda: client.enqueue("agent-1", "c" * 40),
+                 lambda: client.request("agent-1", 1), lambda: client.evaluate("agent-1", tmp_path / "p.jsonl")):
+        with pytest.raises(ScorerUnavailable, match="Connection refused.*try again in a minute"):
+            call()

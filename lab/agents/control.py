@@ -6,19 +6,20 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from lab.agents.supervisor import Paths
+from lab.agents.locks import EXIT_ALREADY_SUPERVISED, StartLock, supervisor_lock_holder
+from lab.agents.paths import Paths
 from lab.errors import LabError, NotFound
 from lab.scorer.gpus import read_queue
 from lab.store import agents, forum, submissions
 
 START_TIMEOUT_S = 120
 WORKTREE_THREADS = 8
+POLL_S = 0.05
 
 
 class LabNotRunning(LabError):
@@ -33,17 +34,32 @@ class Running:
 
 
 def running(cfg) -> Running | None:
-    """The live supervisor of this lab, or None (a stale pid file from a killed supervisor is ignored)."""
+    """The live, ready supervisor of this lab, or None (a stale pid file from a killed supervisor is ignored)."""
     paths = Paths(cfg.run_dir)
     try:
         pid = int(paths.pid.read_text().strip())
         proc = psutil.Process(pid)
-        if "lab.agents.supervisor" not in " ".join(proc.cmdline()) or proc.status() == psutil.STATUS_ZOMBIE:
+        if not _is_supervisor(proc):
             return None
     except (OSError, ValueError, psutil.Error):
         return None
     url = paths.url.read_text().strip() if paths.url.exists() else None
     return Running(pid, proc.create_time(), url)
+
+
+def _is_supervisor(proc: psutil.Process) -> bool:
+    """Whether proc is a live supervisor (a pid recycled by another program is not)."""
+    return "lab.agents.supervisor" in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE
+
+
+def _config_of(cmd: list[str], modules: tuple[str, ...]) -> Path | None:
+    """The folder of the --config a lab process of one of these modules was started with; None for any other."""
+    if not any(part in modules for part in cmd) or "--config" not in cmd:
+        return None
+    try:
+        return Path(cmd[cmd.index("--config") + 1]).resolve().parent
+    except (IndexError, OSError):
+        return None
 
 
 def check_names(cfg, names: list[str]) -> list[str]:
@@ -54,11 +70,12 @@ def check_names(cfg, names: list[str]) -> list[str]:
     return names
 
 
-def start_daemon(cfg, config_path: str, only: list[str] | None = None) -> Running:
-    """Start the supervisor in its own session and wait until it is ready (its pid file appears)."""
+def start_daemon(cfg, config_path: str, only: list[str] | None = None) -> tuple[Running, bool]:
+    """Start the supervisor in its own session and wait until it is ready (its pid file appears). Where another
+    supervisor holds the lab (one started by other means, still starting), that one once ready; the bool says
+    which: True for another's."""
     paths = Paths(cfg.run_dir)
     paths.logs.mkdir(parents=True, exist_ok=True)
-    paths.pid.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "lab.agents.supervisor", "--config", str(Path(config_path).resolve())]
     if only:
         argv += ["--only", *only]
@@ -68,15 +85,40 @@ def start_daemon(cfg, config_path: str, only: list[str] | None = None) -> Runnin
                                 start_new_session=True, cwd=cfg.root)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
+        if proc.poll() is not None and proc.returncode == EXIT_ALREADY_SUPERVISED:
+            return _wait_for_holder(cfg, deadline, log_path), True
         if proc.poll() is not None:
-            tail = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()][-1:]
-            raise LabError(f"the supervisor exited with code {proc.returncode}: {tail[0] if tail else 'no output'} "
+            raise LabError(f"the supervisor exited with code {proc.returncode}: {_last_line(log_path)} "
                            f"(see {log_path})")
+        found = running(cfg)
+        if found and found.pid == proc.pid:
+            return found, False
+        time.sleep(POLL_S)
+    raise LabError(f"the supervisor did not become ready within {START_TIMEOUT_S} s (see {log_path})")
+
+
+def _wait_for_holder(cfg, deadline: float, log_path: Path) -> Running:
+    """The supervisor that holds the lab's lock, once it is ready."""
+    while time.monotonic() < deadline:
         found = running(cfg)
         if found:
             return found
-        time.sleep(0.05)
-    raise LabError(f"the supervisor did not become ready within {START_TIMEOUT_S} s (see {log_path})")
+        holder = supervisor_lock_holder(cfg.run_dir)
+        try:
+            alive = holder is not None and _is_supervisor(psutil.Process(holder))
+        except psutil.Error:
+            alive = False
+        if not alive:
+            raise LabError(f"another supervisor held the lab, then went away before it was ready (see {log_path}); "
+                           "`lab start` again")
+        time.sleep(POLL_S)
+    raise LabError(f"another supervisor holds the lab but did not become ready within {START_TIMEOUT_S} s "
+                   f"(see {log_path})")
+
+
+def _last_line(log_path: Path) -> str:
+    tail = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()][-1:]
+    return tail[0] if tail else "no output"
 
 
 @dataclass
@@ -89,18 +131,22 @@ class Started:
 
 
 def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) -> Started:
-    """Prepare what is missing (testbed, worktrees) and start the supervisor, unless it already runs."""
+    """Prepare what is missing (testbed, worktrees) and start the supervisor, unless it already runs. One start at
+    a time: a start while another is under way waits for it, and then finds the lab running."""
     from lab.agents.backends import resolve
     from lab.prepare import prepare
 
     _, why = resolve(cfg.agents.backend, cfg.task.kind)
     names = check_names(cfg, list(names or []))
-    live = running(cfg)
-    if live:
-        return Started(live, True, why, False, 0)
-    prepared = prepare(cfg, sandbox)
-    prepare_worktrees(cfg, names or cfg.agents.names)
-    started = start_daemon(cfg, config_path, names or None)
+    with StartLock(cfg.run_dir):
+        live = running(cfg)
+        if live:
+            return Started(live, True, why, False, 0)
+        prepared = prepare(cfg, sandbox)
+        prepare_worktrees(cfg, names or cfg.agents.names)
+        started, another = start_daemon(cfg, config_path, names or None)
+    if another:
+        return Started(started, True, why, prepared.rebuilt, 0)
     return Started(started, False, why, prepared.rebuilt, len(names) or cfg.agents.count)
 
 
@@ -108,6 +154,8 @@ def prepare_worktrees(cfg, names: list[str]) -> None:
     """Make each agent's worktree where it is missing: one sandboxed git run each, which mostly waits on the
     sandbox's mounts being made and torn down (about 0.2 s, 0.01 s of CPU), so they run side by side in threads.
     The first runs alone, since it writes the git config that all of them share."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from lab.sandbox import make_sandbox
     from lab.sandbox.workspace import Workspace
     from lab.scaffold.repo import research_repo_path
@@ -124,18 +172,10 @@ def prepare_worktrees(cfg, names: list[str]) -> None:
 
 def lab_processes(cfg) -> list[psutil.Process]:
     """Every process of this lab still alive: supervisor and runners (found by their command lines)."""
-    config_marker = "--config"
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = proc.info["cmdline"] or []
-        if any(part in ("lab.agents.supervisor", "lab.agents.runner") for part in cmd) and config_marker in cmd:
-            try:
-                config = Path(cmd[cmd.index(config_marker) + 1]).resolve()
-            except (IndexError, OSError):
-                continue
-            if config.parent == Path(cfg.root).resolve() and proc.pid != os.getpid():
-                found.append(proc)
-    return found
+    root = Path(cfg.root).resolve()
+    return [proc for proc in psutil.process_iter(["cmdline"])
+            if _config_of(proc.info["cmdline"] or [], ("lab.agents.supervisor", "lab.agents.runner")) == root
+            and proc.pid != os.getpid()]
 
 
 def stop_lab(cfg, db) -> list[int]:
@@ -150,15 +190,17 @@ def stop_lab(cfg, db) -> list[int]:
                     break
             except psutil.Error:
                 break
-            time.sleep(0.2)
+            time.sleep(POLL_S)
     killed = []
-    for proc in lab_processes(cfg):
+    left = lab_processes(cfg)
+    for proc in left:   # all at once, then one wait for all of them
         try:
             os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
             killed.append(proc.pid)
         except (ProcessLookupError, psutil.Error):
             pass
-    psutil.wait_procs(lab_processes(cfg), timeout=5)
+    if left:
+        psutil.wait_procs(left, timeout=5)
     for row in agents.all_agents(db):
         if row["state"] in agents.LIVE:   # left so by a supervisor that was killed
             agents.set_state(db, row["name"], "stopped", "the lab was stopped", pid=None)
@@ -166,16 +208,31 @@ def stop_lab(cfg, db) -> list[int]:
     return killed
 
 
-def wait_for_states(db, names: list[str], want: tuple[str, ...], timeout: float) -> dict[str, str]:
-    """Wait until each agent reaches one of the wanted states (or the timeout); their states then."""
+def runner_pids(db, names: list[str]) -> list[int]:
+    """The agents' live runner processes (read before a stop, to wait for them after it)."""
+    found = []
+    for row in (agents.get(db, n) for n in names):
+        try:
+            if row and row["pid"] and "lab.agents.runner" in psutil.Process(row["pid"]).cmdline():
+                found.append(row["pid"])
+        except psutil.Error:
+            pass
+    return found
+
+
+def wait_for_states(db, names: list[str], want: tuple[str, ...], timeout: float,
+                    gone: list[int] = ()) -> dict[str, str]:
+    """Wait until each agent reaches one of the wanted states and every process of `gone` has ended (or the
+    timeout); their states then. The supervisor reaps a runner it stopped only once it has recorded why, so
+    after `gone` the record is the supervisor's, not the runner's own last word."""
     deadline = time.monotonic() + timeout
     states = {}
     while time.monotonic() < deadline:
         states = {n: agents.get(db, n)["state"] for n in names}
-        if all(s in want for s in states.values()):
+        if all(s in want for s in states.values()) and not any(psutil.pid_exists(pid) for pid in gone):
             break
-        time.sleep(0.2)
-    return states
+        time.sleep(0.1)
+    return {n: agents.get(db, n)["state"] for n in names}
 
 
 def best_by_agent(db) -> dict[str, float]:

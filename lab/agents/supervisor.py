@@ -2,25 +2,36 @@
 
 It starts one runner per agent on its slice, restarts a crashed one with backoff (recording why
 it died) and gives up after agents.max_restarts crashes; it takes the person's start, stop and
-restart commands from the database; on SIGTERM it stops every agent (a running tool call gets
-agents.grace_s, then its process group is killed), then the scorer, then itself.
+restart commands from the database; on SIGTERM it stops every agent at once (a running tool call
+gets agents.grace_s, then its process group is killed), then the scorer, then itself.
+
+Before anything else it takes the lab's supervisor lock (lab/agents/locks.py), held until it exits:
+a second supervisor on the same state folder leaves at once with EXIT_ALREADY_SUPERVISED. Then it
+moves itself, and so the runners it starts, below the person's tools in CPU priority.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab import config as configs
 from lab.agents.backends import resolve
+from lab.agents.locks import EXIT_ALREADY_SUPERVISED, AlreadySupervised, take_supervisor_lock
+from lab.agents.paths import Paths
+from lab.errors import SandboxError
+from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
 from lab.sandbox.base import die_with_parent
+from lab.sandbox.cgroups import lower_own_autogroup, lower_own_priority
 from lab.sandbox.slices import Slice, plan
 from lab.sandbox.workspace import Workspace, WorktreeMissing
 from lab.scaffold.repo import research_repo_path
@@ -30,6 +41,7 @@ from lab.store import agents, commands, events, open_db
 from lab.task.testbed import Testbed
 
 POLL_S = 0.5
+EXIT_POLL_S = 0.02
 MAX_BACKOFF_S = 60.0
 
 
@@ -43,25 +55,21 @@ class Child:
     stop_deadline: float | None = None
 
 
-@dataclass
-class Paths:
-    run: Path
-    logs: Path = field(init=False)
-    pid: Path = field(init=False)
-    url: Path = field(init=False)
-
-    def __post_init__(self):
-        self.logs, self.pid, self.url = self.run / "logs", self.run / "supervisor.pid", self.run / "scorer.url"
-
-
 class Supervisor:
     def __init__(self, config_path: str, only: list[str] | None = None):
         self.config_path = str(Path(config_path).resolve())
         self.cfg = configs.load(self.config_path)
-        self.db = open_db(self.cfg.state_dir / "lab.db")
         self.paths = Paths(self.cfg.run_dir)
+        self.lock = take_supervisor_lock(self.cfg.run_dir)   # kept open, so held, until this process ends
+        log_to(self.paths.run / "supervisor.log")   # timestamped and rotating; stdout and stderr follow it
+        self.paths.pid.unlink(missing_ok=True)   # a dead supervisor's, since we hold the lab now
+        self.db = open_db(self.cfg.state_dir / "lab.db")
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         self.sandbox = make_sandbox(self.cfg.lab.sandbox, warn=self.log)
+        try:
+            self.log(f"the lab's daemons run below the person's tools: {lower_own_priority(self.sandbox.cgroups)}")
+        except SandboxError as exc:
+            self.log(f"warning: the lab's daemons keep the person's CPU priority: {exc}")
         self.backend, why = resolve(self.cfg.agents.backend, self.cfg.task.kind)
         self.log(why)
         names = self.cfg.agents.names
@@ -72,10 +80,14 @@ class Supervisor:
         self.scorer: ScorerService | None = None
 
     def log(self, line: str) -> None:
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}", flush=True)
+        logging.getLogger("lab.supervisor").info(line)
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def run(self) -> None:
+        # a signal also writes to this pipe, so the loop's wait ends at once, not at its next poll
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_write, False)
+        signal.set_wakeup_fd(wake_write)
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
         testbed = Testbed.load(self.cfg)
@@ -94,7 +106,8 @@ class Supervisor:
                 self.reap()
                 self.take_commands()
                 self.restart_due()
-                time.sleep(POLL_S)
+                if not self.stopping and select.select([wake_read], [], [], POLL_S)[0]:
+                    os.read(wake_read, 512)
         finally:
             self.shutdown()
 
@@ -131,9 +144,10 @@ class Supervisor:
         env = {**os.environ, "OMP_NUM_THREADS": str(slice_.threads), "MKL_NUM_THREADS": str(slice_.threads)}
         if slice_.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slice_.gpu
-        # The runner gets SIGTERM if we die (even by kill -9), so it saves its state and stops.
+        # The runner gets SIGTERM if we die (even by kill -9), so it saves its state and stops. Its new session is
+        # a new autogroup, lowered like ours (it inherits our cgroup and nice).
         child.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                      start_new_session=True, preexec_fn=lambda: die_with_parent(signal.SIGTERM))
+                                      start_new_session=True, preexec_fn=_runner_setup)
         log.close()
         child.restart_at, child.stop_reason, child.stop_deadline = None, None, None
         agents.set_state(self.db, name, "starting", None, pid=child.proc.pid, started=time.time())
@@ -149,11 +163,9 @@ class Supervisor:
         child.restart_at = None
 
     def wait_for(self, children: list[Child]) -> None:
+        """Wait for children asked to stop (each until its own deadline, so all in the time of the slowest)."""
         for child in children:
-            remaining = max(0.0, (child.stop_deadline or time.monotonic()) - time.monotonic())
-            try:
-                child.proc.wait(timeout=remaining)
-            except subprocess.TimeoutExpired:
+            if not _exited(child.proc, child.stop_deadline or time.monotonic()):
                 self.kill(child)
             self.reap_one(child)
 
@@ -163,7 +175,6 @@ class Supervisor:
             os.killpg(child.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        child.proc.wait()
 
     def reap(self) -> None:
         for child in self.children.values():
@@ -177,12 +188,15 @@ class Supervisor:
             self.reap_one(child)
 
     def reap_one(self, child: Child) -> None:
-        code, child.proc = child.proc.returncode, None
-        row = agents.get(self.db, child.name)
+        proc, child.proc = child.proc, None
         if child.stop_reason:
             agents.set_state(self.db, child.name, "stopped", child.stop_reason, pid=None)
+            # reaped only now: whoever asked for the stop waits for the process to be gone, then reads this record
+            proc.wait()
             self.log(f"{child.name} stopped: {child.stop_reason}")
             return
+        code = proc.wait()
+        row = agents.get(self.db, child.name)
         if code == 0 or code == 3:
             self.log(f"{child.name} ended: {row['state']}: {row['reason']}")
             return
@@ -221,6 +235,25 @@ class Supervisor:
                 self.start(child.name)
 
 
+def _exited(proc: subprocess.Popen, deadline: float) -> bool:
+    """Whether proc ended by the deadline; it is left unreaped (a zombie) for reap_one."""
+    while True:
+        try:
+            if proc.returncode is not None or os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                return True
+        except ChildProcessError:
+            return True    # reaped already
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(EXIT_POLL_S)
+
+
+def _runner_setup() -> None:
+    """In the runner's process, before exec."""
+    die_with_parent(signal.SIGTERM)
+    lower_own_autogroup()
+
+
 def _exit_reason(code: int, log: Path) -> str:
     what = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     try:
@@ -237,7 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--only", nargs="*", help="start only these agents (others can be started later)")
     args = parser.parse_args(argv)
-    Supervisor(args.config, args.only).run()
+    try:
+        supervisor = Supervisor(args.config, args.only)
+    except AlreadySupervised as exc:   # said on stdout, which `lab start` points at the supervisor's log
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {exc}", flush=True)
+        return EXIT_ALREADY_SUPERVISED
+    supervisor.run()
     # Leave at once: a submission still being scored would hold the exit until it ends; its sandboxed
     # runs die with this process (they were started with PR_SET_PDEATHSIG).
     sys.stdout.flush()

@@ -1,8 +1,11 @@
-"""The agent's tools: one JSON schema each, shared by every backend, and the Toolbox that runs them.
+"""The agent's tools: each handler registered beside its JSON schema, shared by every backend, and the
+Toolbox that checks a call's input against that schema and then runs it.
 
 Shell commands and git run in the sandbox with the agent's slice; file tools, the forum, the
 notebook and the scorer run here in the runner, outside it. A tool's failure is a result the agent
-reads (is_error), never an exception that ends the agent, except a deleted worktree.
+reads (is_error), never an exception that ends the agent, except a deleted worktree: input that breaks
+the schema is one error naming each field, an error of the lab says what was wrong, and anything else
+a tool's own code raises is reported as that tool's failure with the exception's type.
 """
 from __future__ import annotations
 
@@ -10,78 +13,23 @@ import json
 import sys
 import tempfile
 import threading
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from lab.errors import Blocked, LabError, NotFound
+from lab.agents import schema
 from lab.agents.turns import ToolCall, ToolResult
 from lab.sandbox import Bind, Limits, Sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
+from lab.scorer.service import ScorerUnavailable, describe_request
 from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
 
 DATA_INSIDE = "/data"
-
-
-def _schema(properties: dict, required: list[str]) -> dict:
-    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
-
-
-_STR = {"type": "string"}
-_INT = {"type": "integer"}
-
-TOOLS: list[dict[str, Any]] = [
-    {"name": "shell", "description": (
-        "Run a bash command in your sandbox: your worktree (the current folder, writable), the dev data at "
-        "$LAB_DATA (/data, read-only), no network. Output is truncated past a limit. Use it to run experiments, "
-        "e.g. `python method.py --data $LAB_DATA --out runs/pred.jsonl --seed 0`. The worktree is your own git "
-        "repository; every agent's branch is on the read-only remote `lab` (`git fetch -q lab`, then "
-        "`git log lab/agent-3`), and any commit id of any agent can be shown or cherry-picked directly."),
-     "input_schema": _schema({"command": _STR, "timeout_s": {"type": "number", "description": "default: the lab's"}},
-                             ["command"])},
-    {"name": "read_file", "description": "Read a text file of your worktree, with line numbers.",
-     "input_schema": _schema({"path": _STR, "offset": {**_INT, "description": "first line, from 1"},
-                              "limit": {**_INT, "description": "number of lines"}}, ["path"])},
-    {"name": "write_file", "description": "Create or overwrite a file of your worktree.",
-     "input_schema": _schema({"path": _STR, "content": _STR}, ["path", "content"])},
-    {"name": "edit_file", "description": "Replace one exact, unique occurrence of `old` with `new` in a file.",
-     "input_schema": _schema({"path": _STR, "old": _STR, "new": _STR}, ["path", "old", "new"])},
-    {"name": "git_commit", "description": "Commit every change in your worktree to your branch; returns the commit id.",
-     "input_schema": _schema({"message": _STR}, ["message"])},
-    {"name": "forum_post", "description": (
-        "Share with the other agents. kind: result, hypothesis, insight, error, observation or question. Give "
-        "the commit id of the code and metrics (pgr, pgr_se, acc, seeds) for results, good or bad."),
-     "input_schema": _schema({"kind": {"type": "string", "enum": list(forum.KINDS[:-1])}, "title": _STR, "body": _STR,
-                              "commit": _STR, "metrics": {"type": "object"}}, ["kind", "title", "body"])},
-    {"name": "forum_comment", "description": "Comment on a forum post.",
-     "input_schema": _schema({"post_id": _INT, "body": _STR}, ["post_id", "body"])},
-    {"name": "forum_vote", "description": "Vote on a forum post: +1 (useful, held up) or -1 (wrong, did not replicate).",
-     "input_schema": _schema({"post_id": _INT, "value": {"type": "integer", "enum": [1, -1]}}, ["post_id", "value"])},
-    {"name": "forum_search", "description": "Full-text search of the forum's posts.",
-     "input_schema": _schema({"query": _STR, "limit": _INT}, ["query"])},
-    {"name": "forum_read", "description": "Read one post with its comments and votes, or, without post_id, the newest posts.",
-     "input_schema": _schema({"post_id": _INT, "limit": _INT, "kind": _STR, "order": {"type": "string",
-                              "enum": ["new", "top"]}}, [])},
-    {"name": "evaluate", "description": (
-        "Score a predictions file of your worktree (JSONL: {\"id\", \"label\"} per test id) on the dev test "
-        "split: accuracy and PGR. Budgeted per hour; one seed is noisy."),
-     "input_schema": _schema({"predictions": _STR}, ["predictions"])},
-    {"name": "submit", "description": (
-        "Submit a commit: the scorer re-runs its method over every seed and reports dev PGR with its "
-        "standard error. Budgeted; submit what beats your best by more than noise."),
-     "input_schema": _schema({"commit": _STR, "path": {"type": "string", "description": "default method.py"}},
-                             ["commit"])},
-    {"name": "leaderboard", "description": "Every scored submission's dev PGR, best first.",
-     "input_schema": _schema({"limit": _INT}, [])},
-    {"name": "notebook", "description": (
-        "Your persistent notes, kept across restarts and fresh conversations: read them, append to them, "
-        "or replace them."),
-     "input_schema": _schema({"action": {"type": "string", "enum": ["read", "append", "replace"]}, "text": _STR},
-                             ["action"])},
-]
-TOOL_NAMES = [t["name"] for t in TOOLS]
+MAX_WAIT_S = 3600        # the longest one `submission` call waits for a result
 
 
 def truncate(text: str, limit: int) -> str:
@@ -93,7 +41,45 @@ def truncate(text: str, limit: int) -> str:
 
 
 class ToolError(LabError):
-    """A tool call that cannot be carried out; the agent reads this as an error result."""
+    """A tool call that cannot be carried out; the agent reads this as an error result, with `details`
+    added to the result's data."""
+
+    def __init__(self, message: str, /, **details):
+        super().__init__(message)
+        self.details = details
+
+
+# ---- the registry ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    input_schema: dict
+    run: Callable[..., tuple[str, dict]]      # the Toolbox method that carries it out
+
+    def spec(self) -> dict:
+        """What a model is shown (the Messages API's tool definition)."""
+        return {"name": self.name, "description": self.description, "input_schema": self.input_schema}
+
+
+REGISTRY: dict[str, Tool] = {}
+
+
+def tool(name: str, description: str, properties: dict | None = None, required: tuple[str, ...] = ()):
+    """Register a Toolbox method as the tool `name`, taking an object of `properties`."""
+    input_schema = {"type": "object", "properties": properties or {}, "required": list(required),
+                    "additionalProperties": False}
+    schema.check_schema(input_schema, name)
+
+    def register(method):
+        REGISTRY[name] = Tool(name, description, input_schema, method)
+        return method
+    return register
+
+
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_COUNT = {"type": "integer", "minimum": 1, "maximum": 1000}
 
 
 @dataclass
@@ -120,12 +106,17 @@ class Toolbox:
     # ---- dispatch ------------------------------------------------------------------------------
     def execute(self, call: ToolCall) -> ToolResult:
         self.ctx.workspace.check()        # a deleted worktree ends the agent with a clear state
-        handler = getattr(self, f"_tool_{call.name}", None)
-        if call.name not in TOOL_NAMES or handler is None:
+        spec = REGISTRY.get(call.name)
+        if spec is None:
             return ToolResult(call.id, call.name, f"error: unknown tool {call.name!r} (expected one of: "
-                              f"{', '.join(TOOL_NAMES)})", is_error=True)
+                              f"{', '.join(REGISTRY)})", is_error=True, data={"kind": "UnknownTool"})
+        problems = schema.violations(spec.input_schema, call.arguments)
+        if problems:
+            message = f"bad arguments for {call.name}: {'; '.join(problems)}"
+            return ToolResult(call.id, call.name, f"error: {message}", is_error=True,
+                              data={"error": message, "kind": "BadArguments", "problems": problems})
         try:
-            output, data = handler(**call.arguments)
+            output, data = spec.run(self, **call.arguments)
             return ToolResult(call.id, call.name, truncate(output, self.ctx.cfg.agents.output_chars), data=data)
         except WorktreeMissing:
             raise
@@ -134,11 +125,14 @@ class Toolbox:
                           {"tool": call.name, "arguments": _brief(call.arguments)})
             return ToolResult(call.id, call.name, f"error: refused: {exc}", is_error=True,
                               data={"error": str(exc), "kind": "Blocked"})
-        except TypeError as exc:
-            return ToolResult(call.id, call.name, f"error: bad arguments for {call.name}: {exc}", is_error=True)
         except LabError as exc:
             return ToolResult(call.id, call.name, f"error: {exc}", is_error=True,
-                              data={"error": str(exc), "kind": type(exc).__name__})
+                              data={"error": str(exc), "kind": type(exc).__name__, **getattr(exc, "details", {})})
+        except Exception as exc:          # a bug in the tool: the agent reads it, the log keeps the traceback
+            print(f"tool {call.name} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+            message = f"tool {call.name} failed: {type(exc).__name__}: {exc}"
+            return ToolResult(call.id, call.name, f"error: {message}", is_error=True,
+                              data={"error": message, "kind": type(exc).__name__})
 
     # ---- the sandbox ---------------------------------------------------------------------------
     def _limits(self, timeout_s: float | None = None) -> Limits:
@@ -165,6 +159,14 @@ class Toolbox:
         return self.ctx.sandbox.run(argv, binds, cwd=binds[0], limits=self._limits(timeout_s),
                                     env={**self._env(), **ws.git_env()}, cancel=self.cancel)
 
+    @tool("shell", (
+        "Run a bash command in your sandbox: your worktree (the current folder, writable), the dev data at "
+        "$LAB_DATA (/data, read-only), no network. Output is truncated past a limit. Use it to run experiments, "
+        "e.g. `python method.py --data $LAB_DATA --out runs/pred.jsonl --seed 0`. The worktree is your own git "
+        "repository; every agent's branch is on the read-only remote `lab` (`git fetch -q lab`, then "
+        "`git log lab/agent-3`), and any commit id of any agent can be shown or cherry-picked directly."),
+        {"command": _STR, "timeout_s": {"type": "number", "minimum": 1, "description": "default: the lab's"}},
+        ("command",))
     def _tool_shell(self, command: str, timeout_s: float | None = None):
         result = self.run_sandboxed(["bash", "-c", command], timeout_s)
         output = result.stdout + (("\n[stderr]\n" + result.stderr) if result.stderr.strip() else "")
@@ -179,25 +181,26 @@ class Toolbox:
             raise ToolError(text)
         return text, {"returncode": result.returncode, "duration_s": result.duration_s, "stdout": result.stdout}
 
-    def _tool_git_commit(self, message: str):
-        if not message.strip():
-            raise ToolError("a commit needs a message")
-        sha = self.ctx.workspace.commit(message, env=self._env())
-        return f"committed {sha} on {self.ctx.workspace.branch}", {"commit": sha}
-
     # ---- files ---------------------------------------------------------------------------------
+    @tool("read_file", "Read a text file of your worktree, with line numbers.",
+          {"path": _STR, "offset": {"type": "integer", "minimum": 1, "description": "first line, from 1"},
+           "limit": {**_COUNT, "maximum": 100000, "description": "number of lines"}}, ("path",))
     def _tool_read_file(self, path: str, offset: int = 1, limit: int = 400):
         lines = self.ctx.workspace.read_text(path).splitlines()
-        start = max(1, int(offset))
+        start = int(offset)
         chosen = lines[start - 1: start - 1 + int(limit)]
         text = "\n".join(f"{start + i:5d}  {line}" for i, line in enumerate(chosen))
         more = len(lines) - (start - 1 + len(chosen))
         return text + (f"\n[{more} more lines]" if more > 0 else ""), {"lines": len(lines)}
 
+    @tool("write_file", "Create or overwrite a file of your worktree.", {"path": _STR, "content": _STR},
+          ("path", "content"))
     def _tool_write_file(self, path: str, content: str):
         written = self.ctx.workspace.write(path, content)
         return f"wrote {len(content)} characters to {written}", {}
 
+    @tool("edit_file", "Replace one exact, unique occurrence of `old` with `new` in a file.",
+          {"path": _STR, "old": _STR, "new": _STR}, ("path", "old", "new"))
     def _tool_edit_file(self, path: str, old: str, new: str):
         text = self.ctx.workspace.read_text(path)
         found = text.count(old)
@@ -206,7 +209,20 @@ class Toolbox:
         self.ctx.workspace.write(path, text.replace(old, new))
         return f"edited {path}", {}
 
+    @tool("git_commit", "Commit every change in your worktree to your branch; returns the commit id.",
+          {"message": _STR}, ("message",))
+    def _tool_git_commit(self, message: str):
+        if not message.strip():
+            raise ToolError("a commit needs a message")
+        sha = self.ctx.workspace.commit(message, env=self._env())
+        return f"committed {sha} on {self.ctx.workspace.branch}", {"commit": sha}
+
     # ---- forum ---------------------------------------------------------------------------------
+    @tool("forum_post", (
+        "Share with the other agents. kind: result, hypothesis, insight, error, observation or question. Give "
+        "the commit id of the code and metrics (pgr, pgr_se, acc, seeds) for results, good or bad."),
+        {"kind": {"type": "string", "enum": list(forum.KINDS[:-1])}, "title": _STR, "body": _STR, "commit": _STR,
+         "metrics": {"type": "object"}}, ("kind", "title", "body"))
     def _tool_forum_post(self, kind: str, title: str, body: str, commit: str | None = None,
                          metrics: dict | None = None):
         if commit:
@@ -214,18 +230,24 @@ class Toolbox:
         pid = forum.post(self.ctx.db, self.ctx.agent, kind, title, body, commit, metrics)
         return f"posted #{pid}", {"post_id": pid}
 
+    @tool("forum_comment", "Comment on a forum post.", {"post_id": _INT, "body": _STR}, ("post_id", "body"))
     def _tool_forum_comment(self, post_id: int, body: str):
         cid = forum.comment(self.ctx.db, int(post_id), self.ctx.agent, body)
         return f"commented on #{post_id}", {"comment_id": cid}
 
+    @tool("forum_vote", "Vote on a forum post: +1 (useful, held up) or -1 (wrong, did not replicate).",
+          {"post_id": _INT, "value": {"type": "integer", "enum": [1, -1]}}, ("post_id", "value"))
     def _tool_forum_vote(self, post_id: int, value: int):
         forum.vote(self.ctx.db, int(post_id), self.ctx.agent, int(value))
         return f"voted {int(value):+d} on #{post_id}", {}
 
+    @tool("forum_search", "Full-text search of the forum's posts.", {"query": _STR, "limit": _COUNT}, ("query",))
     def _tool_forum_search(self, query: str, limit: int = 10):
         posts = forum.search(self.ctx.db, query, int(limit))
         return _format_posts(posts) or "no posts match", {"posts": posts}
 
+    @tool("forum_read", "Read one post with its comments and votes, or, without post_id, the newest posts.",
+          {"post_id": _INT, "limit": _COUNT, "kind": _STR, "order": {"type": "string", "enum": ["new", "top"]}})
     def _tool_forum_read(self, post_id: int | None = None, limit: int = 10, kind: str | None = None,
                          order: str = "new"):
         if post_id is None:
@@ -245,40 +267,87 @@ class Toolbox:
         finally:
             self.waiting_on_scorer = False
 
+    @contextmanager
+    def _budgeted_call(self):
+        """A call that spends the scorer's budget: counted as a query unless the scorer was not reached."""
+        reached = True
+        try:
+            with self._scorer_call():
+                yield
+        except ScorerUnavailable:
+            reached = False
+            raise
+        finally:
+            if reached:
+                agents.add_counts(self.ctx.db, self.ctx.agent, scorer_queries=1)
+
+    @tool("evaluate", (
+        "Score a predictions file of your worktree (JSONL: {\"id\", \"label\"} per test id) on the dev test "
+        "split: accuracy and PGR. Budgeted per hour; one seed is noisy."),
+        {"predictions": _STR}, ("predictions",))
     def _tool_evaluate(self, predictions: str):
         limit = int(self.ctx.cfg.scorer.max_output_mb * 1024 * 1024)
         try:
             content = self.ctx.workspace.read_bytes(predictions, max_bytes=limit)
         except NotFound:
             raise ToolError(f"{predictions}: no such file in your worktree (write predictions under it, e.g. runs/)")
-        agents.add_counts(self.ctx.db, self.ctx.agent, scorer_queries=1)
         # The scorer reads a copy that the lab made, never a path inside the worktree.
         with tempfile.TemporaryDirectory(prefix="evaluate-", dir=self.ctx.cfg.run_dir) as folder:
             copy = Path(folder) / "predictions.jsonl"
             copy.write_bytes(content)
-            with self._scorer_call():
+            with self._budgeted_call():
                 result = self.ctx.scorer.evaluate(self.ctx.agent, copy)
         agents.add_counts(self.ctx.db, self.ctx.agent, experiments=1)
         return (f"dev accuracy {result['acc']:.4f}, PGR {result['pgr']:+.4f} (weak {result['weak_acc']:.4f}, "
                 f"ceiling {result['ceiling_acc']:.4f}; one predictions file, so one seed)"), result
 
-    def _tool_submit(self, commit: str, path: str = "method.py"):
+    @tool("submit", (
+        "Queue a commit for scoring; returns at once with its request id. The scorer re-runs the method over "
+        "every seed and reports dev PGR with its standard error, which takes minutes (hours for large models). "
+        "Keep working meanwhile: the result reaches you as a note from the scorer when it is done, or call "
+        "`submission` with the request id. wait_s waits up to that many seconds for the result here instead. "
+        "Budgeted, queued ones included; submit what beats your best by more than noise."),
+        {"commit": _STR, "path": {"type": "string", "description": "default method.py"},
+         "wait_s": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "description": "default 0"}},
+        ("commit",))
+    def _tool_submit(self, commit: str, path: str = "method.py", wait_s: float = 0):
         sha = self.ctx.workspace.resolve_commit(commit)
-        agents.add_counts(self.ctx.db, self.ctx.agent, scorer_queries=1)
+        with self._budgeted_call():
+            view = self.ctx.scorer.enqueue(self.ctx.agent, sha, path)
+        if wait_s:
+            try:
+                with self._scorer_call():
+                    view = self.ctx.scorer.request(self.ctx.agent, view["request"], float(wait_s), cancel=self.cancel)
+            except ScorerUnavailable as exc:     # queued all the same: say under which id
+                raise ToolError(f"{describe_request(view)}, but waiting for its result failed: {exc}",
+                                **{**view, "kind": "ScorerUnavailable"}) from None
+        return self._told(view)
+
+    @tool("submission", (
+        "A submission you queued with `submit`: queued, being scored, failed (and why), or done with its dev PGR, "
+        "teacher dependence and flags. wait_s waits up to that many seconds for it to finish. Without request, "
+        "your recent submissions."),
+        {"request": {**_INT, "description": "the request id that `submit` gave"},
+         "wait_s": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "description": "default 0"}})
+    def _tool_submission(self, request: int | None = None, wait_s: float = 0):
         with self._scorer_call():
-            result = self.ctx.scorer.submit(self.ctx.agent, sha, path)
-        agents.add_counts(self.ctx.db, self.ctx.agent, experiments=1)
-        from lab.scorer.integrity import describe_dependence
+            if request is None:
+                views = self.ctx.scorer.requests(self.ctx.agent)
+                return "\n".join(describe_request(v) for v in views) or "no submissions yet", {"requests": views}
+            view = self.ctx.scorer.request(self.ctx.agent, int(request), float(wait_s), cancel=self.cancel)
+        return self._told(view)
 
-        lines = [f"submission {result['submission']}: dev PGR {result['pgr']:+.4f} ± {result['pgr_se']:.4f} "
-                 f"(accuracy {result['acc']:.4f}) over seeds {result['seeds']}"]
-        if result.get("teacher_dependence"):
-            lines.append(f"teacher dependence: {describe_dependence(result['teacher_dependence'])} (teachers whose "
-                         "labels are permuted among texts the strong model sees alike)")
-        flags = result.get("flags") or []
-        lines += [f"flag {f['kind']}: {f['message']}" for f in flags] or ["no flags on the dev task"]
-        return "\n".join(lines), result
+    def _told(self, view: dict) -> tuple[str, dict]:
+        """A request as the agent reads it: its result when done, a tool error when it failed, else where it is."""
+        data = {**view, **(view.get("result") or {})}
+        if view["state"] == "failed":
+            raise ToolError(describe_request(view), **{**data, "kind": view.get("kind") or "SubmissionFailed"})
+        if view["state"] == "done":
+            return describe_request(view), data
+        return (f"{describe_request(view)}. Keep working: its result comes to you as a note from the scorer, or "
+                f"call `submission` with request {view['request']} (wait_s to wait for it)."), data
 
+    @tool("leaderboard", "Every scored submission's dev PGR, best first.", {"limit": _COUNT})
     def _tool_leaderboard(self, limit: int = 20):
         with self._scorer_call():
             board = self.ctx.scorer.leaderboard()[: int(limit)]
@@ -295,6 +364,10 @@ class Toolbox:
         return "\n".join(lines) or "no scored submissions yet", {"leaderboard": board}
 
     # ---- notebook ------------------------------------------------------------------------------
+    @tool("notebook", (
+        "Your persistent notes, kept across restarts and fresh conversations: read them, append to them, "
+        "or replace them."),
+        {"action": {"type": "string", "enum": ["read", "append", "replace"]}, "text": _STR}, ("action",))
     def _tool_notebook(self, action: str, text: str = ""):
         db, agent = self.ctx.db, self.ctx.agent
         if action == "read":
@@ -303,11 +376,13 @@ class Toolbox:
         if action == "append":
             current = agents.notebook(db, agent)
             agents.set_notebook(db, agent, (current + "\n" if current else "") + text)
-        elif action == "replace":
-            agents.set_notebook(db, agent, text)
         else:
-            raise ToolError(f"unknown notebook action {action!r} (expected read, append or replace)")
+            agents.set_notebook(db, agent, text)
         return f"notebook {action}ed ({len(agents.notebook(db, agent))} characters)", {}
+
+
+TOOLS: list[dict[str, Any]] = [t.spec() for t in REGISTRY.values()]
+TOOL_NAMES = list(REGISTRY)
 
 
 def _brief(arguments: dict) -> dict:

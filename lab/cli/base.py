@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import click
 
-from lab import config as configs
+from lab.errors import LabError
 from lab.inert import inert, inert_line
 
 EXIT_BAD_INPUT = 2
+# Commands that only read the lab: they open its database read-only and create nothing (a write inside one, like
+# `lab forum post` or `lab score --method`, asks for the database with write=True).
+READ_ONLY_COMMANDS = {"status", "score", "forum", "log", "show", "report"}
 ROLES = {"dev": "dev", "heldout": "held-out"}
 
 
@@ -43,23 +46,45 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
+class NoLab(LabError):
+    """A command that reads the lab ran where no lab has been made."""
+
+
 class Context:
-    def __init__(self, config_path: str):
+    def __init__(self, config_path: str, read_only: bool = False):
         self.config_path = config_path
+        self.read_only = read_only
         self._cfg = None
         self._db = None
+        self._db_writable = False
 
     @property
     def cfg(self):
         if self._cfg is None:
+            from lab import config as configs   # pydantic loads only for commands that read lab.toml
+
             self._cfg = configs.load(self.config_path)
         return self._cfg
 
-    def db(self):
+    def db(self, write: bool = False):
+        """The lab's database. A read-only command opens it read-only: where the state folder is missing it stops with
+        NoLab, and where the folder exists without a database yet (prepared, never started) it reads an empty one in
+        memory, so that nothing is created either way."""
         from lab.store import open_db
 
-        if self._db is None:
-            self._db = open_db(self.cfg.state_dir / "lab.db")
+        write = write or not self.read_only
+        if self._db is not None and (self._db_writable or not write):
+            return self._db
+        path = self.cfg.state_dir / "lab.db"
+        if write:
+            self._db, self._db_writable = open_db(path), True
+        elif path.is_file():
+            self._db = open_db(path, read_only=True)
+        elif self.cfg.state_dir.is_dir():
+            self._db = open_db(":memory:")
+        else:
+            raise NoLab(f"no lab here yet: {self.cfg.state_dir} does not exist (`lab init` prepares one, "
+                        "`lab start` starts it)")
         return self._db
 
     def sandbox(self):
@@ -70,13 +95,28 @@ class Context:
     def scorer(self):
         from lab.scorer.scorer import Scorer
 
-        return Scorer(self.cfg, self.db(), self.sandbox())
+        return Scorer(self.cfg, self.db(write=True), self.sandbox())
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("lab")
+    except PackageNotFoundError:
+        found = "(version unknown: not installed, run from a source tree)"
+    click.echo(f"lab {found}")
+    ctx.exit()
 
 
 @click.group()
 @click.option("--config", "config_path", default="lab.toml", show_default=True, metavar="FILE",
               help="The lab's configuration file.")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Print the version and exit.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str) -> None:
     """An automated weak-to-strong research lab on one workstation."""
-    ctx.obj = Context(config_path)
+    ctx.obj = Context(config_path, read_only=ctx.invoked_subcommand in READ_ONLY_COMMANDS)

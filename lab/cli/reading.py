@@ -30,14 +30,14 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
     from lab.scaffold.history import History
     from lab.store import submissions
 
-    cfg = obj.cfg
+    cfg, db = obj.cfg, obj.db()     # the database first: where there is no lab, that says so
     branches = control.check_names(cfg, [agent]) if agent else cfg.agents.names
     history = History(cfg.state_dir)
     if not history.branches(branches):
         echo("no agent branches yet (`lab start` makes them)")
         return
     found = history.commits(branches, limit)
-    scores = submissions.by_commit(obj.db())
+    scores = submissions.by_commit(db)
     if not found:
         echo("no commits by agents yet")
     for c in found:
@@ -54,10 +54,11 @@ def show(obj: Context, commit: str) -> None:
     from lab.scaffold.history import History
     from lab.store import submissions
 
+    db = obj.db()                   # first: where there is no lab, that says so
     history = History(obj.cfg.state_dir)
     sha = history.resolve(commit)
     echo(history.show(sha))
-    subs = submissions.by_commit(obj.db()).get(sha, [])
+    subs = submissions.by_commit(db).get(sha, [])
     echo(f"\nscores of {sha[:10]}:" if subs else f"\n{sha[:10]} has not been submitted")
     for sub in subs:
         echo(f"  {_score_line(sub)}")
@@ -127,5 +128,5 @@ def forum_post(obj: Context, text: str, title: str | None) -> None:
     """Post as the person running the lab."""
     from lab.agents.steering import Steering
 
-    pid = Steering(obj.cfg, obj.db()).post(title or text.splitlines()[0][:120], text)
+    pid = Steering(obj.cfg, obj.db(write=True)).post(title or text.splitlines()[0][:120], text)
     echo(f"posted #{pid}")

@@ -24,8 +24,12 @@ def _limits_in_force(cfg) -> str:
     from lab.sandbox import make_sandbox
     from lab.sandbox.select import describe_limits
 
+    scorer = cfg.scorer
+    method = (f"a method run: {scorer.cpu_limit_s:g} s of CPU, {scorer.wall_limit_s:g} s wall-clock backstop"
+              if scorer.cpu_limit_s is not None else f"a method run: {scorer.wall_limit_s:g} s wall clock (timeout_s)")
     try:
-        return describe_limits(make_sandbox(cfg.lab.sandbox, warn=lambda line: None), cfg.agents.names)
+        return describe_limits(make_sandbox(cfg.lab.sandbox, warn=lambda line: None), cfg.agents.names) + \
+            f"; {method}"
     except LabError as exc:
         return f"limits: the sandbox cannot run here: {exc}"
 
@@ -89,10 +93,11 @@ def stop(obj: Context, names: tuple[str, ...]) -> None:
     if names:
         if not control.running(cfg):
             raise control.LabNotRunning("the lab is not running, so no agent is either (`lab status` shows them)")
+        runners = control.runner_pids(obj.db(), names)
         for name in names:
             steering.stop_agent(name)
         states = control.wait_for_states(obj.db(), names, ("stopped", "failed", "budget", "stuck"),
-                                         timeout=cfg.agents.grace_s + 30)
+                                         timeout=cfg.agents.grace_s + 30, gone=runners)
         for name, state in states.items():
             echo(f"{name}: {state}")
         return

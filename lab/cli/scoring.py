@@ -74,7 +74,7 @@ def score(obj: Context, method_path: Path | None, baselines: bool, disqualify: i
             raise click.UsageError("--disqualify needs --reason TEXT")
         from lab.agents.steering import Steering
 
-        Steering(obj.cfg, obj.db()).disqualify(disqualify, reason)
+        Steering(obj.cfg, obj.db(write=True)).disqualify(disqualify, reason)
         echo(json.dumps({"disqualified": disqualify, "reason": reason}) if as_json
                    else f"submission {disqualify} disqualified: {reason}")
         return

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Protocol
 
 from lab.errors import SandboxError
-from lab.sandbox.cgroups import RUN_NICE, Cgroups, RunCgroup, autogroup_enabled, lower_autogroups
+from lab.sandbox.cgroups import Cgroups, RunCgroup, autogroup_enabled, lower_autogroups, run_nice, tree_cpu_seconds
 from lab.sandbox.users import SCORER
 
 TAIL_BYTES = 4000
+POLL_S = 0.2
+RLIMIT_CPU_SLACK_S = 2   # each process's own CPU rlimit, a kernel-enforced bound behind the run's total
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,8 @@ class Bind:
 
 @dataclass(frozen=True)
 class Limits:
-    timeout_s: float = 180
+    timeout_s: float = 180       # wall clock; where cpu_s is set, the backstop for a hung run
+    cpu_s: float | None = None   # CPU time of every process of the run together; None: no CPU-time limit
     memory_mb: int = 6144
     max_processes: int = 256
     max_file_mb: float = 16
@@ -50,10 +53,12 @@ class RunResult:
     limits: Limits = field(default_factory=Limits)
     cancelled: bool = False
     oom_killed: bool = False     # the kernel killed a process of the run at its memory cgroup's limit
+    cpu_used_s: float | None = None   # CPU time of the run, all its processes; None where it was not measured
+    cpu_limited: bool = False    # stopped at limits.cpu_s
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out and not self.cancelled
+        return self.returncode == 0 and not self.timed_out and not self.cancelled and not self.cpu_limited
 
     def failure(self) -> str:
         """One line saying why the run failed."""
@@ -61,6 +66,13 @@ class RunResult:
             return "killed: the agent was stopped and the grace period ran out"
         if self.oom_killed:
             return f"ran out of memory (limit {self.limits.memory_mb} MB): the kernel killed it at the limit"
+        if self.cpu_limited:
+            return (f"stopped at its CPU-time limit of {self.limits.cpu_s:g} s (it used {self.cpu_used_s or 0:.1f} s "
+                    f"of CPU in {self.duration_s:.0f} s of wall-clock time)")
+        if self.timed_out and self.limits.cpu_s is not None:
+            used = f"{self.cpu_used_s:.1f} s" if self.cpu_used_s is not None else "an unmeasured amount"
+            return (f"timed out after {self.limits.timeout_s:g} s of wall-clock time, the backstop for hung runs "
+                    f"(it used {used} of its {self.limits.cpu_s:g} s CPU-time limit)")
         if self.timed_out:
             return f"timed out after {self.limits.timeout_s:g} s"
         code = self.returncode or 0
@@ -129,8 +141,9 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
 def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str | None = None,
                 cancel: threading.Event | None = None, cgroups: Cgroups = Cgroups(), user: str = SCORER) -> RunResult:
     """Start argv in its own process group, inside a cgroup of its own where the machine offers them and
-    with rlimits applied; kill all of it at the timeout or when cancel is set."""
+    with rlimits applied; kill all of it at the CPU-time limit, at the timeout or when cancel is set."""
     cgroup = cgroups.start(user, limits.memory_mb, limits.max_processes)
+    nice = None if cgroup and cgroup.controls_cpu else run_nice(user)
     try:
         with tempfile.TemporaryDirectory(prefix="lab-run-") as logs:
             out_path, err_path = Path(logs) / "stdout", Path(logs) / "stderr"
@@ -138,28 +151,55 @@ def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str |
                 start = time.monotonic()
                 try:
                     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
-                                            preexec_fn=_child_setup(limits, cgroup), start_new_session=True)
+                                            preexec_fn=_child_setup(limits, cgroup, nice), start_new_session=True)
                 except subprocess.SubprocessError as exc:
                     where = f" in its cgroup {', '.join(map(str, cgroup.paths))}" if cgroup else ""
                     raise SandboxError(f"cannot start the run under its limits{where}: {exc}") from exc
-                timed_out, cancelled = _wait(proc, start + limits.timeout_s, cancel,
-                                             renice=not (cgroup and cgroup.controls_cpu))
+                clock = _CpuClock(proc.pid, cgroup)
+                ended = _wait(proc, start + limits.timeout_s, cancel, nice, clock, limits.cpu_s)
                 duration = time.monotonic() - start
             oom_killed = bool(cgroup and cgroup.oom_kills())
-            return RunResult(None if timed_out or cancelled else proc.returncode, timed_out, duration,
-                             _tail(out_path), _tail(err_path), limits, cancelled, oom_killed)
+            cpu_used = clock.final()
+            # a process killed by its own CPU rlimit has used more than the run may
+            cpu_limited = ended == "cpu" or (limits.cpu_s is not None and cpu_used is not None
+                                             and cpu_used >= limits.cpu_s and ended is None and proc.returncode != 0)
+            stopped = ended is not None or cpu_limited
+            return RunResult(None if stopped else proc.returncode, ended == "timeout", duration,
+                             _tail(out_path), _tail(err_path), limits, ended == "cancel", oom_killed,
+                             cpu_used, cpu_limited)
     finally:
         if cgroup:
             cgroup.close()
 
 
-def _child_setup(limits: Limits, cgroup: RunCgroup | None):
+class _CpuClock:
+    """The CPU time a run has used: its cgroup's account where one keeps it, else its process tree's."""
+
+    def __init__(self, pid: int, cgroup: RunCgroup | None):
+        self.pid, self.cgroup = pid, cgroup
+        self.by_cgroup = bool(cgroup and cgroup.cpu_seconds() is not None)
+        self.last: float | None = None
+
+    def read(self) -> float | None:
+        if self.by_cgroup:
+            self.last = self.cgroup.cpu_seconds()
+        else:
+            # the tree's total only grows while its root lives; read once the root is gone it would drop
+            self.last = max(self.last or 0.0, tree_cpu_seconds(self.pid))
+        return self.last
+
+    def final(self) -> float | None:
+        """After the run: the cgroup's account is complete; the tree's is what was last seen alive."""
+        return self.cgroup.cpu_seconds() if self.by_cgroup else self.last
+
+
+def _child_setup(limits: Limits, cgroup: RunCgroup | None, nice: int | None):
     """What the child does before exec: join the run's cgroup, then limit itself."""
     memory = limits.memory_mb * 1024 * 1024
     file_size = int(limits.max_file_mb * 1024 * 1024)
     join = cgroup.join_procs() if cgroup else []
     bounded_by_cgroup = bool(cgroup and cgroup.bounds_memory)
-    renice = not (cgroup and cgroup.controls_cpu)
+    cpu = None if limits.cpu_s is None else int(limits.cpu_s) + RLIMIT_CPU_SLACK_S
 
     def setup() -> None:
         for procs in join:
@@ -171,8 +211,10 @@ def _child_setup(limits: Limits, cgroup: RunCgroup | None):
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if renice:
-            os.setpriority(os.PRIO_PROCESS, 0, RUN_NICE)
+        if cpu is not None:   # SIGXCPU at the soft limit, SIGKILL a second later
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        if nice is not None:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
         if limits.cpus:
             os.sched_setaffinity(0, limits.cpus)
         die_with_parent()
@@ -180,24 +222,29 @@ def _child_setup(limits: Limits, cgroup: RunCgroup | None):
     return setup
 
 
-def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | None, renice: bool) -> tuple[bool, bool]:
-    """Wait for proc until the deadline or cancel, then kill its process group; (timed out, cancelled)."""
-    renice_autogroups = renice and autogroup_enabled()
+def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | None, nice: int | None,
+          clock: _CpuClock, cpu_s: float | None) -> str | None:
+    """Wait for proc until it ends, uses cpu_s of CPU, reaches the deadline or is cancelled, then kill its process
+    group; which of "cpu", "timeout", "cancel" stopped it, or None where it ended by itself."""
+    renice_autogroups = nice is not None and autogroup_enabled()
     next_renice = time.monotonic() + 0.1
-    timed_out = cancelled = False
+    ended = None
     try:
         while proc.poll() is None:
             if cancel is not None and cancel.is_set():
-                cancelled = True
+                ended = "cancel"
+                break
+            if cpu_s is not None and (clock.read() or 0.0) >= cpu_s:
+                ended = "cpu"
                 break
             if time.monotonic() >= deadline:
-                timed_out = True
+                ended = "timeout"
                 break
             if renice_autogroups and time.monotonic() >= next_renice:
-                lower_autogroups(proc.pid)   # again each second: the run may make new sessions
+                lower_autogroups(proc.pid, nice)   # again each second: the run may make new sessions
                 next_renice = time.monotonic() + 1.0
             try:
-                proc.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+                proc.wait(timeout=min(POLL_S, max(0.0, deadline - time.monotonic())))
             except subprocess.TimeoutExpired:
                 pass
     finally:
@@ -206,4 +253,4 @@ def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | Non
         except ProcessLookupError:
             pass
         proc.wait()
-    return timed_out, cancelled
+    return ended

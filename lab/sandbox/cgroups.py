@@ -6,11 +6,19 @@ only there or below cgroups without processes; under the lab's own cgroup in eac
 hierarchy, so that limits set on the lab's cgroup still bound its runs. The run's first process
 joins before it execs, so bwrap and everything under it is inside; at the end whatever is left is
 killed and the cgroup removed. The `lab` parent weighs less than its siblings (the person's own
-tools), so the lab's runs all together yield the CPU to them.
+tools), so the lab's runs all together yield the CPU to them. The lab's own daemons, the supervisor
+and the agents' runners, sit in `lab/daemons`, under the same low weight, while the person's `lab`
+commands and TUI stay where they were started. Inside `lab`, the scorer's runs and the daemons weigh
+as much as several agents' runs: a method's wall-clock backstop should not depend on how busy the
+agents are, and the daemons, light but waited on (a stop, a restart), should answer at once.
 
 Without cgroup CPU control the run is reniced instead. With autogroup scheduling on, plain nice
 acts only within a session, and every session (bwrap's --new-session makes one) is a CPU group of
-its own: there the run's sessions get autogroup nice, re-applied each second to new ones.
+its own: there the run's sessions get autogroup nice, re-applied each second to new ones. The
+daemons and the scorer's runs get a nice between the agents' runs and the person's tools.
+
+A run's CPU time, all its processes together, is read from its cgroup: cpu.stat on cgroup v2,
+cpuacct.usage on v1 where the cpuacct controller is mounted.
 """
 from __future__ import annotations
 
@@ -24,13 +32,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.errors import SandboxError
+from lab.sandbox.users import SCORER
 
-CONTROLLERS = ("memory", "pids", "cpu")
+CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")   # cpuacct: cgroup v1 only (v2 accounts CPU in every cgroup)
 V2_ROOT = Path("/sys/fs/cgroup")
 LAB = "lab"
 V1_CPU_SHARES = 256      # the default is 1024
 V2_CPU_WEIGHT = 25       # the default is 100
+FAVOURED_FACTOR = 8      # the scorer's runs and the daemons, inside `lab`, against one agent's runs
+DAEMONS = "daemons"      # the supervisor and the runners, inside `lab`
 RUN_NICE = 10
+LAB_NICE = 5             # without cgroups: the daemons and the scorer's runs, above the agents', below the person
 CLEANUP_S = 5.0
 MAKE_ATTEMPTS = 5
 _runs = itertools.count(1)
@@ -55,7 +67,7 @@ class Cgroups:
     def describe(self) -> str:
         if not self.parents:
             return "no cgroups here"
-        names = {"memory": "memory", "pids": "pids", "cpu": "cpu weight"}
+        names = {"memory": "memory", "pids": "pids", "cpu": "cpu weight", "cpuacct": "cpu time"}
         return f"cgroup v{self.version}: " + ", ".join(names[c] for c in self.controllers)
 
     def start(self, user: str, memory_mb: int, max_processes: int) -> "RunCgroup | None":
@@ -86,19 +98,45 @@ class Cgroups:
             found.setdefault(parent, []).append(controller)
         return found
 
-    def _make(self, lab: Path, user: str, name: str, controllers: list[str]) -> None:
-        enable = " ".join(f"+{c}" for c in controllers)
+    def _make_lab(self, lab: Path, controllers: list[str]) -> None:
         lab.mkdir(exist_ok=True)
         if self.version == 2:
-            _write(lab / "cgroup.subtree_control", enable)
+            _write(lab / "cgroup.subtree_control", " ".join(f"+{c}" for c in controllers))
         if "cpu" in controllers:
-            _write(lab / ("cpu.weight" if self.version == 2 else "cpu.shares"),
-                   str(V2_CPU_WEIGHT if self.version == 2 else V1_CPU_SHARES))
+            _write(lab / self._weight_file, str(V2_CPU_WEIGHT if self.version == 2 else V1_CPU_SHARES))
+
+    @property
+    def _weight_file(self) -> str:
+        return "cpu.weight" if self.version == 2 else "cpu.shares"
+
+    def _make(self, lab: Path, user: str, name: str, controllers: list[str]) -> None:
+        self._make_lab(lab, controllers)
         (lab / user).mkdir(exist_ok=True)
         if self.version == 2:
-            _write(lab / user / "cgroup.subtree_control", enable)
+            _write(lab / user / "cgroup.subtree_control", " ".join(f"+{c}" for c in controllers))
+        if "cpu" in controllers and user == SCORER:
+            self._favour(lab / user)
         _remove_stale(lab / user)
         (lab / user / name).mkdir()
+
+    def _favour(self, group: Path) -> None:
+        _write(group / self._weight_file, str((100 if self.version == 2 else 1024) * FAVOURED_FACTOR))
+
+    def join_daemons(self) -> Path | None:
+        """Move this process (and so what it starts from now on) into `lab/daemons` of the CPU hierarchy, under
+        the lab's low weight; its path, or None where the machine offers no cgroup CPU control."""
+        if "cpu" not in self.parents:
+            return None
+        lab = self.parents["cpu"]
+        controllers = self._hierarchies()[lab]
+        try:
+            self._make_lab(lab, controllers)
+            (lab / DAEMONS).mkdir(exist_ok=True)
+            self._favour(lab / DAEMONS)
+            _write(lab / DAEMONS / "cgroup.procs", str(os.getpid()))
+        except OSError as exc:
+            raise SandboxError(f"cannot move the lab's daemons into {lab / DAEMONS}: {exc}") from exc
+        return lab / DAEMONS
 
 
 def _remove_stale(user_dir: Path) -> None:
@@ -170,6 +208,18 @@ class RunCgroup:
             return 0
         counts = dict(line.split() for line in lines if len(line.split()) == 2)
         return int(counts.get("oom_kill", "0"))
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by every process that was in this run; None where no hierarchy accounts it."""
+        try:
+            if self.version == 2:
+                stat = (self.paths[0] / "cpu.stat").read_text().split()
+                return int(stat[stat.index("usage_usec") + 1]) / 1e6
+            if "cpuacct" in self.dirs:
+                return int((self.dirs["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError):
+            pass
+        return None
 
     def processes(self) -> set[int]:
         found = set()
@@ -276,6 +326,8 @@ def _detect_v1(mounts: list[tuple[Path, str, str, list[str]]]) -> Cgroups:
             if kind != "cgroup" or controller not in options or controller not in own:
                 continue
             inside = Path(own[controller])
+            if inside.parts[-2:] == (LAB, DAEMONS):   # a lab daemon: its runs go beside it, not below it
+                inside = inside.parent.parent
             here = point / inside.relative_to(root) if inside.is_relative_to(root) else point
             if here.is_dir() and os.access(here, os.W_OK):
                 parents[controller] = here / LAB
@@ -290,17 +342,70 @@ def autogroup_enabled() -> bool:
         return False
 
 
-def lower_autogroups(pid: int, most: int = 4096) -> None:
-    """Give the autogroup of pid and of each of its descendants nice RUN_NICE (at most `most` processes)."""
-    pending, seen = [pid], 0
-    while pending and seen < most:
+def run_nice(user: str) -> int:
+    """The nice value of a run's processes (and, with autogroups, of their sessions) where no cgroup weighs them."""
+    return LAB_NICE if user == SCORER else RUN_NICE
+
+
+def _descendants(pid: int, most: int = 4096) -> list[int]:
+    """pid and its descendants (at most `most`), parents before children; those that end meanwhile are left out."""
+    found, pending = [], [pid]
+    while pending and len(found) < most:
         current = pending.pop()
-        seen += 1
         try:
-            group = Path(f"/proc/{current}/autogroup")
-            if not group.read_text().rstrip().endswith(f"nice {RUN_NICE}"):
-                _write(group, str(RUN_NICE))
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(child) for child in (task / "children").read_text().split()]
+            children = [int(child) for task in Path(f"/proc/{current}/task").iterdir()
+                        for child in (task / "children").read_text().split()]
         except (OSError, ValueError):
             continue    # it ended while we looked
+        found.append(current)
+        pending += children
+    return found
+
+
+def lower_autogroups(pid: int, nice: int = RUN_NICE) -> None:
+    """Give the autogroup of pid and of each of its descendants this nice value."""
+    for current in _descendants(pid):
+        try:
+            group = Path(f"/proc/{current}/autogroup")
+            if not group.read_text().rstrip().endswith(f"nice {nice}"):
+                _write(group, str(nice))
+        except OSError:
+            continue
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of pid and its live descendants, with that of the children they have reaped: a run's CPU time
+    where no cgroup accounts it (a process that left the tree, reparented outside it, is missed)."""
+    total = 0
+    for current in _descendants(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])   # utime, stime, cutime, cstime
+    return total / CLOCK_TICKS
+
+
+def lower_own_priority(cgroups: Cgroups) -> str:
+    """Put this process, and what it starts, below the person's tools: into `lab/daemons` where cgroups weigh the
+    CPU, else at nice LAB_NICE, its session's autogroup too. Says where it went."""
+    joined = cgroups.join_daemons()
+    lower_own_autogroup()   # counts only outside a CPU cgroup, but costs nothing
+    if joined:
+        return f"cpu cgroup {joined}"
+    os.setpriority(os.PRIO_PROCESS, 0, max(LAB_NICE, os.getpriority(os.PRIO_PROCESS, 0)))
+    return f"nice {LAB_NICE}" + (" (its autogroup too)" if autogroup_enabled() else "")
+
+
+def lower_own_autogroup(nice: int = LAB_NICE) -> None:
+    """Give this process's session's autogroup this nice value (a new session starts at 0), where this process leads
+    its session: never the autogroup of a shell that started it. Safe before exec."""
+    if os.getsid(0) != os.getpid():
+        return
+    try:
+        _write(Path("/proc/self/autogroup"), str(nice))
+    except OSError:
+        pass    # no autogroups here

@@ -6,7 +6,7 @@ import pwd
 import sys
 
 from lab.sandbox.base import Sandbox
-from lab.sandbox.cgroups import RUN_NICE, autogroup_enabled
+from lab.sandbox.cgroups import LAB_NICE, RUN_NICE, autogroup_enabled
 from lab.sandbox.users import SCORER, uid_of
 
 
@@ -36,5 +36,5 @@ def describe_limits(sandbox: Sandbox, agents: list[str]) -> str:
               (["processes per uid"] if sandbox.uid is not None or os.geteuid() != 0 else []) + ["file size"]
     parts = [uids, sandbox.cgroups.describe(), "rlimits: " + ", ".join(rlimits)]
     if "cpu" not in controllers:
-        parts.append(f"cpu: {'autogroup ' if autogroup_enabled() else ''}nice {RUN_NICE}")
+        parts.append(f"cpu: {'autogroup ' if autogroup_enabled() else ''}nice {RUN_NICE} (scorer {LAB_NICE})")
     return "limits: " + "; ".join(parts)

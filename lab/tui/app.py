@@ -1,13 +1,16 @@
 """The lab's TUI: watch every agent live, read their work, review flags, and steer, from one terminal.
 
-Reads go through `Source` in a worker thread once a second; the active screen gets plain data to show.
+Reads go through `Source` in a thread of their own once a second; the active screen gets plain data to show.
 Actions go through the core's `Steering` (the same as the command line's) in worker threads too, so a
 busy database never freezes the screen. Quitting the TUI leaves the lab running.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
@@ -18,14 +21,8 @@ from lab.errors import LabError
 from lab.inert import inert
 from lab.store import open_db
 from lab.tui.palette import LabCommands
-from lab.tui.screens.agent import AgentScreen
-from lab.tui.screens.agent_keys import AGENT_BINDINGS
 from lab.tui.screens.dashboard import DashboardScreen
-from lab.tui.screens.dialogs import ConfirmScreen, PostScreen, PromptScreen
-from lab.tui.screens.forum import ForumScreen
-from lab.tui.screens.help import HelpScreen
 from lab.tui.screens.live import LiveScreen
-from lab.tui.screens.review import ReviewScreen
 from lab.tui.source import Dashboard, Source
 
 DONE = {
@@ -43,15 +40,66 @@ DONE = {
 }
 
 
+T = TypeVar("T")
+
+
+async def in_daemon_thread(read: Callable[[], T]) -> T:
+    """`read()` in a thread of its own that quitting does not wait for: a read still in flight when the person
+    presses q (seconds, on a machine that agents keep busy) is abandoned, since nobody will see its result.
+    Textual's thread workers run in the loop's executor, which the app's exit waits on."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future = loop.create_future()
+
+    def settle(outcome: tuple) -> None:
+        if not done.cancelled():
+            done.set_result(outcome)
+
+    def run() -> None:
+        try:
+            outcome = (read(), None)
+        except Exception as exc:   # handed to the awaiting task, which decides
+            outcome = (None, exc)
+        try:
+            loop.call_soon_threadsafe(settle, outcome)
+        except RuntimeError:       # the app has quit and its loop is closed
+            pass
+
+    threading.Thread(target=run, name="lab-read", daemon=True).start()
+    value, error = await done
+    if error is not None:
+        raise error
+    return value
+
+
 def _who(targets: list[str] | None) -> str:
     return "every agent" if not targets or len(targets) > 3 else ", ".join(targets)
+
+
+# The screens past the dashboard import when first opened: their Markdown and syntax highlighting would cost the
+# first frame about a quarter of a second.
+def _forum_screen():
+    from lab.tui.screens.forum import ForumScreen
+
+    return ForumScreen()
+
+
+def _review_screen():
+    from lab.tui.screens.review import ReviewScreen
+
+    return ReviewScreen()
+
+
+def _dialogs():
+    from lab.tui.screens import dialogs
+
+    return dialogs
 
 
 class LabApp(App):
     CSS_PATH = "lab.tcss"
     TITLE = "lab"
     COMMANDS = App.COMMANDS | {LabCommands}
-    MODES = {"dashboard": DashboardScreen, "forum": ForumScreen, "review": ReviewScreen}
+    MODES = {"dashboard": DashboardScreen, "forum": _forum_screen, "review": _review_screen}
     DEFAULT_MODE = "dashboard"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
@@ -95,16 +143,19 @@ class LabApp(App):
         self._generation += 1
         self._in_flight += 1
         generation = self._generation
-        self.run_worker(lambda: self._poll(screen, generation), thread=True, group="poll")
+        self.run_worker(self._poll(screen, generation), group="poll")
 
-    def _poll(self, screen: LiveScreen, generation: int) -> None:
-        try:
+    async def _poll(self, screen: LiveScreen, generation: int) -> None:
+        def read() -> tuple:
             data = screen.fetch(self.source)
-            header = data.header if isinstance(data, Dashboard) else self.source.header()
+            return data, data.header if isinstance(data, Dashboard) else self.source.header()
+
+        try:
+            data, header = await in_daemon_thread(read)
         except Exception as exc:   # a locked or damaged database must not take the screen down: say so once
-            self.call_from_thread(self._failed, inert(f"could not read the lab: {exc}"))
+            self._failed(inert(f"could not read the lab: {exc}"))
             return
-        self.call_from_thread(self._show, screen, generation, data, header)
+        self._show(screen, generation, data, header)
 
     def _failed(self, message: str) -> None:
         self._in_flight -= 1
@@ -124,6 +175,8 @@ class LabApp(App):
 
     # ---- navigation ------------------------------------------------------------------------------
     def open_agent(self, name: str) -> None:
+        from lab.tui.screens.agent import AgentScreen
+
         self.switch_mode("dashboard")
         self.push_screen(AgentScreen(name))
 
@@ -136,6 +189,12 @@ class LabApp(App):
         self.screen.select(submission_id)
 
     def action_help(self) -> None:
+        from lab.tui.screens.agent import AgentScreen
+        from lab.tui.screens.agent_keys import AGENT_BINDINGS
+        from lab.tui.screens.forum import ForumScreen
+        from lab.tui.screens.help import HelpScreen
+        from lab.tui.screens.review import ReviewScreen
+
         self.push_screen(HelpScreen([("everywhere", self.BINDINGS), ("agents (dashboard and agent screen)",
                                                                        AGENT_BINDINGS),
                                       ("dashboard", DashboardScreen.BINDINGS), ("agent screen", AgentScreen.BINDINGS),
@@ -164,32 +223,32 @@ class LabApp(App):
             if yes:
                 self.steer(kind, *args)
 
-        self.push_screen(ConfirmScreen(question), answered)
+        self.push_screen(_dialogs().ConfirmScreen(question), answered)
 
     def ask_message(self, name: str | None) -> None:
         who = name or "every agent"
-        self.push_screen(PromptScreen(f"Message to {who} (read at its next step)", "what to tell them"),
+        self.push_screen(_dialogs().PromptScreen(f"Message to {who} (read at its next step)", "what to tell them"),
                          lambda got: got and self.steer("message", [name] if name else None, got["text"]))
 
     def action_message_all(self) -> None:
         self.ask_message(None)
 
     def ask_post(self) -> None:
-        self.push_screen(PostScreen(), lambda got: got and self.steer("post", got["title"], got["body"],
-                                                                      then=self.open_thread))
+        self.push_screen(_dialogs().PostScreen(),
+                         lambda got: got and self.steer("post", got["title"], got["body"], then=self.open_thread))
 
     def ask_comment(self, post_id: int) -> None:
-        self.push_screen(PromptScreen(f"Comment on #{post_id}, as the person", "your comment"),
+        self.push_screen(_dialogs().PromptScreen(f"Comment on #{post_id}, as the person", "your comment"),
                          lambda got: got and self.steer("comment", post_id, got["text"]))
 
     def ask_disqualify(self, submission_id: int) -> None:
-        self.push_screen(PromptScreen(f"Disqualify submission {submission_id}: why? (it leaves the leaderboard, "
-                                      "kept with the reason)", "the reason"),
+        self.push_screen(_dialogs().PromptScreen(f"Disqualify submission {submission_id}: why? (it leaves the "
+                                                 "leaderboard, kept with the reason)", "the reason"),
                          lambda got: got and self.steer("disqualify", submission_id, got["text"]))
 
     def ask_clear_flag(self, submission_id: int, flags: list[tuple[str, str]]) -> None:
-        self.push_screen(PromptScreen(f"Clear a flag of submission {submission_id}: which, and why?",
-                                      "the reason", choices=flags),
+        self.push_screen(_dialogs().PromptScreen(f"Clear a flag of submission {submission_id}: which, and why?",
+                                                 "the reason", choices=flags),
                          lambda got: got and self.steer("clear_flag", int(got["choice"]), got["text"]))
 
     def action_start_lab(self) -> None:
@@ -225,8 +284,9 @@ class LabApp(App):
 
             self.run_worker(work, thread=True, group="lab")
 
-        self.push_screen(ConfirmScreen("Stop the whole lab? Every agent's running tool call is stopped after the "
-                                       "grace period; `lab start` or S resumes them.", "Stop the lab"), answered)
+        question = ("Stop the whole lab? Every agent's running tool call is stopped after the grace period; "
+                    "`lab start` or S resumes them.")
+        self.push_screen(_dialogs().ConfirmScreen(question, "Stop the lab"), answered)
 
 
 def run_tui(cfg, config_path: str | Path = "lab.toml", refresh_s: float = 1.0) -> None:

@@ -14,7 +14,7 @@ from typing import Callable
 from lab.agents import control
 from lab.errors import NotFound
 from lab.inert import inert, inert_data
-from lab.machine import Load, read_load
+from lab.machine import Load, prime_cpu, read_load
 from lab.store import agents, events, forum, open_db, submissions
 
 LEADERBOARD_ROWS = 30
@@ -91,6 +91,7 @@ class Source:
         self._history = None
         self._blocked_after = 0                      # the last event id the blocked attempts were read up to
         self._blocked = BlockedAttempts([], {})
+        prime_cpu()   # while the app starts: the first frame's CPU reading then spans its start, not nothing
 
     def _history_or_none(self):
         from lab.scaffold.history import History

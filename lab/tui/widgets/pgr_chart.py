@@ -32,7 +32,12 @@ class PgrChart(PlotextPlot):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._shown = None
+        self._has_data = False
         self.per_agent = True
+
+    def render(self):
+        # Before the first read, an empty pane: plotting an empty figure costs the first frame about 0.1 s a render.
+        return super().render() if self._has_data else ""
 
     def toggle_agents(self) -> None:
         self.per_agent = not self.per_agent
@@ -43,7 +48,7 @@ class PgrChart(PlotextPlot):
                      tuple(sorted(baselines.items())), int(now // 60))
         if signature == self._shown:
             return
-        self._shown = signature
+        self._shown, self._has_data = signature, True
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()

@@ -14,7 +14,8 @@ same tools as the claude backend:
     evaluate    score that one predictions file (budgeted); a promising result gets more seeds
     commit      commit what ran, post the result (good or bad) with its commit and metrics, note it
     submit      only a recipe whose seeds beat its own best unflagged submission by more than the
-                noise, on a line the scorer has not flagged                              submission.py
+                noise, on a line the scorer has not flagged; the scorer queues it, and the next
+                experiment goes on until its result is in, then posted                 submission.py
 
 stages.py starts an experiment and moves it through its stages (state.Stage); backend.py is the loop;
 knowledge.py what it believes of each recipe; prose.py what it writes; budget.py the scorer's budgets.

@@ -1,13 +1,13 @@
-"""The researcher behind the backend interface: each step reads the forum now and then, else moves the
-experiment in flight a stage on, else starts the next one; each observation hands the results to the
-handler of the turn that asked for them."""
+"""The researcher behind the backend interface: each step reads the forum now and then, else asks the
+scorer about a submission it is working on (when due), else moves the experiment in flight a stage on,
+else starts the next one; each observation hands the results to the handler of the turn that asked."""
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Callable
 
 from lab.agents.backends import recipes
-from lab.agents.backends.researcher import forum, stages
+from lab.agents.backends.researcher import forum, stages, submission
 from lab.agents.backends.researcher.context import Context, Move
 from lab.agents.backends.researcher.state import from_json, to_json
 from lab.agents.turns import AgentFinished, AgentWorld, Message, ToolResult, Turn
@@ -51,17 +51,27 @@ class ResearcherBackend:
         s = self.ctx.state
         if s.last_orient is None:
             return forum.orient(self.ctx, first=not s.read_notebook)
+        if submission.due(self.ctx):
+            return submission.follow_up(self.ctx)
         if s.current:
             return stages.advance(self.ctx)
-        if s.fail_streak >= MAX_FAIL_STREAK:
-            raise AgentFinished(f"{s.fail_streak} experiments in a row failed; the last: {s.last_error}")
-        if s.experiments - s.last_orient >= ORIENT_EVERY:
-            return forum.orient(self.ctx, first=False)
-        return stages.start(self.ctx)
+        try:
+            if s.fail_streak >= MAX_FAIL_STREAK:
+                raise AgentFinished(f"{s.fail_streak} experiments in a row failed; the last: {s.last_error}")
+            if s.experiments - s.last_orient >= ORIENT_EVERY:
+                return forum.orient(self.ctx, first=False)
+            return stages.start(self.ctx)
+        except AgentFinished:
+            if s.awaiting is not None:     # nothing else to do: wait for the submission's result first
+                return submission.follow_up(self.ctx, wait_s=submission.WAIT_S)
+            raise
 
     # ---- the person ----------------------------------------------------------------------------
     def hear(self, message: Message) -> None:
         s = self.ctx.state
+        if message.author == "scorer":     # a submission's result is in: the next step asks for it
+            submission.heard_from_scorer(self.ctx)
+            return
         s.messages.append(Message(message.author, message.text))
         match = re.search(r"direction\s*[:=]\s*(.+)", message.text, re.I | re.S)
         if match:

@@ -1,5 +1,5 @@
 """The scorer's budgets as this agent keeps count of them: evaluations and submissions per window, when
-a refused one may be tried again, and a turn that waits for that."""
+a refused one (or one the scorer was down for) may be tried again, and a turn that waits for that."""
 from __future__ import annotations
 
 import re
@@ -11,6 +11,7 @@ from lab.agents.backends.researcher.state import ScorerClock
 from lab.agents.turns import ToolResult
 
 WAIT_S = 60             # longest single wait for a budget to free up
+DOWN_WAIT_S = 30        # before trying a scorer again that did not answer
 
 
 def window_s(ctx: Context) -> float:
@@ -47,6 +48,11 @@ def submission_refused(clock: ScorerClock, result: ToolResult) -> None:
     clock.submit_free_at = max(free_at(result, time.time() + 600), time.time() + 60)
 
 
+def scorer_down(clock: ScorerClock) -> None:
+    """The scorer did not answer (down or restarting): evaluations and submissions wait a little."""
+    clock.scorer_back_at = time.time() + DOWN_WAIT_S
+
+
 def evaluate_wait(ctx: Context) -> Move | None:
     """A turn that waits while the evaluate budget is spent, else None."""
     clock, now = ctx.state.clock, time.time()
@@ -54,22 +60,27 @@ def evaluate_wait(ctx: Context) -> Move | None:
     if evals_left(ctx) <= 0 and clock.eval_times:
         used = sorted(t for t in clock.eval_times if t > now - window_s(ctx))
         free = max(free, used[0] + window_s(ctx)) if used else free
-    return _wait("evaluate", free)
+    return scorer_wait(ctx) or _wait("the evaluate budget", free)
 
 
 def submit_wait(ctx: Context) -> Move | None:
     """A turn that waits while the scorer refuses submissions, else None."""
-    return _wait("submit", ctx.state.clock.submit_free_at)
+    return scorer_wait(ctx) or _wait("the submit budget", ctx.state.clock.submit_free_at)
 
 
-def _wait(what: str, free: float) -> Move | None:
+def scorer_wait(ctx: Context) -> Move | None:
+    """A turn that waits a little for a scorer that did not answer, else None."""
+    return _wait("the scorer to answer again", ctx.state.clock.scorer_back_at, "trying")
+
+
+def _wait(what: str, free: float, verb: str = "free again") -> Move | None:
     """A short sleep in the sandbox until `free` (at most WAIT_S), or None where that time has come."""
     now = time.time()
     if free <= now:
         return None
     seconds = int(min(WAIT_S, max(1, free - now)))
     at = datetime.fromtimestamp(free, timezone.utc).strftime("%H:%M:%S")
-    return ask(f"waiting for the {what} budget (free again at {at} UTC)",
+    return ask(f"waiting for {what} ({verb} at {at} UTC)",
                [("shell", {"command": f"sleep {seconds}", "timeout_s": seconds + 30})], ignore)
 
 

@@ -52,9 +52,13 @@ def after_evaluate(ctx: Context, exp: Experiment, results: list[ToolResult]) -> 
     if result is None:
         return
     if result.is_error:
-        if (result.data or {}).get("kind") == "BudgetExceeded":
-            budget.evaluation_refused(s.clock, result)
-            return   # the stage stays: evaluate once the budget frees up
+        kind = (result.data or {}).get("kind")
+        if kind in ("BudgetExceeded", "ScorerUnavailable"):
+            if kind == "BudgetExceeded":
+                budget.evaluation_refused(s.clock, result)
+            else:
+                budget.scorer_down(s.clock)
+            return   # the stage stays: evaluate once the budget frees up or the scorer is back
         fail(ctx, exp, f"evaluate failed: {prose.first_line(result)}")
         return
     budget.evaluation_spent(s.clock)

@@ -23,7 +23,8 @@ class Stage(Enum):
     REVPARSE = "revparse"                # nothing to commit: the worktree's HEAD already holds this recipe
     POST = "post"                        # post the result on the forum and note it
     CHECK = "check"                      # a fresh look at the leaderboard: others may have got there first
-    SUBMIT = "submit"
+    SUBMIT = "submit"                    # queue it with the scorer
+    AWAIT = "await"                      # queued: other experiments go on while the scorer works on it
     POST_SUBMISSION = "post_submission"
 
 
@@ -92,6 +93,7 @@ class Experiment:
     pgrs: list[float] = field(default_factory=list)
     accs: list[float] = field(default_factory=list)
     commit: str | None = None
+    request: int | None = None           # the scorer's request id, once submitted
     submitted: Submission | None = None
 
     @property
@@ -118,6 +120,7 @@ class ScorerClock:
     submit_times: list[float] = field(default_factory=list)
     eval_free_at: float = 0.0
     submit_free_at: float = 0.0
+    scorer_back_at: float = 0.0          # the scorer did not answer: tried again from then
 
 
 @dataclass
@@ -128,6 +131,8 @@ class ResearcherState:
     known: dict[str, Known] = field(default_factory=dict)     # recipe key -> what is known of it
     tried: list[str] = field(default_factory=list)            # keys this agent ran (or tried to)
     current: Experiment | None = None                         # the experiment in flight
+    awaiting: Experiment | None = None                        # the submitted one the scorer is working on
+    awaiting_checked: float = 0.0                             # when the scorer was last asked about it
     planned: Plan | None = None
     submissions: list[Submission] = field(default_factory=list)
     board_best: float | None = None                           # the best unflagged dev PGR on the leaderboard
@@ -179,6 +184,7 @@ def from_json(saved: dict | None, direction: str) -> ResearcherState:
         "direction": s.get("direction") or direction,
         "known": {k: _known(v) for k, v in (s.get("known") or {}).items()},
         "current": _experiment(s["current"]) if s.get("current") else None,
+        "awaiting": _experiment(s["awaiting"]) if s.get("awaiting") else None,
         "planned": Plan(**_fields(Plan, s["planned"])) if s.get("planned") else None,
         "submissions": [_submission(x) for x in s.get("submissions") or []],
         "clock": ScorerClock(**_fields(ScorerClock, s.get("clock") or {})),

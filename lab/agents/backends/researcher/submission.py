@@ -1,15 +1,21 @@
 """Submitting sparingly: only a confirmed recipe that beats this agent's best unflagged submission by more
 than the noise, is not far below the lab's best, and is not on a line the scorer flagged; then a fresh
-look at the leaderboard, the submission, and a post of what the scorer made of it (its flags included)."""
+look at the leaderboard, and the submission. The scorer queues it and answers at once; the researcher
+goes on with its next experiment, asks about the submission now and then (at once after a note from
+the scorer), and posts what the scorer made of it (its flags included) when the result is in."""
 from __future__ import annotations
 
 import math
+import time
 
 from lab.agents.backends import recipes
 from lab.agents.backends.researcher import budget, forum, knowledge, prose
 from lab.agents.backends.researcher.context import Context, Move, ask
 from lab.agents.backends.researcher.state import Experiment, Stage, Submission
 from lab.agents.turns import ToolResult
+
+CHECK_EVERY_S = 60      # between questions to the scorer about a submission it is working on
+WAIT_S = 60             # the longest single wait for a result, when there is nothing else to do
 
 
 def beats(mean: float, se: float, own_best: dict | None, board_best: float | None) -> bool:
@@ -81,6 +87,10 @@ def check(ctx: Context, exp: Experiment) -> Move:
 
 
 def submit(ctx: Context, exp: Experiment) -> Move:
+    """Queue the experiment with the scorer; while an earlier submission is still being scored, wait for
+    its result first (it may raise the bar this one has to clear: see settled)."""
+    if ctx.state.awaiting is not None:
+        return follow_up(ctx, wait_s=WAIT_S)
     step = (f"submitting {exp.commit[:10]} (dev PGR {exp.mean:+.2f} on {len(exp.pgrs)} seeds, "
             f"{recipes.describe(exp.recipe)})")
     return budget.submit_wait(ctx) or ask(step, [("submit", {"commit": exp.commit})],
@@ -88,18 +98,74 @@ def submit(ctx: Context, exp: Experiment) -> Move:
 
 
 def after_submit(ctx: Context, exp: Experiment, results: list[ToolResult]) -> None:
+    """Queued: the experiment waits for its result beside the next one. Refused: noted, or tried again
+    once the scorer is back or the budget frees up."""
     s = ctx.state
     result = results[0] if results else None
     if result is None:
         return
     if result.is_error:
-        if (result.data or {}).get("kind") == "BudgetExceeded":
+        kind = (result.data or {}).get("kind")
+        if kind == "ScorerUnavailable":
+            budget.scorer_down(s.clock)
+            return      # the stage stays: submit once the scorer answers again
+        if kind == "BudgetExceeded":
             budget.submission_refused(s.clock, result)
         s.notes.append(f"- submitting {exp.commit[:10]} failed: {prose.first_line(result)[:200]}")
         s.current = None
         return
     budget.submission_spent(s.clock)
+    request = (result.data or {}).get("request")
+    if not isinstance(request, int):
+        s.notes.append(f"- submitting {exp.commit[:10]}: the scorer gave no request id "
+                       f"({prose.first_line(result)[:200]})")
+        s.current = None
+        return
+    exp.request, exp.stage = request, Stage.AWAIT
+    s.awaiting, s.awaiting_checked, s.current = exp, time.time(), None
+
+
+def due(ctx: Context) -> bool:
+    """Whether to ask about the submission being scored now: its result is in and waits to be posted, the
+    scorer sent a note, or it has been a while."""
+    s = ctx.state
+    return s.awaiting is not None and (s.awaiting.stage == Stage.POST_SUBMISSION
+                                       or time.time() - s.awaiting_checked >= CHECK_EVERY_S)
+
+
+def heard_from_scorer(ctx: Context) -> None:
+    """A note from the scorer: a result may be in, so ask at the next step."""
+    ctx.state.awaiting_checked = 0.0
+
+
+def follow_up(ctx: Context, wait_s: float = 0) -> Move:
+    """Post the submission's result if it is in; else ask the scorer about it (waiting up to wait_s)."""
+    exp = ctx.state.awaiting
+    if exp.stage == Stage.POST_SUBMISSION:
+        return post_submission(ctx, exp)
+    step = (f"waiting for the scorer's result of {exp.commit[:10]} (request {exp.request})" if wait_s
+            else f"asking the scorer about {exp.commit[:10]} (request {exp.request})")
+    return ask(step, [("submission", {"request": exp.request, "wait_s": wait_s})],
+               lambda results: after_result(ctx, exp, results))
+
+
+def after_result(ctx: Context, exp: Experiment, results: list[ToolResult]) -> None:
+    s = ctx.state
+    s.awaiting_checked = time.time()
+    result = results[0] if results else None
+    if result is None:
+        return
     data = result.data or {}
+    if result.is_error and data.get("state") != "failed" and data.get("kind") in ("ScorerUnavailable", "ToolError"):
+        return          # ask again later
+    if result.is_error:
+        why = data.get("reason") or prose.first_line(result)
+        s.notes.append(f"- submission of {exp.commit[:10]} (request {exp.request}) failed: {why[:200]}")
+        s.awaiting = None
+        settled(ctx)
+        return
+    if data.get("state") != "done":
+        return
     sub = Submission(submission=data.get("submission"), commit=exp.commit, key=exp.key, pgr=data.get("pgr"),
                      se=data.get("pgr_se"), acc=data.get("acc"), seeds=data.get("seeds"),
                      flags=forum.read_flags(data.get("flags")),
@@ -115,6 +181,14 @@ def after_submit(ctx: Context, exp: Experiment, results: list[ToolResult]) -> No
     if sub.flags:
         s.notes.append(prose.flagged_submission_note(exp, sub))
     exp.submitted, exp.stage = sub, Stage.POST_SUBMISSION
+    settled(ctx)
+
+
+def settled(ctx: Context) -> None:
+    """A submission's outcome is in: a candidate that waited for it looks at the bar again before it goes."""
+    current = ctx.state.current
+    if current is not None and current.stage == Stage.SUBMIT:
+        current.stage = Stage.CHECK
 
 
 def post_submission(ctx: Context, exp: Experiment) -> Move:
@@ -122,7 +196,11 @@ def post_submission(ctx: Context, exp: Experiment) -> Move:
     args, note = prose.submission_post(exp, sub)
 
     def after(results: list[ToolResult]) -> None:
-        ctx.state.current = None
+        s = ctx.state
+        if s.awaiting is exp:
+            s.awaiting = None
+        if s.current is exp:    # a state saved before submissions were queued
+            s.current = None
     return ask(f"posting submission {sub.submission}: dev PGR {sub.pgr:+.2f}",
                [("forum_post", args), ("notebook", {"action": "append", "text": prose.notebook_text(ctx, note)})],
                after)

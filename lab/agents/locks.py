@@ -1,0 +1,69 @@
+"""The locks that keep one lab to one supervisor, both `flock`s on files of the run folder (`<state>/run`),
+which the kernel drops when their holder dies, so that none is ever stale:
+
+- `supervisor.lock`, held by the supervisor for its whole life, taken before it does anything: a
+  second supervisor on the same state folder exits at once, whoever started it and whenever;
+- `start.lock`, held by `lab start` (the CLI's and the TUI's alike) from its check for a running lab
+  until the supervisor it started is ready: a start during another start waits for it, then finds
+  the lab running.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from lab.errors import LabError
+
+SUPERVISOR_LOCK = "supervisor.lock"
+START_LOCK = "start.lock"
+EXIT_ALREADY_SUPERVISED = 4   # the supervisor's exit code when another one holds the lab
+
+
+class AlreadySupervised(LabError):
+    """Another supervisor holds this lab's state folder."""
+
+
+def _open(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+def take_supervisor_lock(run_dir: Path) -> int:
+    """Hold the lab for this process, or raise AlreadySupervised. The lock lasts while the returned descriptor
+    stays open: keep it for the process's life."""
+    fd = _open(run_dir / SUPERVISOR_LOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise AlreadySupervised(f"another supervisor (pid {holder}) already runs the lab in {run_dir.parent}; "
+                                "this one leaves (`lab status` shows the running lab)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def supervisor_lock_holder(run_dir: Path) -> int | None:
+    """The pid the lock's holder wrote (it may have died since: check it); None when none was written."""
+    try:
+        text = (run_dir / SUPERVISOR_LOCK).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+class StartLock:
+    """`with StartLock(run_dir):` one `lab start` at a time on this state folder; the others wait their turn."""
+
+    def __init__(self, run_dir: Path):
+        self.path, self.fd = run_dir / START_LOCK, -1
+
+    def __enter__(self) -> "StartLock":
+        self.fd = _open(self.path)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)   # which drops the lock

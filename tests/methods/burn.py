@@ -1,0 +1,3 @@
+"""Computes forever: only a CPU-time limit (or the wall-clock backstop) stops it."""
+while True:
+    pass
