@@ -43,6 +43,7 @@ from lab.task.testbed import Testbed
 POLL_S = 0.5
 EXIT_POLL_S = 0.02
 MAX_BACKOFF_S = 60.0
+HEALTHY_RUN_S = 120.0   # a runner that ran this long before it died starts its crash count afresh
 
 
 @dataclass
@@ -50,7 +51,8 @@ class Child:
     name: str
     proc: subprocess.Popen | None = None
     restart_at: float | None = None     # when a crashed agent comes back
-    crashes: int = 0
+    crashes: int = 0                     # in a row: a long healthy run resets it
+    started_at: float = 0.0
     stop_reason: str | None = None       # set when we asked it to stop: then an exit is not a crash
     stop_deadline: float | None = None
 
@@ -150,6 +152,7 @@ class Supervisor:
                                       start_new_session=True, preexec_fn=_runner_setup)
         log.close()
         child.restart_at, child.stop_reason, child.stop_deadline = None, None, None
+        child.started_at = time.monotonic()
         agents.set_state(self.db, name, "starting", None, pid=child.proc.pid, started=time.time())
         events.record(self.db, name, "state", f"started (pid {child.proc.pid}, {slice_.label})")
         self.log(f"{name} started, pid {child.proc.pid}, {slice_.label}")
@@ -200,6 +203,8 @@ class Supervisor:
         if code == 0 or code == 3:
             self.log(f"{child.name} ended: {row['state']}: {row['reason']}")
             return
+        if time.monotonic() - child.started_at >= HEALTHY_RUN_S:
+            child.crashes = 0   # crashes far apart (a killed runner now and then) are not a crash loop
         child.crashes += 1
         why = _exit_reason(code, self.paths.logs / f"{child.name}.log")
         agents.update(self.db, child.name, restarts=(row["restarts"] or 0) + 1)
