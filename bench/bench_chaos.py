@@ -31,7 +31,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_lab import ROOT, copy_testbed, lab, lab_processes  # noqa: E402
+from bench_lab import ROOT, copy_testbed, ensure_testbed, lab, lab_processes  # noqa: E402
 
 KILL_KINDS = ("runner", "supervisor", "sandboxed", "method_run")
 KINDS = KILL_KINDS + ("db_lock", "disk_full", "scorer_mid_submission")
@@ -414,8 +414,7 @@ def main() -> None:
     kinds = [k for k in args.kinds.split(",") if k]
     assert all(k in KINDS for k in kinds), f"kinds are {KINDS}"
 
-    if not (args.state / "private" / "testbed.json").exists():
-        lab("--config", str(args.config), "init", cwd=ROOT)
+    ensure_testbed(args.config, args.state)
     with tempfile.TemporaryDirectory(prefix="lab-chaos-") as tmp:
         folder = Path(tmp)
         why_not = mount_state_tmpfs(args.state, folder / ".lab") if "disk_full" in kinds else "not asked for"

@@ -36,6 +36,12 @@ def lab(*args: str, cwd: Path) -> str:
     return done.stdout
 
 
+def ensure_testbed(config: Path, state: Path) -> None:
+    """Prepare the testbed with `lab init` (of `config`) where `state` holds none yet."""
+    if not (state / "private" / "testbed.json").exists():
+        lab("--config", str(config), "init", cwd=ROOT)
+
+
 def copy_testbed(state: Path, dest: Path) -> None:
     skip = {"lab.db", "lab.db-wal", "lab.db-shm", "run", "worktrees"}
     shutil.copytree(state, dest, ignore=lambda src, names: [n for n in names if n in skip])
@@ -192,8 +198,7 @@ def main() -> None:
     args = parser.parse_args()
     checkpoints = sorted(float(c) for c in args.checkpoints.split(",") if float(c) <= args.minutes)
 
-    if not (args.state / "private" / "testbed.json").exists():
-        lab("--config", str(args.config), "init", cwd=ROOT)
+    ensure_testbed(args.config, args.state)
     figures: dict = {"machine": f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB"}
     with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
         folder = Path(tmp)

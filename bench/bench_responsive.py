@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-from bench_lab import ROOT, copy_testbed, lab, wait_until_working
+from bench_lab import ROOT, copy_testbed, ensure_testbed, lab, wait_until_working
 from bench_tui import BenchError, Terminal, first_cpu, wait_exit, wait_ready
 
 COMMANDS = [["--help"], ["status"], ["forum"], ["score"], ["log"]]
@@ -127,8 +127,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="give up on a TUI launch after this long")
     args = parser.parse_args()
 
-    if not (args.state / "private" / "testbed.json").exists():
-        lab("--config", str(args.config), "init", cwd=ROOT)
+    ensure_testbed(args.config, args.state)
     print(f"machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
           f"lab: {' '.join(lab_command())}", flush=True)
     with tempfile.TemporaryDirectory(prefix="lab-bench-responsive-") as tmp:

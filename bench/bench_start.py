@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_lab import ROOT, copy_testbed, lab, wait_until_working
+from bench_lab import ROOT, copy_testbed, ensure_testbed, lab, wait_until_working
 
 
 def one_start(config: Path, state: Path, timeout_s: float = 300) -> dict[str, float]:
@@ -48,8 +48,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "lab.toml")
     parser.add_argument("--state", type=Path, default=ROOT / ".lab")
     args = parser.parse_args()
-    if not (args.state / "private" / "testbed.json").exists():
-        lab("--config", str(args.config), "init", cwd=ROOT)
+    ensure_testbed(args.config, args.state)
     rounds = []
     for i in range(args.repeat):
         r = one_start(args.config, args.state)

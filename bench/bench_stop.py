@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from bench_lab import LAB, ROOT, copy_testbed, lab
+from bench_lab import LAB, ROOT, copy_testbed, ensure_testbed, lab
 
 BUSY = "python3 -c 'while True: pass'"
 
@@ -102,8 +102,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "lab.toml")
     parser.add_argument("--state", type=Path, default=ROOT / ".lab")
     args = parser.parse_args()
-    if not (args.state / "private" / "testbed.json").exists():
-        lab("--config", str(args.config), "init", cwd=ROOT)
+    ensure_testbed(args.config, args.state)
     rounds = []
     for i in range(args.repeat):
         r = one_stop(args.config, args.state, args.agents, args.grace)
