@@ -96,10 +96,18 @@ def sigkill(proc: psutil.Process) -> bool:
         return False
 
 
+def read_rows(db_path: Path, sql: str) -> list[tuple]:
+    """One query's rows, on a read-only connection that is closed after it."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=60)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
 def running_queue_row(db_path: Path) -> int | None:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30) as conn:
-        row = conn.execute("SELECT id FROM submission_queue WHERE state = 'running' LIMIT 1").fetchone()
-    return row[0] if row else None
+    rows = read_rows(db_path, "SELECT id FROM submission_queue WHERE state = 'running' LIMIT 1")
+    return rows[0][0] if rows else None
 
 
 def mount_state_tmpfs(state: Path, dest: Path) -> str | None:
@@ -262,10 +270,8 @@ def run_chaos(folder: Path, kinds, seconds: float, gap_s: tuple[float, float], r
 # ---- what was lost ---------------------------------------------------------------------------------
 def reported_writes(db_path: Path) -> list[dict]:
     """Every forum post, notebook write and commit an agent was told succeeded, with what it wrote."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=60)
-    rows = conn.execute("SELECT id, agent, created, kind, data FROM events WHERE kind IN ('tool_call', "
-                        "'tool_result') ORDER BY id").fetchall()
-    conn.close()
+    rows = read_rows(db_path, "SELECT id, agent, created, kind, data FROM events WHERE kind IN ('tool_call', "
+                              "'tool_result') ORDER BY id")
     last_call: dict[tuple[str, str], dict] = {}
     found = []
     for _, agent, created, kind, data in rows:
@@ -295,10 +301,8 @@ def reported_writes(db_path: Path) -> list[dict]:
 def lost_writes(folder: Path) -> dict[str, list[dict]]:
     """Reported writes missing from the store or the research repository, by kind."""
     state = folder / ".lab"
-    conn = sqlite3.connect(f"file:{state / 'lab.db'}?mode=ro", uri=True, timeout=60)
-    posts = {r[0] for r in conn.execute("SELECT id FROM posts")}
-    notebooks = dict(conn.execute("SELECT agent, notebook FROM agent_memory").fetchall())
-    conn.close()
+    posts = {r[0] for r in read_rows(state / "lab.db", "SELECT id FROM posts")}
+    notebooks = dict(read_rows(state / "lab.db", "SELECT agent, notebook FROM agent_memory"))
     lost: dict[str, list[dict]] = {"posts": [], "notebook": [], "commits": []}
     since_replace: dict[str, list[dict]] = {}   # per agent: the notebook writes that must still be there
     for write in reported_writes(state / "lab.db"):
@@ -320,21 +324,15 @@ def lost_writes(folder: Path) -> dict[str, list[dict]]:
 
 def unfinished_submissions(db_path: Path) -> list[dict]:
     """Queued submissions neither done nor failed with a reason."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=60)
-    rows = conn.execute("SELECT id, agent, state, reason, created FROM submission_queue WHERE NOT (state = 'done' "
-                        "OR (state = 'failed' AND coalesce(reason, '') != ''))").fetchall()
-    conn.close()
+    rows = read_rows(db_path, "SELECT id, agent, state, reason, created FROM submission_queue WHERE NOT "
+                              "(state = 'done' OR (state = 'failed' AND coalesce(reason, '') != ''))")
     return [{"id": r[0], "agent": r[1], "state": r[2], "reason": r[3], "created": r[4]} for r in rows]
 
 
 def await_queue(db_path: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=60)
-        open_rows = conn.execute("SELECT count(*) FROM submission_queue WHERE state IN ('queued', 'running')")
-        left = open_rows.fetchone()[0]
-        conn.close()
-        if not left:
+        if not read_rows(db_path, "SELECT 1 FROM submission_queue WHERE state IN ('queued', 'running') LIMIT 1"):
             return
         time.sleep(1)
 
