@@ -5,7 +5,7 @@ import ast
 import numpy as np
 import pytest
 
-from conftest import METHODS, have_bwrap, run_lab
+from conftest import METHODS, SMALL_TOML, have_bwrap, run_lab
 from lab.scaffold import TEMPLATE
 from lab.scorer import counterfactual, integrity
 from lab.task import files, zero_shot
@@ -92,36 +92,20 @@ def test_the_rule_flags_no_dependence_at_any_level_and_keeps_a_clear_share():
     assert single.difference_se == pytest.approx(single.pgr_se)
 
 
-MEDIUM_TOML = """\
-[lab]
-sandbox = "{sandbox}"
+def _medium_toml() -> str:
+    """The session's small lab.toml with the default teacher size and half the default dev train and test, and
+    as many counterfactual runs as seeds."""
+    text = SMALL_TOML
+    for small, medium in (("[task.sizes.rotten_tomatoes]\nteacher = 60\ntrain = 400\ntest = 200",
+                           "[task.sizes.rotten_tomatoes]\nteacher = 500\ntrain = 2000\ntest = 1000"),
+                          ("[scorer]\nseeds = 2\nshuffle_seeds = 1\ntimeout_s = 60",
+                           "[scorer]\nseeds = 4\nshuffle_seeds = 4\ntimeout_s = 120")):
+        assert small in text, small
+        text = text.replace(small, medium)
+    return text
 
-[task]
-seeds = 2
-max_tokens = 64
 
-[task.sizes.rotten_tomatoes]
-teacher = 500
-train = 2000
-test = 1000
-
-[task.sizes.imdb]
-teacher = 60
-train = 200
-test = 100
-
-[task.sizes.tweets]
-teacher = 60
-train = 200
-test = 100
-
-[scorer]
-seeds = 4
-shuffle_seeds = 4
-timeout_s = 120
-max_processes = 64
-memory_mb = 4096
-"""
+MEDIUM_TOML = _medium_toml()
 
 
 @pytest.fixture(scope="module")
