@@ -31,9 +31,12 @@ def cpu_cgroup(pid: int | str) -> str:
 
 def autogroup_nice(pid: int | str) -> int | None:
     try:
-        return int(Path(f"/proc/{pid}/autogroup").read_text().split("nice")[1])
-    except (OSError, IndexError, ValueError):
+        shown = Path(f"/proc/{pid}/autogroup").read_text()
+    except OSError:
         return None
+    if not shown.strip():
+        return 0    # the root autogroup (a process whose session began before autogroups, as in CI): shown as nothing
+    return int(shown.split("nice")[1])
 
 
 def weight(path: Path) -> int:

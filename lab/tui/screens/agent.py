@@ -76,8 +76,8 @@ class AgentScreen(AgentKeys, LiveScreen):
     def fetch(self, source) -> tuple[AgentView, list | None]:
         view = source.agent(self.agent_name, self.last_event)
         commits = None
+        # commits_fetched moves only when a read is shown: a read that a newer one supersedes shows nothing
         if self.active_tab == "commits" and view.now - self.commits_fetched > COMMITS_EVERY_S:
-            self.commits_fetched = view.now
             commits = source.commits(self.agent_name)
         return view, commits
 
@@ -110,6 +110,7 @@ class AgentScreen(AgentKeys, LiveScreen):
         if commits is not None:
             table = self.query_one("#commit-list", SyncedTable)
             table.sync([(c.sha, (c.sha[:8], fmt.ago(c.time, view.now), c.subject[:70])) for c in commits])
+            self.commits_fetched = view.now
             if self.shown_commit is None and commits:
                 self.show_commit(commits[0].sha)
 
