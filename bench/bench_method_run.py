@@ -49,7 +49,7 @@ def main() -> None:
     sandbox = make_sandbox(cfg.lab.sandbox)
     limits = limits_from(cfg.scorer)
     testbed = Testbed(cfg.state_dir, cfg.task)
-    data, ids = testbed.view(cfg.task.dev), testbed.test_ids(cfg.task.dev)
+    data = testbed.view(cfg.task.dev)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; sandbox {sandbox.name}; "
           f"median of {args.repeat}")
     with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
@@ -64,7 +64,7 @@ def main() -> None:
                    "elicit": "methods/elicit.py"}
         for name, entry in entries.items():
             def sandboxed():
-                run = runner.run(method, entry, data, ids, 0, cfg.task.dev)
+                run = runner.run(method, entry, data, 0, cfg.task.dev)
                 assert run.ok, run.error
 
             def outside():

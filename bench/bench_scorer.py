@@ -34,6 +34,7 @@ def main() -> None:
     from lab import config
     from lab.sandbox import make_sandbox
     from lab.scaffold import TEMPLATE
+    from lab.scorer.runner import MethodRunner
     from lab.scorer.scorer import Scorer
     from lab.store import open_db
 
@@ -51,8 +52,8 @@ def main() -> None:
         scorer = Scorer(cfg, open_db(cfg.state_dir / "lab.db"), make_sandbox(cfg.lab.sandbox), progress=False)
         dev = cfg.task.dev
         start = time.perf_counter()
-        run = scorer.runner.run(TEMPLATE, "methods/vanilla.py", scorer.testbed.view(dev),
-                                scorer.testbed.test_ids(dev), 0, dev)
+        runner = MethodRunner(scorer.sandbox, scorer.limits, scorer.scratch)
+        run = runner.run(TEMPLATE, "methods/vanilla.py", scorer.testbed.view(dev), 0, dev)
         assert run.ok, run.error
         print(f"one method run (vanilla, {dev}, sandboxed):  {time.perf_counter() - start:7.1f} s")
         result = scorer.score_path(TEMPLATE / "methods" / "vanilla.py")

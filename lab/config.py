@@ -298,6 +298,25 @@ class SlicesSection(Strict):
     cpus_per_agent: int = Field(0, ge=0)  # 0: the machine's cores shared out evenly
 
 
+class ClusterSection(Strict):
+    """Where method runs execute: this machine, or a Ray cluster (docs/cluster.md)."""
+    engine: Literal["local", "ray"] = "local"
+    address: str = "auto"            # "auto" (the cluster `ray start` made here), "HOST:PORT" or "ray://HOST:PORT"
+    node_cache: str = "/var/tmp/lab-cluster"   # on each node: the view files it was sent, by hash
+    max_retries: int = Field(3, ge=0)          # attempts after the first, where a node or worker dies under a run
+    object_cache_mb: int = Field(2048, ge=16)  # view files the head keeps in Ray's object store
+
+    @model_validator(mode="after")
+    def _address(self) -> "ClusterSection":
+        address = self.address.removeprefix("ray://")
+        host, _, port = address.rpartition(":")
+        if self.address != "auto" and not (host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f'cluster.address must be "auto", "HOST:PORT" or "ray://HOST:PORT", got {self.address!r}')
+        if not self.node_cache.startswith("/"):
+            raise ValueError(f"cluster.node_cache must be an absolute path (one on every node), got {self.node_cache!r}")
+        return self
+
+
 class Config(Strict):
     lab: LabSection = LabSection()
     task: TaskSection = TaskSection()
@@ -306,6 +325,7 @@ class Config(Strict):
     budget: BudgetSection = BudgetSection()
     claude: ClaudeSection = ClaudeSection()
     slices: SlicesSection = SlicesSection()
+    cluster: ClusterSection = ClusterSection()
 
     # Set by load(): where the file was, so relative paths resolve against it.
     root: Path = Path(".")

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from lab.errors import TestbedError
 from lab.sandbox import Sandbox
 from lab.scaffold import repo as research
-from lab.scorer.ceiling import fix_ceilings
 from lab.scaffold import template_for
-from lab.scorer.runner import MethodRunner, limits_from, task_binds
+from lab.scorer import engines
+from lab.scorer.ceiling import fix_ceilings
+from lab.scorer.engines import RunSpec
+from lab.scorer.methods import MethodTree
+from lab.scorer.runner import limits_from, task_binds
 from lab.task import testbed as testbeds
 from lab.task.testbed import Baseline, Testbed
 
@@ -29,17 +33,27 @@ def prepare(cfg, sandbox: Sandbox, force: bool = False) -> Prepared:
             testbed.verify(deep=True)
         except TestbedError:
             rebuilt = True
+    engine = engines.shared(cfg, sandbox)
     if rebuilt:
-        testbed = testbeds.build(cfg, force=force)
+        testbed = testbeds.build(cfg, force=force, engine=engine)
     _check_models_readable(cfg, sandbox)
     repo, created = research.create(cfg.state_dir, template_for(cfg.task))
-    runner = MethodRunner(sandbox, limits_from(cfg.scorer), cfg.state_dir / "run" / "scorer", binds=task_binds(cfg))
-    baselines = fix_ceilings(testbed, repo, runner, list(range(cfg.task.seeds)), force=rebuilt)
+    baselines = fix_ceilings(testbed, repo, engine, ceiling_runs(cfg, sandbox), cfg.run_dir / "scorer",
+                             list(range(cfg.task.seeds)), force=rebuilt)
     dev = next(b for b in baselines if b.dataset == cfg.task.dev)
     if dev.gap <= 0:
         raise TestbedError(f"the dev task leaves no gap: ceiling {dev.ceiling_acc:.3f} <= weak {dev.weak_acc:.3f}; "
                            "PGR is undefined (use larger [task.sizes])")
     return Prepared(testbed, baselines, rebuilt, created)
+
+
+def ceiling_runs(cfg, sandbox: Sandbox) -> Callable[[MethodTree], RunSpec]:
+    """How the ceiling's runs are run: the scorer's sandbox and limits, as a private batch (its views carry the
+    train split's true labels, so on a cluster they stay on the head)."""
+    def spec(tree: MethodTree) -> RunSpec:
+        return RunSpec(tree.root, tree.entry, sandbox.user, "ceiling", limits_from(cfg.scorer),
+                       binds=tuple(task_binds(cfg)), private=True, gpu=cfg.task.kind == "hf")
+    return spec
 
 
 def _check_models_readable(cfg, sandbox: Sandbox) -> None:

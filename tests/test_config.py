@@ -8,7 +8,10 @@ from lab import config
 @pytest.mark.parametrize("toml, line", [
     ('[scorer]\ntimeout_s = "soon"\n', "scorer.timeout_s: input should be a valid number"),
     ("[scorer]\ntimeot_s = 3\n", "scorer.timeot_s: unknown key (expected one of: seeds, timeout_s,"),
-    ("[labb]\n", "labb: unknown key (expected one of: lab, task, scorer, agents, budget, claude, slices)"),
+    ("[labb]\n", "labb: unknown key (expected one of: lab, task, scorer, agents, budget, claude, slices, cluster)"),
+    ('[cluster]\nengine = "dask"\n', "cluster.engine: input should be 'local' or 'ray'"),
+    ('[cluster]\naddress = "head-node"\n', 'cluster.address must be "auto", "HOST:PORT" or "ray://HOST:PORT", got \'head-node\''),
+    ('[cluster]\nnode_cache = "cache"\n', "cluster.node_cache must be an absolute path (one on every node)"),
     ('[task]\ndev = "sst2"\n', "task.dev names unknown dataset 'sst2' (expected one of: rotten_tomatoes, imdb, tweets)"),
     ('[task]\nheldout = ["imdb", "yelp"]\n', "task.heldout names unknown dataset 'yelp'"),
     ('[lab]\nsandbox = "docker"\n', "lab.sandbox: input should be 'bwrap' or 'none'"),

@@ -160,19 +160,10 @@ print("ENV " + json.dumps({"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
 """
 
 
-class TinyTestbed:
-    """Just what `_run_all` asks of a testbed: the test ids of a dataset."""
-
-    def __init__(self, ids: list[str]):
-        self.ids = ids
-
-    def test_ids(self, dataset: str) -> list[str]:
-        return self.ids
-
-
 def test_scorer_runs_queue_on_the_configured_gpus(tmp_path):
     from lab import config
     from lab.sandbox import make_sandbox
+    from lab.scorer.engines import MethodJob
     from lab.scorer.methods import MethodTree
     from lab.scorer.scorer import Scorer
 
@@ -187,12 +178,12 @@ def test_scorer_runs_queue_on_the_configured_gpus(tmp_path):
     code.mkdir()
     (code / "method.py").write_text(METHOD)
     sandbox = make_sandbox(kind, warn=lambda line: None)
-    scorer = Scorer(cfg, db=None, sandbox=sandbox, testbed=TinyTestbed(ids), progress=False)
-    again = Scorer(cfg, db=None, sandbox=sandbox, testbed=TinyTestbed(ids), progress=False)
-    assert scorer.gpus is again.gpus and scorer.gpus.gpus == ["7"]   # one queue for every request's Scorer
+    scorer = Scorer(cfg, db=None, sandbox=sandbox, testbed=object(), progress=False)
+    again = Scorer(cfg, db=None, sandbox=sandbox, testbed=object(), progress=False)
+    assert scorer.engine is again.engine and scorer.engine.gpus.gpus == ["7"]   # one queue for every request's Scorer
 
     tree = MethodTree(code, "method.py", "hash", None)
-    runs = scorer._run_all(tree, [("dev", data, seed, "dev") for seed in range(3)], agent="agent-1")
+    runs = scorer._run_all(tree, [MethodJob("dev", data, seed) for seed in range(3)], agent="agent-1")
     assert all(r.ok for r in runs), [r.error for r in runs]
     seen = [json.loads(next(ln for ln in r.result.stderr.splitlines() if ln.startswith("ENV "))[4:]) for r in runs]
     # nine agents on the one GPU keep one share of ten for the scorer's runs

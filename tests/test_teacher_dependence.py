@@ -8,6 +8,7 @@ import pytest
 from conftest import METHODS, SMALL_TOML, have_bwrap, run_lab
 from lab.scaffold import TEMPLATE
 from lab.scorer import counterfactual, integrity
+from lab.scorer.runner import MethodRunner
 from lab.task import files, zero_shot
 from lab.task.pgr import DatasetScore
 
@@ -167,7 +168,7 @@ def test_a_saboteur_cannot_tell_the_counterfactual_teachers_from_its_own(measure
         (code / name).write_bytes((METHODS / name).read_bytes())
     dev = scorer.cfg.task.dev
     [shuffled], _ = counterfactual.write_views(scorer.testbed.view(dev), tmp_path / "views", None, runs=1)
-    run = scorer.runner.run(code, "saboteur.py", shuffled, scorer.testbed.test_ids(dev), 0, "shuffled")
+    run = MethodRunner(scorer.sandbox, scorer.limits, scorer.scratch).run(code, "saboteur.py", shuffled, 0, "shuffled")
     assert run.ok, run.error
     accuracy = np.mean([run.labels[i] == y for i, y in scorer.testbed.labels(dev).items()])
     assert accuracy < result.dev.acc - 0.08, (accuracy, result.dev.acc)

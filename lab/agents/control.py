@@ -14,6 +14,7 @@ import psutil
 from lab.agents.locks import EXIT_ALREADY_SUPERVISED, StartLock, supervisor_lock_holder
 from lab.agents.paths import Paths
 from lab.errors import LabError, NotFound
+from lab.scorer.cluster_view import read_cluster
 from lab.scorer.gpus import read_queue
 from lab.store import agents, forum, submissions
 
@@ -261,6 +262,8 @@ def status(cfg, db, now: float | None = None) -> dict:
             "scorer": live.scorer_url if live else None, "agents": rows,
             # the scorer's GPU queue as it last wrote it; None without GPUs or a running lab
             "gpus": read_queue(cfg.run_dir, since=live.started) if live else None,
+            # where method runs execute: the engine's nodes, runs in flight per node, runs queued
+            "cluster": read_cluster(cfg.run_dir, since=live.started) if live else None,
             "lab": {"best_pgr": max(agent_best) if agent_best else None, "dollars": round(totals["dollars"], 4),
                     "tokens": totals["tokens_in"] + totals["tokens_out"], "experiments": totals["experiments"],
                     "forum_posts": forum.count(db),

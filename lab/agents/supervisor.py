@@ -32,6 +32,7 @@ from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
 from lab.sandbox.base import die_with_parent
 from lab.sandbox.cgroups import lower_own_autogroup, lower_own_priority
+from lab.scorer import engines
 from lab.sandbox.slices import Slice, plan
 from lab.sandbox.workspace import Workspace, WorktreeMissing
 from lab.scaffold.repo import research_repo_path
@@ -93,6 +94,9 @@ class Supervisor:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
         testbed = Testbed.load(self.cfg)
+        engine = engines.shared(self.cfg, self.sandbox)    # here, in the main thread: Ray connects once, now
+        engine.publish()
+        self.log(f"method runs on the {engine.name} engine")
         self.scorer = ScorerService(self.cfg, lambda db: Scorer(self.cfg, db, self.sandbox, testbed, progress=False))
         self.scorer.start_in_thread()
         self.paths.url.write_text(self.scorer.url + "\n")

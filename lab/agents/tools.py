@@ -24,7 +24,7 @@ from lab.agents import schema
 from lab.agents.turns import ToolCall, ToolResult
 from lab.sandbox import Bind, Limits, Sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
-from lab.scorer.service import ScorerUnavailable, describe_request
+from lab.scorer.service import RUN_OUTPUTS, ScorerUnavailable, describe_request
 from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
 
@@ -346,6 +346,41 @@ class Toolbox:
             return describe_request(view), data
         return (f"{describe_request(view)}. Keep working: its result comes to you as a note from the scorer, or "
                 f"call `submission` with request {view['request']} (wait_s to wait for it)."), data
+
+    @tool("run", (
+        "Run your method once through the lab's scheduler (the queue the scorer's own runs use; on a cluster, "
+        "any node with a free CPU or GPU share) instead of in your shell: a commit of yours (default HEAD: your "
+        "branch as committed), a seed, and extra command-line arguments after the method contract's own, on the "
+        "dev data under the scorer's limits. Waits for it, then puts the predictions and the ends of stdout and "
+        "stderr into runs/run-<id>/, ready for `evaluate`. Use it for heavy experiments (GPU fine-tunes, long "
+        "training), which then never contend with the scorer's runs outside its queue; quick checks can stay in "
+        "`shell`."),
+        {"commit": {"type": "string", "description": "default HEAD"},
+         "path": {"type": "string", "description": "the method file, default method.py"},
+         "seed": {"type": "integer", "minimum": 0, "description": "default 0"},
+         "args": {"type": "array", "items": {"type": "string"},
+                  "description": "after --data, --out and --seed; at most 64"}})
+    def _tool_run(self, commit: str = "HEAD", path: str = "method.py", seed: int = 0, args: list[str] | None = None):
+        sha = self.ctx.workspace.resolve_commit(commit)
+        with self._scorer_call():
+            view = self.ctx.scorer.start_run(self.ctx.agent, sha, path, int(seed), list(args or []))
+            view = self.ctx.scorer.run_status(self.ctx.agent, view["run"], float("inf"), cancel=self.cancel)
+        where = f"runs/run-{view['run']}"
+        copied = []
+        outputs = self.ctx.cfg.run_dir / RUN_OUTPUTS / str(view["run"])
+        for name in view.get("outputs") or []:
+            data = (outputs / name).read_bytes()     # the lab wrote these from what the method printed
+            copied.append(self.ctx.workspace.write(f"{where}/{name}", data))
+        node = f"on node {str(view['node'])[:12]}" + (f" (attempt {view['attempts']})" if (view["attempts"] or 1) > 1
+                                                     else "") if view.get("node") else ""
+        data = {**view, "files": copied}
+        if view["state"] != "done":
+            reason = view.get("reason") or f"it is still {view['state']}"
+            raise ToolError(f"run {view['run']} of {sha[:10]} {path} seed {seed} failed {node}: {reason}"
+                            + (f" (its logs: {', '.join(copied)})" if copied else ""), **data)
+        predictions = f"{where}/predictions.jsonl"
+        return (f"run {view['run']} of {sha[:10]} {path} seed {seed} finished {node} in {view['duration_s']:.1f} s; "
+                f"predictions at {predictions} (`evaluate` it), logs in {where}/"), {**data, "predictions": predictions}
 
     @tool("leaderboard", "Every scored submission's dev PGR, best first.", {"limit": _COUNT})
     def _tool_leaderboard(self, limit: int = 20):

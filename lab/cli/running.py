@@ -139,6 +139,11 @@ def status(obj: Context, as_json: bool) -> None:
         runs = f" ({', '.join(row['running'])})" if row["running"] else ""
         shared = f" (shared by {len(gpu_rows)} GPUs)" if len(gpu_rows) > 1 else ""
         echo(f"scorer GPU {gpu}: {len(row['running'])}/{row['slots']} runs{runs}; queue {row['queue']}{shared}")
+    if report.get("cluster"):
+        from lab.scorer.cluster_view import describe_cluster
+
+        for line in describe_cluster(report["cluster"]):
+            echo(line)
     if not report["agents"]:
         echo("no agents yet: `lab start` starts them")
         return

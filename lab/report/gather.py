@@ -5,7 +5,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.store import agents, events, forum, submissions
+from lab.scorer.cluster_view import read_cluster
+from lab.store import agents, events, forum, runs, submissions
 
 LEADERBOARD_ROWS = 20
 TOP_POSTS = 10
@@ -129,6 +130,8 @@ class Report:
     actions: int
     totals: dict = field(default_factory=dict)
     blocked: list[BlockedAgent] = field(default_factory=list)
+    nodes: dict[str, dict] = field(default_factory=dict)   # where method runs ran: node -> runs, retried, seconds
+    cluster: dict | None = None            # the running lab's engine, as it last wrote its view
 
     @property
     def best(self) -> Entry | None:
@@ -264,4 +267,5 @@ def gather(cfg, db) -> Report:
         best_over_time=submissions.best_over_time(db), baselines=_baselines(db), agents=spend,
         diffs=_diffs(cfg, board), flags=_flags(db), posts=_posts(db),
         submissions=db.execute("SELECT count(*) FROM submissions").fetchone()[0], post_count=forum.count(db),
-        actions=db.execute("SELECT count(*) FROM actions").fetchone()[0], totals=totals, blocked=_blocked(db))
+        actions=db.execute("SELECT count(*) FROM actions").fetchone()[0], totals=totals, blocked=_blocked(db),
+        nodes=runs.by_node(db), cluster=read_cluster(cfg.run_dir, since=None))

@@ -11,6 +11,7 @@ import time
 
 from lab.inert import inert, inert_line
 from lab.report.figures import PGR_FIGURE, SPEND_FIGURE
+from lab.scorer.cluster_view import describe_cluster
 from lab.report.gather import FlagRecord, MethodDiff, Report, Score
 
 DIFF_LINES = 200
@@ -221,6 +222,22 @@ def posts(r: Report) -> str:
     return "\n".join(out + ["", table(["rank", "post", "kind", "author", "votes", "comments", "PGR", "title"], rows)])
 
 
+def cluster(r: Report) -> str:
+    """Where the method runs ran, where that is more than this machine."""
+    engine = (r.cluster or {}).get("engine", "local")
+    if engine == "local" and set(r.nodes) <= {"local"}:
+        return ""
+    out = ["## Where method runs ran", ""]
+    if r.cluster:
+        out += [literal(line) for line in describe_cluster(r.cluster)[:1]] + [""]
+    rows = [[code(node[:12]), f"{n['runs']:,}", f"{n['retried']:,}", f"{n['seconds'] / 60:,.1f}"]
+            for node, n in r.nodes.items()]
+    out.append(table(["node", "runs", "retried after a node died", "run minutes"], rows))
+    return "\n".join(out)
+
+
 def render(r: Report) -> str:
-    sections = [header(r), leaderboard(r), over_time(r), spend(r), methods(r), flags(r), blocked(r), posts(r)]
+    sections = [header(r), leaderboard(r), over_time(r), spend(r), methods(r), flags(r), blocked(r), cluster(r),
+                posts(r)]
+    sections = [s for s in sections if s]
     return inert("\n\n".join(sections) + "\n")

@@ -227,7 +227,8 @@ class Workspace:
     def read_text(self, relative: str, max_bytes: int = MAX_READ_BYTES) -> str:
         return self.read_bytes(relative, max_bytes).decode(errors="replace")
 
-    def write(self, relative: str, content: str) -> str:
+    def write(self, relative: str, content: str | bytes) -> str:
         """Create or replace a file of the worktree; the path as written."""
-        untrusted.write_bytes(self.path, relative, content.encode(), owner=self.sandbox.uid)
+        data = content.encode() if isinstance(content, str) else content
+        untrusted.write_bytes(self.path, relative, data, owner=self.sandbox.uid)
         return "/".join(untrusted.parts_of(relative))

@@ -1,11 +1,13 @@
 """Running one method on one dataset folder with one seed, in the sandbox, and reading its output."""
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import untrusted
 from lab.errors import MethodRejected
 from lab.sandbox import Bind, Limits, RunResult, Sandbox
 from lab.scorer.violations import DenialReader
@@ -16,13 +18,16 @@ PREDICTIONS = "predictions.jsonl"
 
 @dataclass
 class MethodRun:
-    dataset: str
+    dataset: str                 # what the run was for: a dataset, or a label such as the counterfactual teacher's
     seed: int
     result: RunResult
     labels: dict[str, int] | None = None
     error: str | None = None
     extra_outputs: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    node: str = "local"          # where it ran: "local", or a Ray node's id
+    attempts: int = 1            # more than one where a node died under it and it ran again elsewhere
+    predictions: bytes | None = None   # the predictions file itself, where the caller asked for it (an agent's run)
 
     @property
     def ok(self) -> bool:
@@ -53,17 +58,19 @@ class MethodRunner:
         self.binds = list(binds or [])
         self.forbidden = [str(p) for p in forbidden or []]
 
-    def run(self, method_root: Path, entry: str, data_dir: Path, test_ids: list[str], seed: int,
-            dataset: str, env: dict[str, str] | None = None) -> MethodRun:
-        """One sandboxed run; `env` (e.g. the GPU slot's CUDA_VISIBLE_DEVICES) is added to the sandbox's."""
+    def run(self, method_root: Path, entry: str, data_dir: Path, seed: int, dataset: str,
+            env: dict[str, str] | None = None, args: tuple[str, ...] = (), keep_predictions: bool = False) -> MethodRun:
+        """One sandboxed run on the data folder's test ids; `env` (e.g. the GPU slot's CUDA_VISIBLE_DEVICES) is
+        added to the sandbox's, `args` to the method's command line after the contract's own."""
         self.scratch.mkdir(parents=True, exist_ok=True)
+        test_ids = view_test_ids(Path(data_dir))
         with tempfile.TemporaryDirectory(prefix="out-", dir=self.scratch) as out:
             code = Bind(Path(method_root), "/method")
             data = Bind(Path(data_dir), "/data")
             output = Bind(Path(out), "/out", writable=True)
             inside = self.sandbox.inside
             argv = [self.python, f"{inside(code)}/{entry}", "--data", inside(data),
-                    "--out", f"{inside(output)}/{PREDICTIONS}", "--seed", str(seed)]
+                    "--out", f"{inside(output)}/{PREDICTIONS}", "--seed", str(seed), *args]
             result = self.sandbox.run(argv, [code, data, output, *self.binds], cwd=code, limits=self.limits,
                                       env=dict(env) if env else None)
             run = MethodRun(dataset, seed, result)
@@ -74,9 +81,17 @@ class MethodRunner:
             if not result.ok:
                 run.error = result.failure()
                 return run
+            limit = int(self.limits.max_file_mb * 1024 * 1024)
             try:
-                run.labels = read_predictions(Path(out) / PREDICTIONS, test_ids,
-                                              int(self.limits.max_file_mb * 1024 * 1024))
+                run.labels = read_predictions(Path(out) / PREDICTIONS, test_ids, limit)
             except MethodRejected as exc:
                 run.error = str(exc)
+            if keep_predictions and run.labels is not None:
+                run.predictions = untrusted.read_file(Path(out) / PREDICTIONS, limit)
             return run
+
+
+def view_test_ids(view: Path) -> list[str]:
+    """The ids a method must predict on a data folder: its test split's, in order."""
+    with (view / "test.jsonl").open() as handle:
+        return [json.loads(line)["id"] for line in handle if line.strip()]

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,16 +14,19 @@ from lab.inert import inert_line
 from lab.sandbox import Sandbox
 from lab.scaffold import repo as research
 from lab.scaffold import template_for
-from lab.scorer import budget, counterfactual, gpus, integrity, methods
+from lab.scorer import budget, counterfactual, engines, integrity, methods
+from lab.scorer.engines import MethodJob, RunSpec
 from lab.scorer.integrity import TeacherDependence
 from lab.scorer.methods import MethodTree
-from lab.scorer.runner import MethodRun, MethodRunner, limits_from, task_binds
+from lab.scorer.runner import MethodRun, limits_from, task_binds
 from lab.store import submissions
+from lab.task import files
 from lab.task.pgr import DatasetScore, pgr
 from lab.task.predictions import accuracy, read_predictions
 from lab.task.testbed import Testbed
 
 COUNTERFACTUAL = "counterfactual_teacher"   # the label of the teacher-dependence check's runs
+RUN_PREDICTIONS, RUN_STDOUT, RUN_STDERR = "predictions.jsonl", "stdout.txt", "stderr.txt"   # an agent's run's outputs
 
 
 @dataclass
@@ -66,14 +68,9 @@ class Scorer:
         self.progress = progress
         self.limits = limits_from(cfg.scorer)
         self.scratch = cfg.state_dir / "run" / "scorer"
-        self.runner = MethodRunner(sandbox, self.limits, self.scratch, binds=task_binds(cfg),
-                                   forbidden=[cfg.state_dir, cfg.sandboxes_dir])
-        # One queue per process for the GPUs, shared by every Scorer (the service builds one per request).
-        # Agents' slices keep one share of each GPU's memory for the scorer; its runs split that share.
-        found = list(cfg.slices.gpus) or list(gpus.machine_gpus())
-        per_gpu = -(-cfg.agents.count // len(found)) if found else 0
-        self.gpus = gpus.shared_scheduler(cfg.run_dir, found, cfg.scorer.runs_per_gpu,
-                                          round(1 / ((per_gpu + 1) * cfg.scorer.runs_per_gpu), 4) if found else None)
+        # One engine per process, shared by every Scorer (the service builds one per request): on this machine
+        # with its GPU queue, or on a Ray cluster.
+        self.engine = engines.shared(cfg, sandbox)
 
     # ---- evaluate ------------------------------------------------------------------------------
     def evaluate(self, agent: str, predictions: Path) -> dict:
@@ -99,6 +96,23 @@ class Scorer:
             tree = methods.from_commit(repo, commit, path, work / "method")
             research.pin(repo, tree.commit_sha)
             return self._score(agent, tree, work)
+
+    def run_once(self, agent: str, commit: str, path: str, seed: int, args: list[str],
+                 outputs: Path) -> tuple[MethodRun, list[str]]:
+        """An agent's `run`: its commit's method once on the dev view, in its own sandbox under the scorer's limits,
+        through the engine; its predictions and the ends of its logs are written to `outputs`."""
+        repo, _ = research.create(self.cfg.state_dir, template_for(self.cfg.task))
+        dev = self.cfg.task.dev
+        with self._workdir() as work:
+            tree = methods.from_commit(repo, commit, path, work / "method")
+            job = MethodJob(dev, self.testbed.view(dev), seed, tuple(args))
+            run = self.engine.run(self.spec(tree, agent, user=agent, keep_predictions=True), [job])[0]
+        written = {RUN_STDOUT: run.result.stdout.encode(), RUN_STDERR: run.result.stderr.encode()}
+        if run.predictions is not None:
+            written[RUN_PREDICTIONS] = run.predictions
+        for name, data in written.items():
+            files.write_bytes(outputs / name, data)
+        return run, sorted(written)
 
     def score_path(self, path: Path, agent: str = "person") -> SubmissionResult:
         with self._workdir() as work:
@@ -128,24 +142,18 @@ class Scorer:
                                             self.cfg.task.max_tokens)
         return counterfactual.write_views(source, work, scores, runs)
 
-    def _run_all(self, tree: MethodTree, jobs: list[tuple[str, Path, int, str]], agent: str = "") -> list[MethodRun]:
-        ids = {}
-        for label, view, _, dataset in jobs:
-            ids.setdefault(label, self.testbed.test_ids(dataset))
+    def spec(self, tree: MethodTree, agent: str = "", user: str | None = None, **extra) -> RunSpec:
+        """The runs of one method: in the scorer's sandbox (or `user`'s), under the scorer's limits."""
         owner = " ".join(p for p in (agent, (tree.commit_sha or "")[:8] or tree.entry) if p)
+        return RunSpec(tree.root, tree.entry, user or self.sandbox.user, owner, self.limits,
+                       binds=tuple(task_binds(self.cfg)),
+                       forbidden=(str(self.cfg.state_dir), str(self.cfg.sandboxes_dir)),
+                       gpu=self.cfg.task.kind == "hf", **extra)
 
-        def one(job):
-            label, view, seed, _ = job
-            # Every run waits for a GPU slot (at once where there are no GPUs); `parallel` bounds the threads.
-            with self.gpus.slot(f"{owner} {label} seed {seed}") as env:
-                return self.runner.run(tree.root, tree.entry, view, ids[label], seed, label, env=env)
-        with ThreadPoolExecutor(self.cfg.scorer.parallel) as pool, \
-                tqdm(total=len(jobs), desc=f"scoring {inert_line(tree.entry)}", unit="run", disable=not self.progress) as bar:
-            runs = []
-            for run in pool.map(one, jobs):
-                runs.append(run)
-                bar.update(1)
-        return runs
+    def _run_all(self, tree: MethodTree, jobs: list[MethodJob], agent: str = "") -> list[MethodRun]:
+        with tqdm(total=len(jobs), desc=f"scoring {inert_line(tree.entry)}", unit="run",
+                  disable=not self.progress) as bar:
+            return self.engine.run(self.spec(tree, agent), jobs, done=lambda run: bar.update(1))
 
     def _summarise(self, dataset: str, runs: list[MethodRun], truth_of: str | None = None) -> DatasetScore:
         base = self.testbed.baseline(truth_of or dataset)
@@ -161,14 +169,14 @@ class Scorer:
                       fingerprint=self.cfg.scoring_fingerprint(), seeds=seeds, sandbox=self.sandbox.name)
         dev_view = self.testbed.view(task.dev)
         # One dev run first: a broken method is rejected in seconds, not after every seed.
-        first = self._run_all(tree, [(task.dev, dev_view, seeds[0], task.dev)], agent)[0]
+        first = self._run_all(tree, [MethodJob(task.dev, dev_view, seeds[0])], agent)[0]
         if not first.ok:
             self._reject(common, first, start)
-        jobs = [(task.dev, dev_view, seed, task.dev) for seed in seeds[1:]]
-        jobs += [(ds, self.testbed.view(ds), seed, ds) for ds in task.heldout for seed in seeds]
+        jobs = [MethodJob(task.dev, dev_view, seed) for seed in seeds[1:]]
+        jobs += [MethodJob(ds, self.testbed.view(ds), seed) for ds in task.heldout for seed in seeds]
         views, how = self._counterfactual_views(work, s.shuffle_seeds) if s.shuffle_seeds else ([], "")
         # each counterfactual run takes a dev run's seed: the pairs' differences give the dependence its SE
-        jobs += [(COUNTERFACTUAL, view, seed, task.dev) for seed, view in zip(seeds, views)]
+        jobs += [MethodJob(COUNTERFACTUAL, view, seed) for seed, view in zip(seeds, views)]
         runs = [first] + self._run_all(tree, jobs, agent)
 
         by_label: dict[str, list[MethodRun]] = {}
@@ -201,7 +209,8 @@ class Scorer:
         scores += [{"dataset": ds, "role": "heldout", "status": "failed", "error": err} for ds, err in failed.items()]
         duration = time.monotonic() - start
         sid = submissions.record_submission(self.db, **common, duration_s=duration, scores=scores, flags=flags,
-                                            teacher_dependence=dependence.to_dict() if dependence else None)
+                                            teacher_dependence=dependence.to_dict() if dependence else None,
+                                            method_runs=runs)
         return SubmissionResult(sid, agent, tree.commit_sha, tree.entry, dev, heldout, failed, dependence,
                                 flags, duration)
 
@@ -209,6 +218,6 @@ class Scorer:
         message = f"method rejected on the dev task, seed {run.seed}: {run.error}"
         submissions.record_submission(self.db, **common, duration_s=time.monotonic() - start, scores=[],
                                       flags=integrity.run_problems([run], integrity.DEV), status="rejected",
-                                      error=message)
+                                      error=message, method_runs=[run])
         raise MethodRejected(message)
 

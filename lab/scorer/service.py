@@ -4,6 +4,9 @@
     POST /submit      {"agent", "commit", "path"}      -> a request id at once; the scoring is queued (budgeted)
     POST /submission  {"agent", "request"}             -> that request's state, and its dev result when done
     POST /submissions {"agent"}                        -> the agent's recent requests
+    POST /run         {"agent", "commit", "path", "seed", "args"} -> a run id at once; the method runs once on
+                                                          the dev view through the lab's engine
+    POST /run_status  {"agent", "run"}                 -> that run's state, and where its outputs are when done
     GET  /leaderboard                                  -> dev PGR of every scored submission
 Agents are told what the dev task shows: PGR, the teacher dependence and the flags computed on the dev
 task; never a held-out score, the held-out gap, or a flag that draws on a held-out set.
@@ -27,17 +30,20 @@ import time
 import traceback
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from lab import errors
 from lab.scorer import budget, integrity
-from lab.store import agents, commands, open_db, submissions
+from lab.store import agents, commands, open_db, runs, submissions
 
 STATUS = {"BudgetExceeded": 429, "NotFound": 404}
 MAX_INTERRUPTIONS = 3    # deaths of the scorer while scoring one request before it is failed (it may be the cause)
 ANNOUNCE_AFTER_S = 5.0   # an agent waiting on its request reads the result within this; others get a note
 IDLE_POLL_S = 1.0
+RUNS_IN_FLIGHT = 2       # an agent's `run`s queued or running at once
+RUN_OUTPUTS = "agent-runs"
 
 
 class ScorerUnavailable(errors.LabError):
@@ -57,6 +63,8 @@ class ScorerService:
         self.lock_file = None
         self.threads: list[threading.Thread] = []
         self.scoring: int | None = None       # the request being scored now
+        self.started = time.time()
+        self.run_pool = ThreadPoolExecutor(max(2, cfg.agents.count), thread_name_prefix="agent-run")
 
     @property
     def url(self) -> str:
@@ -78,8 +86,17 @@ class ScorerService:
                 return {"requests": [_view(r) for r in submissions.requests_of(db, _field(body, "agent"))]}
             if route == "/evaluate":
                 return self.make_scorer(db).evaluate(_field(body, "agent"), Path(_field(body, "predictions")))
-            raise errors.NotFound(f"no endpoint {route} (expected /evaluate, /submit, /submission, /submissions "
-                                  "or /leaderboard)")
+            if route == "/run":
+                return self.start_run(db, _field(body, "agent"), _field(body, "commit"),
+                                      _field(body, "path") if "path" in body else "method.py",
+                                      _int_field(body, "seed") if "seed" in body else 0, _args_field(body))
+            if route == "/run_status":
+                row = runs.get(db, _int_field(body, "run"))
+                if row["agent"] != _field(body, "agent"):
+                    raise errors.NotFound(f"no run with id {body['run']} of {body['agent']}")
+                return _run_view(row)
+            raise errors.NotFound(f"no endpoint {route} (expected /evaluate, /submit, /submission, /submissions, "
+                                  "/run, /run_status or /leaderboard)")
         finally:
             db.conn.close()
 
@@ -97,6 +114,38 @@ class ScorerService:
         row = submissions.enqueue(db, agent, commit, path)
         self.wake.set()
         return _view(row)
+
+    # ---- an agent's runs -------------------------------------------------------------------------
+    def start_run(self, db, agent: str, commit: str, path: str, seed: int, args: list[str]) -> dict:
+        """Queue one run of an agent's commit on the dev view (never a scorer query: no labels are read)."""
+        if runs.in_flight(db, agent) >= RUNS_IN_FLIGHT:
+            raise errors.BudgetExceeded(f"{agent} has {RUNS_IN_FLIGHT} runs queued or running: wait for one to end")
+        row = runs.enqueue(db, agent, commit, path, seed, args)
+        self.run_pool.submit(self._execute_run, row["id"])
+        return _run_view(row)
+
+    def _execute_run(self, run_id: int) -> None:
+        db = open_db(self.db_path)
+        try:
+            row = runs.get(db, run_id)
+            runs.start(db, run_id)
+            try:
+                run, outputs = self.make_scorer(db).run_once(row["agent"], row["commit_sha"], row["path"],
+                                                            row["seed"], row["args"], self.run_outputs(run_id))
+            except errors.LabError as exc:
+                runs.finish(db, run_id, reason=str(exc))
+                return
+            except Exception as exc:   # a bug fails this run, not the service
+                print(f"scorer: run {run_id} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+                runs.finish(db, run_id, reason=f"the scorer failed: {type(exc).__name__}: {exc}")
+                return
+            runs.finish(db, run_id, run=run, reason=None if run.ok else run.error, outputs=outputs)
+        finally:
+            db.conn.close()
+
+    def run_outputs(self, run_id: int) -> Path:
+        """Where a run's predictions and logs wait for the agent's runner to copy them into its worktree."""
+        return self.cfg.run_dir / RUN_OUTPUTS / str(run_id)
 
     def progress(self, db, agent: str, request_id: int) -> dict:
         row = submissions.request(db, request_id)
@@ -136,6 +185,8 @@ class ScorerService:
             db = open_db(self.db_path)
             try:
                 self.recover(db)
+                runs.fail_unfinished(db, "the scorer stopped while it ran (its outputs are lost): run it again",
+                                     before=self.started)
             finally:
                 db.conn.close()
         except Exception:   # what it could not take up stays as it was, for the next start; the queue goes on
@@ -285,6 +336,7 @@ class ScorerService:
         if self.scoring is None:              # idle threads end at once; a busy one ends with the process
             for thread in self.threads:
                 thread.join(timeout=IDLE_POLL_S)
+        self.run_pool.shutdown(wait=False, cancel_futures=True)
         if self.lock_file is not None:
             self.lock_file.close()            # releases the queue's lock for the next scorer
 
@@ -319,6 +371,13 @@ def told(sub: dict) -> dict:
             "teacher_dependence": {k: dependence[k] for k in integrity.DEPENDENCE_FOR_AGENTS} if dependence else None,
             "flags": [{"kind": f["kind"], "message": f["message"]} for f in sub["flags"]
                       if f["scope"] == integrity.DEV]}
+
+
+def _run_view(row: dict) -> dict:
+    """An agent's run as its runner sees it."""
+    keys = ("state", "commit_sha", "path", "seed", "args", "reason", "node", "attempts", "duration_s", "outputs",
+            "created", "started", "finished")
+    return {"run": row["id"], **{k: row.get(k) for k in keys}}
 
 
 def _view(row: dict) -> dict:
@@ -364,6 +423,14 @@ def _field(body: dict, name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
         raise errors.LabError(f"the request lacks {name!r} (expected a non-empty string)")
+    return value
+
+
+def _args_field(body: dict) -> list[str]:
+    value = body.get("args", [])
+    if not isinstance(value, list) or not all(isinstance(a, str) and len(a) <= 1000 for a in value) \
+            or len(value) > 64:
+        raise errors.LabError("the run's 'args' must be a list of at most 64 strings of at most 1000 characters")
     return value
 
 
@@ -451,3 +518,16 @@ class ScorerClient:
 
     def leaderboard(self) -> list[dict]:
         return self._call("/leaderboard")["leaderboard"]
+
+    def start_run(self, agent: str, commit: str, path: str, seed: int, args: list[str]) -> dict:
+        return self._call("/run", {"agent": agent, "commit": commit, "path": path, "seed": seed, "args": args})
+
+    def run_status(self, agent: str, run_id: int, wait_s: float = 0.0, cancel: threading.Event | None = None) -> dict:
+        """A run's state, waiting up to wait_s for it to end, in short calls."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            view = self._call("/run_status", {"agent": agent, "run": run_id})
+            left = deadline - time.monotonic()
+            if view["state"] in runs.FINAL or left <= 0 or (cancel is not None and cancel.is_set()):
+                return view
+            time.sleep(min(self.POLL_S, left))

@@ -13,6 +13,7 @@ import time
 import sqlite_utils
 
 from lab.errors import NotFound
+from lab.store import runs
 from lab.store.db import migration, transaction
 
 
@@ -71,8 +72,9 @@ def _queue(db: sqlite_utils.Database) -> None:
 def record_submission(db, *, agent: str, commit_sha: str | None, path: str, tree_hash: str, fingerprint: str,
                       seeds: list[int], sandbox: str, duration_s: float, scores: list[dict], flags: list[dict],
                       status: str = "scored", error: str | None = None,
-                      teacher_dependence: dict | None = None) -> int:
-    """One transaction: the submission, every dataset's score and every flag, or nothing."""
+                      teacher_dependence: dict | None = None, method_runs: list | None = None) -> int:
+    """One transaction: the submission, every dataset's score and flag, and where each of its method runs ran
+    (lab.scorer.runner.MethodRun), or nothing."""
     now = time.time()
     with transaction(db):
         sid = db["submissions"].insert({
@@ -88,6 +90,7 @@ def record_submission(db, *, agent: str, commit_sha: str | None, path: str, tree
             db["flags"].insert({"submission_id": sid, "kind": flag["kind"], "message": flag["message"],
                                 "scope": flag.get("scope"), "evidence": json.dumps(flag.get("evidence", {})),
                                 "created": now})
+        runs.insert(db, [runs.row_of(run, submission_id=sid) for run in method_runs or []])
     return sid
 
 

@@ -25,6 +25,10 @@ def _atomic(path: Path, write) -> None:
         raise
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    _atomic(path, lambda h: h.write(data))
+
+
 def write_text(path: Path, text: str) -> None:
     _atomic(path, lambda h: h.write(text.encode()))
 

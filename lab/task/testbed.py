@@ -209,15 +209,16 @@ def derived_view(source: Path, dest: Path, train_rows) -> Path:
     return dest
 
 
-def build(cfg, force: bool = False) -> Testbed:
-    """Prepare every dataset's views, labels and weak baseline; ceilings are fixed afterwards."""
+def build(cfg, force: bool = False, engine=None) -> Testbed:
+    """Prepare every dataset's views, labels and weak baseline; ceilings are fixed afterwards. `engine` (a
+    lab.scorer.engines.Engine) runs the hf kind's teacher seeds; without one they run in this process."""
     task = cfg.task
     testbed = Testbed(cfg.state_dir, task)
     testbed.manifest_path.unlink(missing_ok=True)  # the manifest is written last: it marks a whole build
     if task.kind == "hf":
         from lab.task.hf import testbed as hf_testbed
 
-        written = hf_testbed.build(cfg, testbed, force)
+        written = hf_testbed.build(cfg, testbed, force, engine)
     else:
         written = _build_embedded(cfg, testbed, force)
     files.write_json(testbed.manifest_path, {

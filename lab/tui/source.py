@@ -37,6 +37,10 @@ class Dashboard:
         return self.status.get("gpus")
 
     @property
+    def cluster(self) -> dict | None:
+        return self.status.get("cluster")
+
+    @property
     def header(self) -> str:
         lab = self.status["lab"]
         return header_line(self.status["supervisor_pid"], lab["best_pgr"], lab["dollars"], lab["experiments"])

@@ -50,30 +50,33 @@ def _prompts(rows: list[Row], spec) -> list[str]:
     return [spec.prompt_template.format(**row.fields) for row in rows]
 
 
-def _teacher_seed(cache: Path, weak_dir: Path, spec, training, labelled: list[Row], train: list[Row],
-                  test: list[Row], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """One seed's weak teacher: its P(label 1) on the train and test splits (cached once finished)."""
+def _teacher_seed(cache: Path, weak_dir: Path, spec, training, sources: dict[str, Path], seed: int) -> Path:
+    """One seed's weak teacher: its P(label 1) on the train and test splits, in the cache file whose path it
+    returns (once finished, kept). It reads its splits by path: on a cluster it runs as a task pinned to the
+    head, and the labels it trains on never travel as arguments."""
     done = cache / f"weak-seed{seed}.npz"
+    splits = read_splits(sources, spec.shape)
     if done.is_file():
         try:
             cached = np.load(done)
-            if cached["train"].shape == (len(train),) and cached["test"].shape == (len(test),):
-                return cached["train"], cached["test"]
+            if cached["train"].shape == (len(splits.train),) and cached["test"].shape == (len(splits.test),):
+                return done
         except (OSError, KeyError, ValueError):
             pass     # a corrupt cache entry is recomputed
     t = training
+    labelled = splits.labelled
     classifier = _classifier().Classifier(weak_dir, spec.words, lora_r=t.lora_r, lora_alpha=t.lora_alpha,
                                           lora_dropout=t.lora_dropout, max_length=t.max_length, seed=seed)
     classifier.fit(_prompts(labelled, spec), np.array([r.label for r in labelled], dtype=np.float32),
                    epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, grad_accum=t.grad_accum, seed=seed,
                    checkpoint_dir=cache / f"weak-seed{seed}")
-    p_train = classifier.predict_proba(_prompts(train, spec), t.batch_size)
-    p_test = classifier.predict_proba(_prompts(test, spec), t.batch_size)
+    p_train = classifier.predict_proba(_prompts(splits.train, spec), t.batch_size)
+    p_test = classifier.predict_proba(_prompts(splits.test, spec), t.batch_size)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = cache / f".weak-seed{seed}.npz"
     np.savez(tmp, train=p_train, test=p_test)
     tmp.replace(done)
-    return p_train, p_test
+    return done
 
 
 def source_digest(paths: list[Path]) -> str:
@@ -83,8 +86,10 @@ def source_digest(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def build(cfg, testbed, force: bool = False) -> list[Path]:
-    """Write every dataset's views, labels and weak baseline; returns the files written (for the manifest)."""
+def build(cfg, testbed, force: bool = False, engine=None) -> list[Path]:
+    """Write every dataset's views, labels and weak baseline; returns the files written (for the manifest).
+    Each teacher seed runs through `engine` (on a cluster: on the head's node, with a GPU share)."""
+    call = engine.call_here if engine is not None else (lambda fn, *args, gpu=False: fn(*args))
     task, hf = cfg.task, cfg.task.hf
     strong_dir = resolve_model(hf.strong, cfg.root)
     weak_dir = resolve_model(hf.weak, cfg.root)
@@ -100,10 +105,9 @@ def build(cfg, testbed, force: bool = False) -> list[Path]:
                 old.unlink()
         p_train, p_test = [], []
         for seed in tqdm(seeds, desc=f"weak teacher {dataset}", unit="seed"):
-            a, b = _teacher_seed(cache, weak_dir, spec, hf.weak_training, splits.labelled, splits.train,
-                                 splits.test, seed)
-            p_train.append(a)
-            p_test.append(b)
+            finished = np.load(call(_teacher_seed, cache, weak_dir, spec, hf.weak_training, sources, seed, gpu=True))
+            p_train.append(finished["train"])
+            p_test.append(finished["test"])
         weak_train, weak_test = np.mean(p_train, axis=0), np.mean(p_test, axis=0)
         truth_test = np.array([r.label for r in splits.test])
         weak_acc = float(np.mean((weak_test > 0.5) == truth_test))

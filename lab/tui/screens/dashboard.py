@@ -45,7 +45,7 @@ class DashboardScreen(AgentKeys, LiveScreen):
         return source.dashboard()
 
     def show(self, data: Dashboard) -> None:
-        self.query_one(LoadLine).show(data.load, data.gpu_queue)
+        self.query_one(LoadLine).show(data.load, data.gpu_queue, data.cluster)
         self.query_one(AgentsTable).show(data.status)
         self.query_one(Leaderboard).show(data.leaderboard)
         self.query_one(PgrChart).show(data.series, data.baselines, data.now)

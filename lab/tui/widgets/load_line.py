@@ -8,8 +8,9 @@ from lab.machine import Load
 from lab.tui import format as fmt
 
 
-def render_load(load: Load | None, queue: dict | None = None) -> Text:
-    """`queue` is the scorer's GPU queue (lab.scorer.gpus' snapshot), shown beside each GPU."""
+def render_load(load: Load | None, queue: dict | None = None, cluster: dict | None = None) -> Text:
+    """`queue` is the scorer's GPU queue (lab.scorer.gpus' snapshot), shown beside each GPU; `cluster` the Ray
+    engine's view (lab.scorer.cluster_view), its nodes and runs after the machine's own load."""
     if load is None:
         return Text("machine load: not measured", style="dim")
     queued = (queue or {}).get("gpus") or {}
@@ -33,7 +34,21 @@ def render_load(load: Load | None, queue: dict | None = None) -> Text:
         if name not in shown:
             text.append(f"   GPU {name[:12]}", style="bold")
             _append_queue(text, row)
+    if cluster and cluster.get("engine") == "ray":
+        _append_cluster(text, cluster)
     return text
+
+
+def _append_cluster(text: Text, cluster: dict) -> None:
+    nodes = [n for n in cluster.get("nodes") or [] if n.get("alive")]
+    running = sum(len(n.get("running") or []) for n in nodes)
+    gpus = sum(n.get("gpus") or 0 for n in nodes)
+    text.append(f"   ray {len(nodes)} node{'s' if len(nodes) != 1 else ''}", style="bold")
+    text.append(f" {gpus:g} GPU{'s' if gpus != 1 else ''} run {running}")
+    queued = cluster.get("queued", 0)
+    text.append(f" queue {queued}", style="yellow" if queued else "dim")
+    if cluster.get("retried"):
+        text.append(f" retried {cluster['retried']}", style="red")
 
 
 def _append_queue(text: Text, row: dict) -> None:
@@ -45,5 +60,5 @@ def _append_queue(text: Text, row: dict) -> None:
 class LoadLine(Static):
     DEFAULT_CSS = "LoadLine { height: 1; padding: 0 1; }"
 
-    def show(self, load: Load | None, queue: dict | None = None) -> None:
-        self.update(render_load(load, queue))
+    def show(self, load: Load | None, queue: dict | None = None, cluster: dict | None = None) -> None:
+        self.update(render_load(load, queue, cluster))

@@ -15,6 +15,10 @@ Rules of the lab:
   large models). Keep working: the result arrives as a note from the scorer, or ask with `submission`
   (request id; wait_s to wait). Write pending request ids in your notebook; `submission` with no
   request lists your recent ones.
+- Heavy experiments (fine-tuning a large model, anything that wants a GPU or runs for minutes) go
+  through `run`, not `shell`: it runs a commit of yours once on the lab's scheduler (the queue the
+  scorer's runs use; on a cluster, any node with a free GPU share) and brings the predictions back into
+  runs/ for `evaluate`. Quick checks and small scripts stay in `shell`.
 - A tool error saying the scorer did not answer means it is restarting: your queued submissions are
   kept; try again in a minute.
 - Keep your notebook current: it is all you keep from one iteration to the next."""

@@ -1,0 +1,52 @@
+"""Where method runs execute: this machine (`local`, with the GPU queue of lab/scorer/gpus.py) or a Ray
+cluster (`ray`), as `[cluster] engine` says.
+
+Every method run of the lab goes through the process's one engine: a submission's seeds, held-out sets and
+counterfactual teachers, `lab score --baselines`, the ceilings of `lab init`, and an agent's `run` tool.
+Wherever it places a run, the engine runs the method in the same sandbox under the same limits, and gives
+back only what the method produced: predictions, logs and resource figures.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from lab.sandbox import Sandbox
+from lab.scorer import gpus
+from lab.scorer.engines.base import CLUSTER_FILE, Engine, MethodJob, RunSpec, read_cluster
+from lab.scorer.engines.local import LocalEngine
+
+__all__ = ["CLUSTER_FILE", "Engine", "MethodJob", "RunSpec", "read_cluster", "shared"]
+
+_shared: dict[tuple, Engine] = {}
+_lock = threading.Lock()
+
+
+def _local(cfg) -> LocalEngine:
+    # Agents' slices keep one share of each GPU's memory for the lab's runs; those split that share.
+    found = list(cfg.slices.gpus) or list(gpus.machine_gpus())
+    per_gpu = -(-cfg.agents.count // len(found)) if found else 0
+    scheduler = gpus.shared_scheduler(cfg.run_dir, found, cfg.scorer.runs_per_gpu,
+                                      round(1 / ((per_gpu + 1) * cfg.scorer.runs_per_gpu), 4) if found else None)
+    return LocalEngine(scheduler, cfg.run_dir / "scorer", cfg.scorer.parallel, cfg.lab.sandbox, cfg.run_dir)
+
+
+def shared(cfg, sandbox: Sandbox | None = None) -> Engine:
+    """The process's engine for this lab (the scorer service builds a Scorer per request; they share it).
+    `sandbox`: the scorer's own, for the runs of its user."""
+    key = (Path(cfg.state_dir), cfg.cluster.engine, cfg.cluster.address, cfg.scorer.parallel,
+           cfg.scorer.runs_per_gpu, cfg.lab.sandbox, tuple(cfg.slices.gpus), cfg.agents.count)
+    with _lock:
+        engine = _shared.get(key)
+        if engine is None:
+            local = _local(cfg)
+            if cfg.cluster.engine == "ray":
+                from lab.scorer.engines.ray_engine import RayEngine
+
+                engine = RayEngine(cfg.cluster, cfg.lab.sandbox, cfg.scorer.runs_per_gpu, cfg.state_dir, local)
+            else:
+                engine = local
+            _shared[key] = engine
+    if sandbox is not None:
+        (engine.fallback if cfg.cluster.engine == "ray" else engine).use_sandbox(sandbox)
+    return engine

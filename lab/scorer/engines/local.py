@@ -1,0 +1,93 @@
+"""The local engine: method runs on this machine, `parallel` at a time, each holding a slot of the GPU queue
+(lab/scorer/gpus.py) where the machine has GPUs, so that the scorer's runs and the agents' `run`s share one
+first-come-first-served queue and never oversubscribe a GPU."""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from lab.sandbox import Sandbox, make_sandbox
+from lab.scorer import gpus
+from lab.scorer.engines.base import CLUSTER_FILE, Done, MethodJob, RunSpec, Tracker
+from lab.scorer.runner import MethodRun, MethodRunner
+
+NODE = "local"
+
+
+class LocalEngine:
+    name = "local"
+
+    def __init__(self, scheduler: gpus.GpuScheduler, scratch: Path, parallel: int, sandbox_kind: str,
+                 run_dir: Path | None = None):
+        self.gpus, self.scratch, self.parallel, self.sandbox_kind = scheduler, Path(scratch), parallel, sandbox_kind
+        self.tracker = Tracker("local", Path(run_dir) / CLUSTER_FILE if run_dir else None)
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._lock = threading.Lock()
+
+    def sandbox(self, user: str) -> Sandbox:
+        with self._lock:
+            if user not in self._sandboxes:
+                self._sandboxes[user] = make_sandbox(self.sandbox_kind, warn=lambda line: None, user=user)
+            return self._sandboxes[user]
+
+    def use_sandbox(self, sandbox: Sandbox) -> None:
+        """Run `sandbox.user`'s runs in this one (the scorer's, made by whoever built the Scorer)."""
+        with self._lock:
+            self._sandboxes[sandbox.user] = sandbox
+
+    def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None) -> list[MethodRun]:
+        runner = MethodRunner(self.sandbox(spec.user), spec.limits, self.scratch, binds=list(spec.binds),
+                              forbidden=[Path(p) for p in spec.forbidden])
+        self._change(queued=len(jobs))
+
+        def one(job: MethodJob) -> MethodRun:
+            label = f"{spec.owner} {job.label} seed {job.seed}"
+            with self.gpus.slot(label) as env:
+                self._change(queued=-1, start=label)
+                try:
+                    return runner.run(spec.root, spec.entry, job.view, job.seed, job.label, env=env, args=job.args,
+                                      keep_predictions=spec.keep_predictions)
+                finally:
+                    self._change(end=label)
+
+        runs = []
+        try:
+            with ThreadPoolExecutor(min(self.parallel, max(1, len(jobs)))) as pool:
+                for run in pool.map(one, jobs):
+                    runs.append(run)
+                    if done:
+                        done(run)
+        finally:
+            self._change(force=True)
+        return runs
+
+    def call_here(self, fn: Callable[..., Any], *args: Any, gpu: bool = False) -> Any:
+        return fn(*args)     # this machine is here; `lab init` runs before anything else holds its GPUs
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"engine": "local", "queued": self.tracker.queued, "finished": self.tracker.finished,
+                    "retried": 0, "nodes": self._nodes()}
+
+    def publish(self) -> None:
+        self._change(force=True)
+
+    # ---- the published view ---------------------------------------------------------------------
+    def _nodes(self) -> list[dict]:
+        return [{"id": NODE, "address": socket.gethostname(), "alive": True, "cpus": os.cpu_count() or 1,
+                 "gpus": len(self.gpus.gpus), "running": list(self.tracker.running.get(NODE, []))}]
+
+    def _change(self, queued: int = 0, start: str | None = None, end: str | None = None, force: bool = False) -> None:
+        with self._lock:
+            t = self.tracker
+            t.queued = max(0, t.queued + queued)
+            if start is not None:
+                t.running.setdefault(NODE, []).append(start)
+            if end is not None:
+                t.running[NODE].remove(end)
+                t.finished += 1
+            t.publish(self._nodes(), force=force)

@@ -1,0 +1,104 @@
+"""Method runs: where each run of a submission or of an agent's `run` executed (node, attempts, time, CPU), and
+the agents' run requests, stored before the agent is answered so that none is lost with the scorer."""
+from __future__ import annotations
+
+import json
+import time
+
+from lab.errors import NotFound
+from lab.store.db import migration, sqlite_utils, transaction
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+FINAL = (DONE, FAILED)
+
+
+@migration("runs", 1)
+def _create(db: sqlite_utils.Database) -> None:
+    db["method_runs"].create({
+        "id": int, "submission_id": int, "agent_run_id": int, "label": str, "seed": int, "node": str,
+        "attempts": int, "duration_s": float, "cpu_s": float, "ok": int, "error": str, "created": float,
+    }, pk="id", if_not_exists=True)
+    db["method_runs"].create_index(["submission_id"], if_not_exists=True)
+    db["agent_runs"].create({
+        "id": int, "agent": str, "commit_sha": str, "path": str, "seed": int, "args": str, "state": str,
+        "reason": str, "node": str, "attempts": int, "duration_s": float, "outputs": str, "created": float,
+        "started": float, "finished": float,
+    }, pk="id", not_null={"agent", "commit_sha", "path", "state", "created"}, if_not_exists=True)
+    db["agent_runs"].create_index(["agent", "id"], if_not_exists=True)
+    db["agent_runs"].create_index(["state"], if_not_exists=True)
+
+
+def row_of(run, **link) -> dict:
+    """A method_runs row for a MethodRun (lab.scorer.runner), linked to its submission or agent run."""
+    return {**link, "label": run.dataset, "seed": run.seed, "node": run.node, "attempts": run.attempts,
+            "duration_s": run.result.duration_s, "cpu_s": run.result.cpu_used_s, "ok": int(run.ok),
+            "error": run.error, "created": time.time()}
+
+
+def insert(db, rows: list[dict]) -> None:
+    """Inside the caller's transaction."""
+    if rows:
+        db["method_runs"].insert_all(rows)
+
+
+def of_submission(db, submission_id: int) -> list[dict]:
+    return list(db["method_runs"].rows_where("submission_id = ?", [submission_id], order_by="id"))
+
+
+def by_node(db, since: float = 0.0) -> dict[str, dict]:
+    """Per node: runs, runs that needed another attempt, and their time, since `since`."""
+    rows = db.execute("SELECT node, COUNT(*), SUM(attempts > 1), SUM(duration_s) FROM method_runs "
+                      "WHERE created >= ? GROUP BY node ORDER BY node", [since]).fetchall()
+    return {node: {"runs": n, "retried": retried or 0, "seconds": round(seconds or 0.0, 1)}
+            for node, n, retried, seconds in rows}
+
+
+# ---- an agent's runs --------------------------------------------------------------------------------
+def enqueue(db, agent: str, commit_sha: str, path: str, seed: int, args: list[str]) -> dict:
+    with transaction(db):
+        run_id = db["agent_runs"].insert({"agent": agent, "commit_sha": commit_sha, "path": path, "seed": seed,
+                                          "args": json.dumps(args), "state": QUEUED, "created": time.time()}).last_pk
+    return get(db, run_id)
+
+
+def get(db, run_id: int) -> dict:
+    rows = list(db["agent_runs"].rows_where("id = ?", [run_id]))
+    if not rows:
+        raise NotFound(f"no run with id {run_id}")
+    row = rows[0]
+    return {**row, "args": json.loads(row["args"] or "[]"), "outputs": json.loads(row["outputs"] or "[]")}
+
+
+def in_flight(db, agent: str) -> int:
+    return db.execute("SELECT COUNT(*) FROM agent_runs WHERE agent = ? AND state IN (?, ?)",
+                      [agent, QUEUED, RUNNING]).fetchone()[0]
+
+
+def start(db, run_id: int) -> None:
+    with transaction(db):
+        db["agent_runs"].update(run_id, {"state": RUNNING, "started": time.time()})
+
+
+def finish(db, run_id: int, *, run=None, reason: str | None = None, outputs: list[str] = ()) -> dict:
+    """Done with its MethodRun, or failed with the reason; its method_runs row in the same transaction."""
+    values = {"state": FAILED if reason else DONE, "reason": reason, "outputs": json.dumps(list(outputs)),
+              "finished": time.time()}
+    if run is not None:
+        values.update(node=run.node, attempts=run.attempts, duration_s=run.result.duration_s)
+    with transaction(db):
+        db["agent_runs"].update(run_id, values)
+        if run is not None:
+            insert(db, [row_of(run, agent_run_id=run_id)])
+    return get(db, run_id)
+
+
+def fail_unfinished(db, reason: str, before: float) -> list[int]:
+    """Runs a previous scorer took (queued before `before`, this one's start) and never finished, since it died:
+    failed with the reason, for the agent to read."""
+    ids = [r[0] for r in db.execute("SELECT id FROM agent_runs WHERE state IN (?, ?) AND created < ?",
+                                    [QUEUED, RUNNING, before]).fetchall()]
+    if ids:
+        with transaction(db):
+            for run_id in ids:
+                db["agent_runs"].update(run_id, {"state": FAILED, "reason": reason, "finished": time.time()})
+    return ids

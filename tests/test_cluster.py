@@ -1,0 +1,328 @@
+"""Method runs on a Ray cluster, simulated on this machine (ray.cluster_utils: a head and nodes that declare their
+CPUs and GPUs, all on loopback): a submission spread over the nodes and scored as on one machine, the baselines,
+the ceilings kept on the head, an agent's `run`, the GPU share, a node killed mid-submission, and the proof that
+no label ever entered the object store. One cluster serves the whole module (it takes seconds to start)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+from conftest import LAB, make_lab, requires_bwrap, run_lab, wait_for
+
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"   # Ray reads it on import: loopback stays loopback
+import ray  # noqa: E402
+from ray.cluster_utils import Cluster  # noqa: E402
+
+pytestmark = requires_bwrap
+
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+NODE = {"node_ip_address": "127.0.0.1", "object_store_memory": 120 * 1024 * 1024, "include_dashboard": False}
+RAY_TOML = """
+[cluster]
+engine = "ray"
+address = "{address}"
+node_cache = "{cache}"
+max_retries = 3
+"""
+SLOW_METHOD = """\
+import argparse, json, os, time
+p = argparse.ArgumentParser()
+p.add_argument("--data"); p.add_argument("--out"); p.add_argument("--seed", type=int)
+a = p.parse_args()
+start = time.time()
+time.sleep(float(os.environ.get("SLEEP", "2.5")))
+ids = [json.loads(line)["id"] for line in open(os.path.join(a.data, "test.jsonl"))]
+with open(a.out, "w") as f:
+    for i, key in enumerate(ids):
+        f.write(json.dumps({"id": key, "label": (i + a.seed) % 2}) + "\\n")
+print("ENV " + json.dumps({"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                           "fraction": os.environ.get("LAB_GPU_MEMORY_FRACTION"), "start": start, "end": time.time()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head (1 CPU) and two nodes: one with 1 CPU, one with 2 CPUs and a GPU (declared, not real)."""
+    made = Cluster(initialize_head=True, head_node_args={**NODE, "num_cpus": 1})
+    made.add_node(**NODE, num_cpus=1)
+    made.add_node(**NODE, num_cpus=2, num_gpus=1)
+    made.wait_for_nodes()
+    made.connect(namespace="lab")       # this process is a driver too: the lab's engines made here share it
+    made.cache = tmp_path_factory.mktemp("node-cache")
+    yield made
+    if ray.is_initialized():
+        ray.shutdown()
+    made.shutdown()
+
+
+def ray_lab(lab_dir: Path, folder: Path, cluster, **agents) -> Path:
+    """A lab of the session's testbed (copied) whose method runs go to the cluster."""
+    extra = RAY_TOML.format(address=cluster.address, cache=cluster.cache)
+    return make_lab(lab_dir, folder, agents.pop("turns", []), extra=extra, **agents)
+
+
+def scorer_for(folder: Path):
+    from lab import config
+    from lab.sandbox import make_sandbox
+    from lab.scorer.scorer import Scorer
+    from lab.store import open_db
+
+    cfg = config.load(folder / "lab.toml")
+    return Scorer(cfg, open_db(cfg.state_dir / "lab.db"), make_sandbox(cfg.lab.sandbox, warn=lambda line: None),
+                  progress=False)
+
+
+def per_seed(result) -> dict[str, list[float]]:
+    return {s.dataset: s.to_dict()["per_seed_acc"] for s in [result.dev, *result.heldout]}
+
+
+def method_runs(scorer, submission_id: int) -> list[dict]:
+    from lab.store import runs
+
+    return runs.of_submission(scorer.db, submission_id)
+
+
+def _views(scorer) -> list[Path]:
+    """The data folders a submission's runs read, the counterfactual teachers' made afresh."""
+    from lab.scorer import counterfactual
+
+    dev = scorer.cfg.task.dev
+    made = scorer.scratch / "views-for-test"
+    scores = counterfactual.strong_view(scorer.testbed.view(dev), scorer.cfg.state_dir / "cache" / "zero_shot",
+                                        scorer.cfg.task.max_tokens)
+    extra, _ = counterfactual.write_views(scorer.testbed.view(dev), made, scores, scorer.cfg.scorer.shuffle_seeds)
+    return [scorer.testbed.view(d) for d in scorer.cfg.task.datasets] + extra
+
+
+def node_ids() -> set[str]:
+    return {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+
+
+def test_a_submission_spreads_over_the_nodes_and_scores_as_on_one_machine(lab_dir, tmp_path, cluster, scorer):
+    from lab.scaffold import repo as research
+
+    folder = ray_lab(lab_dir, tmp_path, cluster)
+    on_ray = scorer_for(folder)
+    assert on_ray.engine.name == "ray"
+    first = research.root_commit(research.create(on_ray.cfg.state_dir)[0])
+    remote = on_ray.submit("baseline", first, "methods/vanilla.py")
+    local = scorer.submit("baseline", first, "methods/vanilla.py")
+    assert per_seed(remote) == per_seed(local)          # the same method, seeds and data: the same predictions
+    assert remote.teacher_dependence.difference == pytest.approx(local.teacher_dependence.difference)
+
+    rows = method_runs(on_ray, remote.id)
+    runs_expected = on_ray.cfg.scorer.seeds * 3 + on_ray.cfg.scorer.shuffle_seeds
+    assert len(rows) == runs_expected and all(r["ok"] for r in rows)
+    assert {r["node"] for r in rows} <= node_ids() and len({r["node"] for r in rows}) >= 2, rows
+    assert {r["node"] for r in method_runs(scorer, local.id)} == {"local"}
+    # each view file travels once, whatever the number of runs and submissions reading it (the counterfactual
+    # teachers are the same for every submission, so a second submission sends no data at all)
+    shipped = on_ray.engine.shipper.put_count
+    assert shipped == len({p.read_bytes() for v in _views(on_ray) for p in v.rglob("*") if p.is_file()})
+    on_ray.submit("baseline", first, "methods/confident.py")
+    assert on_ray.engine.shipper.put_count == shipped
+    cached = [p for p in Path(cluster.cache).glob("*/files/*")]
+    assert cached and all(len(p.name) == 64 for p in cached)
+    on_ray.db.conn.close()
+
+
+def test_the_baselines_score_through_the_cluster(lab_dir, tmp_path, cluster):
+    folder = ray_lab(lab_dir, tmp_path, cluster)
+    done = run_lab("score", "--baselines", "--json", cwd=folder, check=True)
+    scored = json.loads(done.stdout)["baselines"]
+    from lab.store import open_db, runs
+
+    db = open_db(folder / ".lab" / "lab.db")
+    try:
+        baselines = list(db.query("SELECT id, path FROM submissions WHERE agent = 'baseline' AND status = 'scored'"))
+        assert len(baselines) == len(scored) >= 5, (done.stdout[-2000:], scored)
+        nodes = {r["node"] for b in baselines for r in runs.of_submission(db, b["id"])}
+        assert "local" not in nodes and len(nodes) >= 2
+    finally:
+        db.conn.close()
+
+
+def test_ceilings_run_on_the_head_and_match_the_local_ones(lab_dir, tmp_path, cluster, cfg):
+    from lab import config
+    from lab.prepare import ceiling_runs
+    from lab.sandbox import make_sandbox
+    from lab.scaffold import repo as research
+    from lab.scorer import engines
+    from lab.scorer.ceiling import fix_ceilings
+    from lab.task.testbed import Testbed
+
+    folder = ray_lab(lab_dir, tmp_path, cluster)
+    ray_cfg = config.load(folder / "lab.toml")
+    engine = engines.shared(ray_cfg)
+    seen = []
+    original = engine.run
+
+    def watching(spec, jobs, done=None):      # what the engine ran, and where, read from its results
+        found = original(spec, jobs, done)
+        seen.extend((spec.private, run.node) for run in found)
+        return found
+    engine.run = watching
+    repo, _ = research.create(ray_cfg.state_dir)
+    sandbox = make_sandbox(ray_cfg.lab.sandbox, warn=lambda line: None)
+    try:
+        fixed = fix_ceilings(Testbed.load(ray_cfg), repo, engine, ceiling_runs(ray_cfg, sandbox),
+                             ray_cfg.run_dir / "scorer", list(range(ray_cfg.task.seeds)), force=True)
+    finally:
+        engine.run = original
+    assert len(seen) == len(ray_cfg.task.datasets) * ray_cfg.task.seeds
+    assert all(private and node == engine.head for private, node in seen), seen
+    local = {d: Testbed(cfg.state_dir, cfg.task).baseline(d).ceiling_acc for d in cfg.task.datasets}
+    assert {b.dataset: b.ceiling_acc for b in fixed} == pytest.approx(local)
+
+
+def test_labels_never_leave_the_head(lab_dir, tmp_path, cluster):
+    """After a submission through the cluster, the object store of every node, read from the raylets' shared
+    memory, holds the views that travelled (the control) and none of the private files: test labels, train labels,
+    ground-truth views, baselines."""
+    from lab.scaffold import repo as research
+    from lab.scorer.engines.shipping import PrivateData, check_shippable
+
+    on_ray = scorer_for(ray_lab(lab_dir, tmp_path, cluster))
+    on_ray.submit("baseline", research.root_commit(research.create(on_ray.cfg.state_dir)[0]), "methods/vanilla.py")
+    on_ray.db.conn.close()
+    state = lab_dir / ".lab"
+    dev_train = (state / "data" / "rotten_tomatoes" / "train.jsonl").read_bytes()
+    assert _in_object_stores(dev_train.splitlines()[7])             # the control: views did travel
+    for private in sorted((state / "private").glob("*/labels.json")):
+        labels = json.loads(private.read_text())
+        for split, mapping in labels.items():
+            items = list(mapping.items())[:20]
+            for pattern in (json.dumps(dict(items)).encode()[1:-1], json.dumps(dict(items), indent=2).encode()[2:80]):
+                assert not _in_object_stores(pattern), (private, split)
+    for truth in sorted((state / "private").glob("*/ground_truth_view/train.jsonl")):
+        view = truth.parent.parent / "view" / "train.jsonl"
+        if not view.exists():
+            view = state / "data" / truth.parent.parent.name / "train.jsonl"
+        differing = [t for t, v in zip(truth.read_bytes().splitlines(), view.read_bytes().splitlines()) if t != v]
+        assert differing and not any(_in_object_stores(line) for line in differing[:20]), truth
+    for baselines in sorted((state / "private").glob("*/baselines.json")):
+        assert not _in_object_stores(baselines.read_bytes()[:120])
+    for refused in (state / "private" / "imdb", state / "private" / "imdb" / "ground_truth_view"):
+        with pytest.raises(PrivateData):
+            check_shippable(refused, state)
+    check_shippable(state / "private" / "imdb" / "view", state)      # a held-out view travels: no labels in it
+
+
+def test_the_cluster_listens_on_loopback_only(cluster):
+    ours = {p.pid for p in psutil.Process().children(recursive=True)}
+    listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ours]
+    assert listening, "no Ray process listens: the check would prove nothing"
+    assert all(c.laddr.ip in LOOPBACK for c in listening), [(c.laddr, c.pid) for c in listening]
+
+
+def test_runs_share_a_gpu_as_runs_per_gpu_says(lab_dir, tmp_path, cluster):
+    from lab import config
+    from lab.sandbox import Limits
+    from lab.scorer import engines
+    from lab.scorer.engines import MethodJob, RunSpec
+
+    folder = ray_lab(lab_dir, tmp_path, cluster)
+    text = (folder / "lab.toml").read_text().replace("[scorer]\n", "[scorer]\nruns_per_gpu = 2\n")
+    (folder / "lab.toml").write_text(text)
+    engine = engines.shared(config.load(folder / "lab.toml"))
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "method.py").write_text(SLOW_METHOD.replace('"2.5"', '"1.5"'))
+    spec = RunSpec(code, "method.py", "scorer", "gpu-test", Limits(timeout_s=60, max_processes=64), gpu=True)
+    view = folder / ".lab" / "data" / "rotten_tomatoes"
+    found = engine.run(spec, [MethodJob("rotten_tomatoes", view, seed) for seed in range(4)])
+    gpu_node = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("GPU"))
+    assert all(r.ok and r.node == gpu_node for r in found), [(r.node, r.error) for r in found]
+    seen = [json.loads(next(ln for ln in r.result.stdout.splitlines() if ln.startswith("ENV "))[4:]) for r in found]
+    assert all(s["gpu"] == "0" and s["fraction"] == "0.5" for s in seen), seen
+    spans = sorted((s["start"], s["end"]) for s in seen)
+    overlapping = max(sum(a < end and start < b for a, b in spans) for start, end in spans)
+    assert overlapping <= 2          # two runs share the one GPU, never three
+
+
+def test_an_agents_run_goes_through_the_cluster(lab_dir, tmp_path, cluster):
+    turns = [{"step": "run", "calls": [{"name": "run", "arguments": {"seed": 1}}]},
+             {"step": "evaluate", "calls": [{"name": "evaluate", "arguments": {
+                 "predictions": "runs/run-1/predictions.jsonl"}}]}]
+    folder = ray_lab(lab_dir, tmp_path, cluster, turns=turns, count=1)
+    run_lab("start", "--detach", cwd=folder, check=True)
+    try:
+        from lab.store import open_db, runs
+
+        db = open_db(folder / ".lab" / "lab.db")
+        wait_for(lambda: db.execute("SELECT count(*) FROM evaluations").fetchone()[0] > 0, timeout=180,
+                 what="the agent's evaluation of its run")
+        row = runs.get(db, 1)
+        assert row["state"] == "done" and row["node"] in node_ids() and row["outputs"], row
+        assert (folder / "sandboxes" / "agent-1" / "runs" / "run-1" / "predictions.jsonl").is_file()
+        status = run_lab("status", cwd=folder, check=True).stdout
+        assert "cluster: ray at" in status and status.count("  node ") >= 3, status
+        view = json.loads((folder / ".lab" / "run" / "cluster.json").read_text())
+        assert view["engine"] == "ray" and len([n for n in view["nodes"] if n["alive"]]) >= 3
+        db.conn.close()
+    finally:
+        run_lab("stop", cwd=folder)
+
+
+def test_without_ray_the_engine_is_one_line(lab_dir, tmp_path, cluster):
+    folder = ray_lab(lab_dir, tmp_path, cluster)
+    shadow = tmp_path / "shadow" / "ray"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named ray')\n")
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
+    done = subprocess.run([*LAB, "score", "--method", str(tmp_path / "none.py")], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install -e '.[ray]'" in lines[0], done.stderr
+
+
+def test_a_node_killed_mid_submission_has_its_runs_retried_elsewhere(lab_dir, tmp_path, cluster):
+    folder = ray_lab(lab_dir, tmp_path, cluster)
+    before = node_ids()
+    doomed = cluster.add_node(**NODE, num_cpus=2)
+    cluster.wait_for_nodes()
+    [doomed_id] = node_ids() - before
+    method = tmp_path / "slow"
+    method.mkdir()
+    (method / "method.py").write_text(SLOW_METHOD)
+    scorer = scorer_for(folder)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.setdefault("result", scorer.score_path(method)), daemon=True)
+    worker.start()
+    wait_for(lambda: any(n["id"] == doomed_id and n["running"] for n in scorer.engine.snapshot()["nodes"]),
+             timeout=120, interval=0.1, what="a run on the node about to die")
+    cluster.remove_node(doomed, allow_graceful=False)
+    worker.join(timeout=300)
+    result = outcome["result"]
+    rows = method_runs(scorer, result.id)
+    assert all(r["ok"] for r in rows) and doomed_id not in {r["node"] for r in rows}, rows
+    assert any(r["attempts"] > 1 for r in rows), rows
+    assert scorer.engine.snapshot()["retried"] >= 1
+    scorer.db.conn.close()
+
+
+def _raylets() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if p.name() == "raylet"]
+
+
+def _in_object_stores(pattern: bytes) -> bool:
+    """Whether any node's object store (the raylets' shared-memory arenas) holds these bytes."""
+    assert len(pattern) >= 16, pattern
+    for raylet in _raylets():
+        for line in Path(f"/proc/{raylet.pid}/maps").read_text().splitlines():
+            if "/dev/shm/plasma" not in line:
+                continue
+            low, high = (int(x, 16) for x in line.split()[0].split("-"))
+            with open(f"/proc/{raylet.pid}/mem", "rb") as memory:
+                memory.seek(low)
+                if pattern in memory.read(high - low):
+                    return True
+    return False
+
