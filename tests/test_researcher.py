@@ -101,6 +101,7 @@ class Lab:
         self.score, self.posts, self.board = score, list(posts), list(board)
         self.fail_shell, self.budget_after, self.flags = fail_shell, budget_after, flags
         self.files, self.commits, self.calls, self.evaluations, self.submitted = {}, {}, [], 0, []
+        self.runs = 0
         self.notebook = ""
         # the scorer's queue: a submission is scored `scoring_steps` agent steps after it is queued, and the
         # agent then finds a note from the scorer in its inbox; the scorer answers no call `scorer_down` times
@@ -163,6 +164,16 @@ class Lab:
                 sha = list(self.commits)[-1]
                 return self.ok(call, sha, {"returncode": 0, "duration_s": 0.1, "stdout": sha + "\n"})
             return self.error(call, f"[exit 127]\nunknown command {command}")
+        if call.name == "run":
+            if self.fail_shell:
+                return self.error(call, "run 1 of abc method.py seed 0 failed on node local: exited with code 1: "
+                                        "ValueError: boom")
+            sha = list(self.commits)[-1] if a.get("commit", "HEAD") == "HEAD" else a["commit"]
+            self.runs += 1
+            out = f"runs/run-{self.runs}/predictions.jsonl"
+            self.files[out] = json.dumps({"recipe": json.loads(self.commits[sha]), "seed": a.get("seed", 0)})
+            return self.ok(call, f"run {self.runs} finished", {"run": self.runs, "state": "done", "commit_sha": sha,
+                                                                 "seed": a.get("seed", 0), "predictions": out})
         refused = self.down(call) if call.name in ("evaluate", "submit", "submission") else None
         if refused:
             return refused
@@ -256,7 +267,8 @@ def test_first_turn_orients_then_directions_lead_to_different_experiments():
         backend = ResearcherBackend(make_cfg(), world(direction), None)
         turns = drive(backend, lab, 3)
         assert [c.name for c in turns[0].calls] == ["notebook", "forum_read", "forum_read", "leaderboard"]
-        assert turns[1].step.startswith("trying ") and turns[1].calls[-1].name == "shell"
+        # the recipe committed, then run once through the lab's scheduler
+        assert turns[1].step.startswith("trying ") and [c.name for c in turns[1].calls][-2:] == ["git_commit", "run"]
         assert lab.files["method.py"] == recipes.METHOD_PY
         first_recipes[direction] = json.loads(lab.files["recipe.json"])
     assert len({json.dumps(r, sort_keys=True) for r in first_recipes.values()}) == 3
@@ -276,7 +288,7 @@ def test_a_full_experiment_commits_posts_and_keeps_the_notebook():
     backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
     steps = [t.step for t in drive(backend, lab, 10)]
     names = [c.name for c in lab.calls]
-    assert names.index("evaluate") < names.index("git_commit") < names.index("forum_post")
+    assert names.index("git_commit") < names.index("run") < names.index("evaluate") < names.index("forum_post")
     post = lab.posts[0]
     assert post["commit_sha"] == list(lab.commits)[0] and post["metrics"]["recipe"] == {"keep": 0.7}
     assert post["metrics"]["seeds"] >= 1 and "pgr" in post["metrics"] and "recipe: {" in post["body"]
@@ -341,9 +353,8 @@ def test_submits_only_what_beats_its_best_by_more_than_noise():
     assert lab.submitted == [list(lab.commits)[0]]
     names = [c.name for c in lab.calls]
     assert names[names.index("submit") - 2:names.index("submit")] == ["leaderboard", "forum_read"]
-    seeds = [c.arguments["command"].split("--seed ")[1] for c in lab.calls
-             if c.name == "shell" and "method.py" in c.arguments["command"]]
-    assert seeds[:CONFIRM_SEEDS] == [str(s) for s in range(CONFIRM_SEEDS)]    # confirmed before submitting
+    seeds = [c.arguments["seed"] for c in lab.calls if c.name == "run"]
+    assert seeds[:CONFIRM_SEEDS] == list(range(CONFIRM_SEEDS))    # confirmed before submitting
     submit_turn = next(t for t in turns if t.calls and t.calls[0].name == "submit")
     assert submit_turn.step.startswith(f"submitting {list(lab.commits)[0][:10]} (dev PGR +0.80 on 3 seeds")
     assert any("submitted" in p["title"] and p["metrics"]["seeds"] == 5 for p in lab.posts)
@@ -416,7 +427,7 @@ def test_a_version_1_state_resumes_mid_experiment():
     assert "eval_free_at" not in saved and saved["current"]["parent"]["commit"] == "a" * 40
     assert drive(backend, lab, 1)[0].step.startswith("waiting for the evaluate budget")   # the clock came along
     time.sleep(0.6)
-    steps = [t.step for t in drive(backend, lab, 5)]
+    steps = [t.step for t in drive(backend, lab, 4)]   # seed 1 scored; seed 2 committed, run and scored; posted
     assert steps[0] == "evaluating e002 seed 1" and steps[-1].startswith("posting e002")
     post = lab.posts[-1]
     assert post["metrics"]["seeds"] == CONFIRM_SEEDS and post["metrics"]["parent_commit"] == "a" * 40
@@ -441,7 +452,7 @@ def test_it_keeps_experimenting_while_a_submission_is_scored_and_posts_the_resul
     submitted_at, asked_at = names.index("submit"), names.index("submission")
     assert lab.submitted == [list(lab.commits)[0]]
     # between queueing it and the scorer's note, it ran the next experiment instead of waiting
-    assert "evaluate" in names[submitted_at:asked_at] and "shell" in names[submitted_at:asked_at]
+    assert "evaluate" in names[submitted_at:asked_at] and "run" in names[submitted_at:asked_at]
     assert names.count("submission") == 1             # asked once, after the note, not in a busy loop
     asked = next(t for t in turns if t.calls and t.calls[0].name == "submission")
     assert asked.calls[0].arguments == {"request": 1, "wait_s": 0}

@@ -14,15 +14,17 @@ from lab.agents.turns import ToolResult
 
 CONFIRM_SEEDS = 3       # seeds a promising recipe gets before it may be submitted (the scorer then runs 5)
 INSIGHT_EVERY = 10      # experiments between posts of what the experiments so far say
-RUN_TIMEOUT_S = 240
 
 
 def run(ctx: Context, exp: Experiment) -> Move:
-    command = (f"mkdir -p runs && python method.py --data \"${{LAB_DATA:-/data}}\" --out {exp.predictions} "
-               f"--seed {exp.seed}")
-    calls = [("write_file", {"path": "recipe.json", "content": recipes.recipe_json(exp.recipe)}),
-             ("write_file", {"path": "method.py", "content": recipes.METHOD_PY}),
-             ("shell", {"command": command, "timeout_s": RUN_TIMEOUT_S})]
+    """Commit the recipe (on its first seed) and run one seed of it through the lab's `run`, the scheduler the
+    scorer's runs use: its predictions come back into the worktree for `evaluate`."""
+    calls = []
+    if exp.commit is None:
+        calls = [("write_file", {"path": "recipe.json", "content": recipes.recipe_json(exp.recipe)}),
+                 ("write_file", {"path": "method.py", "content": recipes.METHOD_PY}),
+                 ("git_commit", {"message": prose.commit_message(exp)})]
+    calls.append(("run", {"commit": exp.commit or "HEAD", "seed": exp.seed}))
     if exp.seed == 0:
         step = f"trying {recipes.describe(exp.recipe)} ({exp.tag}, seed 0)"
         text = f"{exp.tag}: {exp.why}. Recipe: {json.dumps(exp.recipe, sort_keys=True)}"
@@ -32,11 +34,18 @@ def run(ctx: Context, exp: Experiment) -> Move:
                        f"{n} seed{'s' if n > 1 else ''} so far)")
 
     def after(results: list[ToolResult]) -> None:
-        failed = next((r for r in results if r.is_error), None)
-        if failed is None:
-            exp.stage = Stage.EVALUATE
-        else:
-            fail(ctx, exp, f"{failed.name} failed: {prose.first_line(failed)}")
+        committed = next((r for r in results if r.name == "git_commit"), None)
+        if committed is not None and not committed.is_error:
+            exp.commit = (committed.data or {}).get("commit")
+        unchanged = committed is not None and committed.is_error and "nothing to commit" in committed.output
+        failed = next((r for r in results if r.is_error and not (r is committed and unchanged)), None)
+        ran = next((r for r in results if r.name == "run"), None)
+        if failed is not None or ran is None:
+            fail(ctx, exp, f"{failed.name} failed: {prose.first_line(failed)}" if failed else "the run did not run")
+            return
+        data = ran.data or {}
+        exp.commit = exp.commit or data.get("commit_sha")      # nothing to commit: HEAD already held the recipe
+        exp.ran, exp.stage = data.get("predictions"), Stage.EVALUATE
     return ask(step, calls, after, text)
 
 
@@ -69,9 +78,9 @@ def after_evaluate(ctx: Context, exp: Experiment, results: list[ToolResult]) -> 
     if len(exp.pgrs) == 2:
         s.diffs.append(exp.pgrs[0] - exp.pgrs[1])
     if len(exp.pgrs) < CONFIRM_SEEDS and promising(ctx, exp) and budget.evals_left(ctx) >= 2:
-        exp.seed, exp.stage = len(exp.pgrs), Stage.RUN
+        exp.seed, exp.stage, exp.ran = len(exp.pgrs), Stage.RUN, None
         return
-    exp.stage = Stage.COMMIT
+    exp.stage = Stage.POST if exp.commit else Stage.COMMIT
 
 
 def promising(ctx: Context, exp: Experiment) -> bool:

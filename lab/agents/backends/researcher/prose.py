@@ -13,8 +13,10 @@ from lab.agents.turns import ToolResult
 
 
 def commit_message(exp: Experiment) -> str:
-    return (f"{exp.tag}: {recipes.describe(exp.recipe)}\n\ndev PGR {exp.mean:+.4f} over {len(exp.pgrs)} seed(s); "
-            f"{exp.why}\nrecipe: {json.dumps(exp.recipe, sort_keys=True)}")
+    """The recipe, why it is tried and, once seeds are scored (a state from before `run`), their dev PGR."""
+    scored = f"dev PGR {exp.mean:+.4f} over {len(exp.pgrs)} seed(s); " if exp.pgrs else ""
+    return (f"{exp.tag}: {recipes.describe(exp.recipe)}\n\n{scored}{exp.why}\n"
+            f"recipe: {json.dumps(exp.recipe, sort_keys=True)}")
 
 
 def verdict(ctx: Context, exp: Experiment) -> str:

@@ -17,9 +17,9 @@ STATE_VERSION = 2
 
 class Stage(Enum):
     """The stages of one experiment, in order; CHECK and what follows only for a recipe worth submitting."""
-    RUN = "run"                          # write recipe.json and method.py, run one seed in the sandbox
+    RUN = "run"                          # write recipe.json and method.py, commit, run one seed with `run`
     EVALUATE = "evaluate"                # score that seed's predictions (budgeted)
-    COMMIT = "commit"
+    COMMIT = "commit"                    # a state saved before runs went through `run`: commit what the shell ran
     REVPARSE = "revparse"                # nothing to commit: the worktree's HEAD already holds this recipe
     POST = "post"                        # post the result on the forum and note it
     CHECK = "check"                      # a fresh look at the leaderboard: others may have got there first
@@ -95,6 +95,7 @@ class Experiment:
     commit: str | None = None
     request: int | None = None           # the scorer's request id, once submitted
     submitted: Submission | None = None
+    ran: str | None = None               # where the lab's `run` put this seed's predictions
 
     @property
     def mean(self) -> float:
@@ -102,7 +103,8 @@ class Experiment:
 
     @property
     def predictions(self) -> str:
-        return f"runs/{self.tag}-s{self.seed}.jsonl"
+        """This seed's predictions: where `run` put them (a state saved before `run` ran seeds in the shell)."""
+        return self.ran or f"runs/{self.tag}-s{self.seed}.jsonl"
 
 
 @dataclass
