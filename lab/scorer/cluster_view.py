@@ -34,31 +34,41 @@ class Tracker:
                 "finished": self.finished, "retried": self.retried,
                 "nodes": [{**n, "running": list(self.running.get(n["id"], []))} for n in nodes]}
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".cluster-", suffix=".json", dir=self.state_file.parent)
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    json.dump(view, handle)
-                os.replace(tmp, self.state_file)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            write_view(self.state_file, view)
         except OSError:
             pass    # a full disk must not stop scoring; the view is only for people
 
 
-def read_cluster(run_dir: Path, since: float | None) -> dict | None:
-    """The cluster as the running lab's engine last wrote it, or None (no file, unreadable, or older than
-    `since`, the supervisor's start)."""
+def write_view(path: Path, view: dict) -> None:
+    """A view for people, written atomically: a temporary file renamed over the old one (OSError on failure)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".json", dir=path.parent)
     try:
-        data = json.loads((Path(run_dir) / CLUSTER_FILE).read_text())
+        with os.fdopen(fd, "w") as handle:
+            json.dump(view, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_view(path: Path, key: str, kind: type, since: float | None) -> dict | None:
+    """A view as it was last written, or None: no file, an unreadable one, one without `key` of `kind`, or one
+    written before `since` (the supervisor's start: a file left by an earlier lab shows nothing live)."""
+    try:
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
+    if not isinstance(data, dict) or not isinstance(data.get(key), kind):
         return None
     if since is not None and float(data.get("updated") or 0) < since:
         return None
     return data
+
+
+def read_cluster(run_dir: Path, since: float | None) -> dict | None:
+    """The cluster as the running lab's engine last wrote it."""
+    return read_view(Path(run_dir) / CLUSTER_FILE, "nodes", list, since)
 
 
 def describe_cluster(view: dict) -> list[str]:

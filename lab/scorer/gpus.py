@@ -13,9 +13,7 @@ where `lab status` and the TUI read it without talking to the scorer (`read_queu
 """
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import threading
 import time
 from collections import deque
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from lab.sandbox.slices import detect_gpus
+from lab.scorer.cluster_view import read_view, write_view
 
 QUEUE_FILE = "gpu_queue.json"
 VISIBLE = "CUDA_VISIBLE_DEVICES"
@@ -133,32 +132,15 @@ class GpuScheduler:
         if self.state_file is None or not self.gpus:
             return
         try:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".gpu_queue-", suffix=".json", dir=self.state_file.parent)
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    json.dump(self._snapshot(), handle)
-                os.replace(tmp, self.state_file)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            write_view(self.state_file, self._snapshot())
             self.publish_error = None
         except OSError as exc:   # the file is a view for people; a full disk must not stop scoring
             self.publish_error = f"could not write {self.state_file}: {exc}"
 
 
 def read_queue(run_dir: Path, since: float | None) -> dict | None:
-    """The GPU queue as the scorer last wrote it, or None: no file, an unreadable one, or one written before
-    `since` (the supervisor's start: a file left by an earlier lab is no queue)."""
-    try:
-        data = json.loads((Path(run_dir) / QUEUE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("gpus"), dict):
-        return None
-    if since is not None and float(data.get("updated") or 0) < since:
-        return None
-    return data
+    """The GPU queue as the scorer last wrote it (None: none, or one older than `since`)."""
+    return read_view(Path(run_dir) / QUEUE_FILE, "gpus", dict, since)
 
 
 @lru_cache(maxsize=1)

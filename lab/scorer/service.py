@@ -492,15 +492,20 @@ class ScorerClient:
         """Queue a submission; its request (id, state, how many are ahead) at once."""
         return self._call("/submit", {"agent": agent, "commit": commit, "path": path})
 
-    def request(self, agent: str, request_id: int, wait_s: float = 0.0, cancel: threading.Event | None = None) -> dict:
-        """A request's state, waiting up to wait_s for it to finish, in short calls."""
+    def _until_final(self, route: str, body: dict, wait_s: float, cancel: threading.Event | None) -> dict:
+        """What route answers, asked again in short calls until its state is final (done or failed), wait_s has
+        passed or cancel is set."""
         deadline = time.monotonic() + wait_s
         while True:
-            view = self._call("/submission", {"agent": agent, "request": request_id})
+            view = self._call(route, body)
             left = deadline - time.monotonic()
             if view["state"] in submissions.FINAL or left <= 0 or (cancel is not None and cancel.is_set()):
                 return view
             time.sleep(min(self.POLL_S, left))
+
+    def request(self, agent: str, request_id: int, wait_s: float = 0.0, cancel: threading.Event | None = None) -> dict:
+        """A request's state, waiting up to wait_s for it to finish, in short calls."""
+        return self._until_final("/submission", {"agent": agent, "request": request_id}, wait_s, cancel)
 
     def requests(self, agent: str) -> list[dict]:
         return self._call("/submissions", {"agent": agent})["requests"]
@@ -524,10 +529,4 @@ class ScorerClient:
 
     def run_status(self, agent: str, run_id: int, wait_s: float = 0.0, cancel: threading.Event | None = None) -> dict:
         """A run's state, waiting up to wait_s for it to end, in short calls."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            view = self._call("/run_status", {"agent": agent, "run": run_id})
-            left = deadline - time.monotonic()
-            if view["state"] in runs.FINAL or left <= 0 or (cancel is not None and cancel.is_set()):
-                return view
-            time.sleep(min(self.POLL_S, left))
+        return self._until_final("/run_status", {"agent": agent, "run": run_id}, wait_s, cancel)

@@ -8,7 +8,7 @@ import time
 from lab.errors import NotFound
 from lab.store.db import migration, sqlite_utils, transaction
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"     # as a queued submission's
 FINAL = (DONE, FAILED)
 
 
