@@ -140,12 +140,14 @@ def _print_leaderboard(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 def scorer_service(obj: Context) -> None:
     """Run the scorer service on loopback in the foreground (the supervisor starts it for agents)."""
+    from lab.scorer import engines
     from lab.scorer.scorer import Scorer
     from lab.scorer.service import ScorerService
     from lab.task.testbed import Testbed
 
     cfg, sandbox = obj.cfg, obj.sandbox()
     testbed = Testbed.load(cfg)
+    engines.shared(cfg, sandbox)      # here, in the main thread: on a cluster, Ray connects once, now
     service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, testbed, progress=False))
     run_dir = cfg.state_dir / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
