@@ -10,6 +10,7 @@ a tool's own code raises is reported as that tool's failure with the exception's
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -371,6 +372,7 @@ class Toolbox:
         for name in view.get("outputs") or []:
             data = (outputs / name).read_bytes()     # the lab wrote these from what the method printed
             copied.append(self.ctx.workspace.write(f"{where}/{name}", data))
+        shutil.rmtree(outputs, ignore_errors=True)   # the worktree holds them now
         node = f"on node {str(view['node'])[:12]}" + (f" (attempt {view['attempts']})" if (view["attempts"] or 1) > 1
                                                      else "") if view.get("node") else ""
         data = {**view, "files": copied}
