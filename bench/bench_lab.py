@@ -164,6 +164,13 @@ def describe_standing(st: dict) -> str:
     return f"{text}; {st['flagged']} of {st['scored']} agent submissions flagged"
 
 
+def stored_rows(db) -> int:
+    """Rows in the store's tables (the full-text index's own tables left out): what the lab has written."""
+    names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                      "'sqlite_%' AND name NOT LIKE '%_fts%'").fetchall()]
+    return sum(db.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names)
+
+
 def busy_cpu_s() -> float:
     """CPU seconds the whole machine has spent busy since boot."""
     t = psutil.cpu_times()
@@ -230,6 +237,7 @@ def main() -> None:
               f"{count} agents working (first tool call done) after {figures['start_to_all_working_s']} s "
               f"(first {min(working.values()):.2f} s)", flush=True)
 
+        rows_at_start = stored_rows(db)
         best_at: dict[str, float | None] = {}
         standing_at: dict[str, dict] = {}
         samples = []
@@ -264,6 +272,8 @@ def main() -> None:
             # everything else the machine did: the sandboxed experiments and the scorer's method runs
             "experiments_and_scoring_cpu_s": round(busy - final["supervisor_cpu_s"] - final["runners_cpu_s"], 1),
             "lab_overhead_share": round((final["supervisor_cpu_s"] + final["runners_cpu_s"]) / max(busy, 1e-9), 3),
+            # what each agent costs the head: its share of the lab's own CPU, and rows it adds to the store
+            "store_rows_per_agent_minute": round((stored_rows(db) - rows_at_start) / count / (elapsed_h * 60), 1),
             "supervisor_rss_mb": round(sum(s["supervisor_rss_mb"] for s in samples) / max(1, len(samples)), 1),
             "runners_rss_mb_total": round(sum(s["runners_rss_mb"] for s in samples) / max(1, len(samples)), 1),
         })
