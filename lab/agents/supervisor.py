@@ -60,7 +60,7 @@ class Child:
 class Supervisor:
     def __init__(self, config_path: str, only: list[str] | None = None):
         self.config_path = str(Path(config_path).resolve())
-        self.cfg = configs.load(self.config_path)
+        self.cfg = configs.load(self.config_path, remember=True)   # for read-only commands: lab.config_cache
         self.paths = Paths(self.cfg.run_dir)
         self.lock = take_supervisor_lock(self.cfg.run_dir)   # kept open, so held, until this process ends
         log_to(self.paths.run / "supervisor.log")   # timestamped and rotating; stdout and stderr follow it

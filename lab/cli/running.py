@@ -122,8 +122,8 @@ def status(obj: Context, as_json: bool) -> None:
     """Each agent's state, step, slice, spend and best dev PGR; the lab's best and spend."""
     from lab.agents import control
 
-    report = control.status(obj.cfg, obj.db())
-    report["limits"] = _limits_in_force(obj.cfg)
+    report = control.status(obj.view, obj.db())
+    report["limits"] = _limits_in_force(obj.view)
     if as_json:
         echo(json.dumps(report, indent=2))
         return
