@@ -1,4 +1,5 @@
-"""One agent's process: `python -m lab.agents.runner --config FILE --agent agent-3 ...`, started by the supervisor.
+"""One agent's process: `python -m lab.agents.runner --config FILE --agent agent-3 ...`, which the supervisor has its
+zygote fork with these imports done (lab.agents.zygote).
 
 Exit codes: 0 ended cleanly (stopped, budget, stuck: the state says which); 3 cannot go on until a
 person acts (a deleted worktree); anything else is a crash, which the supervisor restarts.
@@ -11,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from lab import config as configs
 from lab.agents.backends import make_backend
@@ -79,10 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_NEEDS_PERSON if state == "failed" else 0
 
 
-if __name__ == "__main__":
-    code = main()
-    # Skip the interpreter's shutdown (0.5-2 s under load): the state is saved and SQLite committed.
+def run(argv: list[str] | None = None) -> NoReturn:
+    """main(), then leave at once, skipping the interpreter's shutdown (0.5-2 s under load): the state is saved and
+    SQLite committed. A runner forked by the zygote (lab.agents.zygote) comes here too."""
+    code = main(argv)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    run()
