@@ -2,7 +2,8 @@
 zygote fork with these imports done (lab.agents.zygote).
 
 Exit codes: 0 ended cleanly (stopped, budget, stuck: the state says which); 3 cannot go on until a
-person acts (a deleted worktree); anything else is a crash, which the supervisor restarts.
+person acts (a deleted worktree); 75 the state disk was full; anything else is a crash, which the
+supervisor restarts.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from typing import NoReturn
 
 from lab import config as configs
@@ -20,6 +22,7 @@ from lab.agents.loop import AgentLoop
 from lab.agents.paths import Paths
 from lab.agents.tools import TOOLS, ToolContext, ToolError, Toolbox
 from lab.agents.turns import AgentWorld
+from lab.disk_full import is_full
 from lab.errors import LabError
 from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
@@ -31,6 +34,7 @@ from lab.store import agents, open_db
 from lab.task.testbed import Testbed
 
 EXIT_NEEDS_PERSON = 3
+EXIT_DISK_FULL = 75     # EX_TEMPFAIL: the state disk was full; the supervisor starts it again, as often as it takes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 def run(argv: list[str] | None = None) -> NoReturn:
     """main(), then leave at once, skipping the interpreter's shutdown (0.5-2 s under load): the state is saved and
     SQLite committed. A runner forked by the zygote (lab.agents.zygote) comes here too."""
-    code = main(argv)
+    try:
+        code = main(argv)
+    except Exception as exc:
+        if not is_full(exc):
+            raise
+        logging.getLogger("lab.runner").error(f"the state disk is full:\n{traceback.format_exc()}")
+        code = EXIT_DISK_FULL
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

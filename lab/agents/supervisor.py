@@ -19,6 +19,7 @@ import logging
 import os
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -34,7 +35,9 @@ from lab.agents.backends import resolve
 from lab.agents.control import _config_of
 from lab.agents.locks import EXIT_ALREADY_SUPERVISED, AlreadySupervised, take_supervisor_lock
 from lab.agents.paths import Paths
+from lab.agents.runner import EXIT_DISK_FULL, EXIT_NEEDS_PERSON
 from lab.agents.zygote import Forked, Zygote, ZygoteFailed
+from lab.disk_full import is_transient
 from lab.errors import LabError, SandboxError
 from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
@@ -95,6 +98,16 @@ class Supervisor:
     def log(self, line: str) -> None:
         logging.getLogger("lab.supervisor").info(line)
 
+    def record(self, write, *args, **kwargs) -> None:
+        """One of the supervisor's records of the agents. Where the state disk is full (or a write lock is held past
+        SQLite's timeout) it is left out, and the log says so: the agents' processes go on all the same."""
+        try:
+            write(*args, **kwargs)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if not is_transient(exc):
+                raise
+            self.log(f"not recorded ({write.__module__.rsplit('.', 1)[-1]}.{write.__name__}): {exc}")
+
     # ---- lifecycle -----------------------------------------------------------------------------
     def run(self) -> None:
         # a signal also writes to this pipe, so the loop's wait ends at once, not at its next poll
@@ -119,10 +132,15 @@ class Supervisor:
         self.log(f"supervisor {os.getpid()} ready with {len(self.initial)} agents")
         try:
             while not self.stopping:
-                self.zygote.pump()    # news of runners that ended, or of the zygote's own end
-                self.reap()
-                self.take_commands()
-                self.restart_due()
+                try:
+                    self.zygote.pump()    # news of runners that ended, or of the zygote's own end
+                    self.reap()
+                    self.take_commands()
+                    self.restart_due()
+                except (sqlite3.DatabaseError, OSError) as exc:   # a full state disk is no reason to stop the lab
+                    if not is_transient(exc):
+                        raise
+                    self.log(f"a storage error, retried at the next look: {exc}")
                 watched = [wake_read] if self.zygote.gone else [wake_read, self.zygote]   # a runner's end wakes us
                 if not self.stopping and wake_read in select.select(watched, [], [], POLL_S)[0]:
                     os.read(wake_read, 512)
@@ -137,7 +155,7 @@ class Supervisor:
         self.wait_for(live)
         for child in self.children.values():
             if child.restart_at is not None:
-                agents.set_state(self.db, child.name, "stopped", "the lab was stopped while it waited to restart")
+                self.record(agents.set_state, self.db, child.name, "stopped", "the lab was stopped while it waited to restart")
         if self.scorer:
             self.scorer.stop()
         self.zygote.close()
@@ -154,7 +172,7 @@ class Supervisor:
         try:
             making.result() if making else worktrees.ensure(self.cfg, name)
         except LabError as exc:    # WorktreeMissing, or a sandbox that cannot run
-            agents.set_state(self.db, name, "failed", str(exc))
+            self.record(agents.set_state, self.db, name, "failed", str(exc))
             return
         slice_: Slice = self.slices[name]
         args = ["--config", self.config_path, "--agent", name, "--backend", self.backend, "--scorer", self.scorer.url,
@@ -174,8 +192,8 @@ class Supervisor:
             return
         child.restart_at, child.stop_reason, child.stop_deadline = None, None, None
         child.started_at = time.monotonic()
-        agents.set_state(self.db, name, "starting", None, pid=child.proc.pid, started=time.time())
-        events.record(self.db, name, "state", f"started (pid {child.proc.pid}, {slice_.label})")
+        self.record(agents.set_state, self.db, name, "starting", None, pid=child.proc.pid, started=time.time())
+        self.record(events.record, self.db, name, "state", f"started (pid {child.proc.pid}, {slice_.label})")
         self.log(f"{name} started, pid {child.proc.pid}, {slice_.label}")
 
     def previous_runners(self) -> dict[str, psutil.Process]:
@@ -214,7 +232,7 @@ class Supervisor:
         if child.proc and child.proc.poll() is None:
             child.stop_reason = reason
             child.stop_deadline = time.monotonic() + self.cfg.agents.grace_s + 5
-            agents.set_state(self.db, child.name, "stopping", reason)
+            self.record(agents.set_state, self.db, child.name, "stopping", reason)
             os.kill(child.proc.pid, signal.SIGTERM)
         child.restart_at = None
 
@@ -246,35 +264,38 @@ class Supervisor:
     def reap_one(self, child: Child) -> None:
         proc, child.proc = child.proc, None
         if child.stop_reason:
-            agents.set_state(self.db, child.name, "stopped", child.stop_reason, pid=None)
+            self.record(agents.set_state, self.db, child.name, "stopped", child.stop_reason, pid=None)
             # reaped only now: whoever asked for the stop waits for the process to be gone, then reads this record
             proc.wait()
             self.log(f"{child.name} stopped: {child.stop_reason}")
             return
         code = proc.wait()
         row = agents.get(self.db, child.name)
-        if code == 0 or code == 3:
+        if code == 0 or code == EXIT_NEEDS_PERSON:
             self.log(f"{child.name} ended: {row['state']}: {row['reason']}")
             return
-        self.crashed(child, _exit_reason(code, self.paths.logs / f"{child.name}.log"))
+        # a full state disk is not the agent's crash: it starts again at the first backoff, however often
+        self.crashed(child, _exit_reason(code, self.paths.logs / f"{child.name}.log"), counts=code != EXIT_DISK_FULL)
 
-    def crashed(self, child: Child, why: str) -> None:
-        """Restart the agent after a backoff that doubles with each crash in a row, or give up after max_restarts."""
+    def crashed(self, child: Child, why: str, counts: bool = True) -> None:
+        """Restart the agent after a backoff that doubles with each crash in a row, or give up after max_restarts;
+        a crash that does not count toward those starts the count afresh."""
         row = agents.get(self.db, child.name)
-        if time.monotonic() - child.started_at >= HEALTHY_RUN_S:
+        if not counts or time.monotonic() - child.started_at >= HEALTHY_RUN_S:
             child.crashes = 0   # crashes far apart (a killed runner now and then) are not a crash loop
         child.crashes += 1
-        agents.update(self.db, child.name, restarts=(row["restarts"] or 0) + 1)
+        self.record(agents.update, self.db, child.name, restarts=(row["restarts"] or 0) + 1)
         if child.crashes > self.cfg.agents.max_restarts:
-            agents.set_state(self.db, child.name, "failed", f"gave up after {child.crashes} crashes; last: {why}",
-                             pid=None)
-            events.record(self.db, child.name, "error", f"gave up after {child.crashes} crashes: {why}")
+            self.record(agents.set_state, self.db, child.name, "failed",
+                        f"gave up after {child.crashes} crashes; last: {why}", pid=None)
+            self.record(events.record, self.db, child.name, "error", f"gave up after {child.crashes} crashes: {why}")
             self.log(f"{child.name} failed: {why}")
             return
         delay = min(MAX_BACKOFF_S, self.cfg.agents.restart_backoff_s * 2 ** (child.crashes - 1))
         child.restart_at = time.monotonic() + delay
-        agents.set_state(self.db, child.name, "crashed", f"{why}; restarting in {delay:g} s", pid=None)
-        events.record(self.db, child.name, "error", f"crashed: {why}; restart {child.crashes} in {delay:g} s")
+        self.record(agents.set_state, self.db, child.name, "crashed", f"{why}; restarting in {delay:g} s", pid=None)
+        self.record(events.record, self.db, child.name, "error",
+                    f"crashed: {why}; restart {child.crashes} in {delay:g} s")
         self.log(f"{child.name} crashed ({why}); restart {child.crashes} in {delay:g} s")
 
     def restart_due(self) -> None:
@@ -284,7 +305,13 @@ class Supervisor:
                 self.start(child.name)
 
     def take_commands(self) -> None:
-        for command in commands.take(self.db, commands.SUPERVISOR):
+        try:
+            taken = commands.take(self.db, commands.SUPERVISOR)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if not is_transient(exc):
+                raise
+            return     # they wait in the database for a later look
+        for command in taken:
             child = self.children.get(command["body"])
             if child is None:
                 continue
