@@ -69,6 +69,7 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
                    f"scorer {live.scorer_url}")
         echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.run_dir / 'logs'} and "
                    f"{cfg.run_dir / 'supervisor.log'}")
+        _say_failed_starts(obj, names or cfg.agents.names)
     if sys.stdin.isatty() and sys.stdout.isatty() and not detach:
         from lab.tui import run_tui
 
@@ -77,6 +78,15 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
         return
     echo("watch: `lab tui` (or `lab status`, `lab forum`, `lab log`); steer: `lab message`, `lab pause`; "
                "stop: `lab stop`")
+
+
+def _say_failed_starts(obj: Context, names: list[str]) -> None:
+    """The supervisor makes the worktrees as it starts: an agent whose worktree it could not make is failed, why."""
+    from lab.store import agents
+
+    for row in agents.all_agents(obj.db()):
+        if row["name"] in names and row["state"] == "failed":
+            echo(f"{row['name']} could not start: {row['reason']}", err=True, fg="red")
 
 
 @cli.command()
