@@ -122,12 +122,13 @@ class AgentLoop:
         self.keep(agents.tick, self.db, self.name, now - self.last_tick)
         self.last_tick = now
 
-    def request_stop(self, reason: str) -> None:
-        """From a signal handler: finish the running tool call within the grace period, then stop."""
+    def request_stop(self, reason: str, grace_s: float | None = None) -> None:
+        """From a signal handler: finish the running tool call within the grace period (agents.grace_s unless
+        given), then stop."""
         if self.stop_reason:
             return
         self.stop_reason = reason
-        timer = threading.Timer(self.cfg.agents.grace_s, self.toolbox.cancel.set)
+        timer = threading.Timer(self.cfg.agents.grace_s if grace_s is None else grace_s, self.toolbox.cancel.set)
         timer.daemon = True
         timer.start()
 

@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def stop(reason: str):
         def handler(*_):
-            loop.request_stop(reason)
+            if os.getppid() != loop.parent:    # its zygote died (with the supervisor): a new runner waits for this one
+                loop.request_stop("the supervisor is gone; `lab start` resumes the agent", grace_s=0)
+            else:
+                loop.request_stop(reason)
             if toolbox.waiting_on_scorer:  # a submission can wait minutes in the scorer's queue: give up the wait
                 raise ToolError("stopped while waiting for the scorer (a queued submission is kept; its result comes as a note from the scorer)")
         return handler

@@ -90,9 +90,9 @@ class Supervisor:
         self.slices = dict(zip(names, plan(self.cfg, len(names))))
         self.children = {n: Child(n) for n in names}
         self.initial = only or names
+        self.worktrees: dict[str, Future] = worktrees.start_making(self.cfg, self.initial)   # while we start
         self.stopping = False
         self.scorer: ScorerService | None = None
-        self.worktrees: dict[str, Future] = {}     # being made as the supervisor starts
         self.previous_deadline = 0.0
 
     def log(self, line: str) -> None:
@@ -116,7 +116,6 @@ class Supervisor:
         signal.set_wakeup_fd(wake_write)
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
-        self.worktrees = worktrees.start_making(self.cfg, self.initial)
         previous = self.previous_runners()
         testbed = Testbed.load(self.cfg)
         self.scorer = ScorerService(self.cfg, lambda db: Scorer(self.cfg, db, self.sandbox, testbed, progress=False))

@@ -10,7 +10,7 @@ from lab.sandbox import make_sandbox
 from lab.sandbox.workspace import Workspace
 from lab.scaffold.repo import research_repo_path
 
-THREADS = 8
+MAX_THREADS = 16
 
 
 def ensure(cfg, name: str) -> Workspace:
@@ -21,7 +21,7 @@ def ensure(cfg, name: str) -> Workspace:
 
 def start_making(cfg, names: list[str]) -> dict[str, Future]:
     """Each named agent's worktree, being made in the background: a future of its Workspace."""
-    pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="worktree")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(names))), thread_name_prefix="worktree")
     try:
         return {name: pool.submit(ensure, cfg, name) for name in names}
     finally:
