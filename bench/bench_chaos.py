@@ -68,11 +68,12 @@ def descendants(proc: psutil.Process) -> list[psutil.Process]:
 
 def targets(folder: Path) -> dict[str, list[psutil.Process]]:
     """The lab's live processes by kind: runners, the supervisor, the runners' sandboxed commands (every
-    descendant of a runner) and the scorer's method runs (the supervisor's other descendants)."""
+    descendant of a runner) and the scorer's method runs (the supervisor's other descendants, but for the zygote
+    that forks the runners)."""
     found = lab_processes(folder)
     runners = found["runner"]
     under_runners = [d for r in runners for d in descendants(r)]
-    taken = {p.pid for p in runners} | {p.pid for p in under_runners}
+    taken = {p.pid for p in runners} | {p.pid for p in under_runners} | {p.pid for p in found["zygote"]}
     method_runs = [d for s in found["supervisor"] for d in descendants(s) if d.pid not in taken]
     # a method run is a tree (bwrap and what it runs); its root is the one whose parent is the supervisor
     sup_pids = {s.pid for s in found["supervisor"]}

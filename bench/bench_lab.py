@@ -76,12 +76,14 @@ def forum_writes_per_second(folder: Path, writers: int = 9, each: int = 300) -> 
 
 def lab_processes(folder: Path) -> dict[str, list[psutil.Process]]:
     marker = str(folder / "lab.toml")
-    found: dict[str, list[psutil.Process]] = {"supervisor": [], "runner": []}
+    found: dict[str, list[psutil.Process]] = {"supervisor": [], "zygote": [], "runner": []}
     for p in psutil.process_iter(["cmdline"]):
         cmd = p.info["cmdline"] or []
         if marker in cmd:
             if "lab.agents.supervisor" in cmd:
                 found["supervisor"].append(p)
+            elif "lab.agents.zygote" in cmd:      # forks the runners; counted with the supervisor's overhead
+                found["zygote"].append(p)
             elif "lab.agents.runner" in cmd:
                 found["runner"].append(p)
     return found

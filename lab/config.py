@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from lab.config_derived import AgentNames, LabPaths, RunLimits, TaskDatasets
 from lab.errors import ConfigError
 from lab.task.datasets import DATASETS
 
@@ -79,7 +80,7 @@ class HfSection(Strict):
     weak_training: HfTraining = HfTraining(epochs=3, lr=5e-4)
 
 
-class TaskSection(Strict):
+class TaskSection(Strict, TaskDatasets):
     kind: Literal["embedded", "hf"] = "embedded"
     dev: str = "rotten_tomatoes"
     heldout: list[str] = ["imdb", "tweets"]
@@ -120,15 +121,11 @@ class TaskSection(Strict):
             raise ValueError(f"task.heldout must not contain the dev dataset {self.dev!r}")
         return self
 
-    @property
-    def datasets(self) -> list[str]:
-        return [self.dev, *self.heldout]
-
     def sizes_of(self, dataset: str) -> SplitSizes:
         return self.sizes.get(dataset) or SplitSizes(**DATASETS[dataset].default_sizes)
 
 
-class ScorerSection(Strict):
+class ScorerSection(Strict, RunLimits):
     seeds: int = Field(5, ge=1, le=50)
     timeout_s: float | None = Field(None, gt=0)   # the old, wall-clock-only limit: alone, it keeps its old meaning
     run_cpu_s: float = Field(180, gt=0)           # CPU seconds a method run may use, all its processes together
@@ -159,19 +156,6 @@ class ScorerSection(Strict):
                              "(and run_cpu_s, the CPU-time limit)")
         return self
 
-    @property
-    def cpu_limit_s(self) -> float | None:
-        """The CPU-time limit of one method run; None where only the old timeout_s is set (wall clock alone)."""
-        legacy = self.timeout_s is not None and "run_cpu_s" not in self.model_fields_set
-        return None if legacy else self.run_cpu_s
-
-    @property
-    def wall_limit_s(self) -> float:
-        """The wall-clock limit of one method run: with a CPU-time limit, only a backstop for hung runs."""
-        if self.run_wall_s is not None or self.timeout_s is not None:
-            return self.run_wall_s or self.timeout_s
-        return 5 * self.cpu_limit_s
-
 
 DIRECTIONS = [
     "data reweighting: weight or filter the teacher's examples by how trustworthy they look",
@@ -186,7 +170,7 @@ DIRECTIONS = [
 ]
 
 
-class AgentsSection(Strict):
+class AgentsSection(Strict, AgentNames):
     count: int = Field(9, ge=1, le=64)
     backend: Literal["auto", "researcher", "claude", "scripted"] = "auto"
     directions: list[str] = Field(default_factory=lambda: list(DIRECTIONS), min_length=1)
@@ -208,13 +192,6 @@ class AgentsSection(Strict):
         if self.backend == "scripted" and not self.script:
             raise ValueError("agents.backend = \"scripted\" needs agents.script (a JSON file of turns)")
         return self
-
-    def direction(self, index: int) -> str:
-        return self.directions[index % len(self.directions)]
-
-    @property
-    def names(self) -> list[str]:
-        return [f"agent-{i}" for i in range(1, self.count + 1)]
 
 
 class Limit(Strict):
@@ -317,7 +294,7 @@ class ClusterSection(Strict):
         return self
 
 
-class Config(Strict):
+class Config(Strict, LabPaths):
     lab: LabSection = LabSection()
     task: TaskSection = TaskSection()
     scorer: ScorerSection = ScorerSection()
@@ -334,18 +311,6 @@ class Config(Strict):
     def _claude_models_name_agents(self) -> "Config":
         self.claude.check_agents(self.agents.names)
         return self
-
-    @property
-    def state_dir(self) -> Path:
-        return (self.root / self.lab.state_dir).resolve()
-
-    @property
-    def run_dir(self) -> Path:
-        return self.state_dir / "run"
-
-    @property
-    def sandboxes_dir(self) -> Path:
-        return (self.root / "sandboxes").resolve()
 
     def scoring_fingerprint(self) -> str:
         """A short hash of everything that decides a score, recorded beside each one."""
@@ -389,12 +354,20 @@ def parse(data: dict, root: Path, source: str = "lab.toml") -> Config:
         raise ConfigError(f"{source}: {line}") from None
 
 
-def load(path: Path | str) -> Config:
+def load(path: Path | str, remember: bool = False) -> Config:
+    """lab.toml, validated. With `remember`, the validated settings are also kept in the lab's state folder (where
+    it exists), for read-only commands to find without validating the same file again (lab.config_cache)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found (expected a lab.toml; pass --config FILE)")
+    raw = path.read_bytes()
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+        data = tomllib.loads(raw.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse(data, root=path.resolve().parent, source=str(path))
+    cfg = parse(data, root=path.resolve().parent, source=str(path))
+    if remember:
+        from lab import config_cache
+
+        config_cache.remember(path, raw, cfg)
+    return cfg

@@ -36,3 +36,8 @@ class Blocked(LabError):
 
 class GitError(LabError):
     """A git command on the research repository failed."""
+
+
+class StateDiskFull(LabError):
+    """The disk that holds the lab's state is full: what was asked for was not written; it can be asked again
+    once space returns."""

@@ -64,3 +64,39 @@ def test_teacher_dependence_and_flag_scopes_migrate_onto_an_older_database(tmp_p
     assert sub["teacher_dependence"] is None and sub["flags"][0]["scope"] is None
     _MIGRATIONS["submissions", 3](db)  # running it again changes nothing
     assert [c.name for c in db["flags"].columns].count("scope") == 1
+
+
+def test_a_read_only_open_reads_what_sqlite_utils_reads_and_cannot_write(tmp_path):
+    """The person's read-only commands read through plain sqlite3 (lab.store.readonly): every query of the store
+    they use gives the same rows as through sqlite_utils, on a lab with history."""
+    from seeding import seed_preset
+
+    from lab.agents import control
+    from lab.store import actions, agents, commands, events, forum
+    from lab.store.readonly import ReadOnlyDatabase
+
+    db = open_db(tmp_path / "lab.db")
+    seed_preset(db, "tiny")
+    commands.send(db, ["agent-1", "agent-2"], "message", "hello")
+    actions.record(db, "pause", "agent-1")
+    reader = open_db(tmp_path / "lab.db", read_only=True)
+    assert isinstance(reader, ReadOnlyDatabase)
+    names = agents.names(db)
+    assert names and names == agents.names(reader)
+    queries = [
+        lambda d: agents.all_agents(d), lambda d: [agents.get(d, n) for n in names], lambda d: agents.totals(d),
+        lambda d: [agents.notebook(d, n) for n in names], lambda d: [agents.backend_state(d, n) for n in names],
+        lambda d: forum.recent(d, 50), lambda d: forum.search(d, "probe", 20), lambda d: forum.count(d),
+        lambda d: [forum.read(d, p["id"]) for p in forum.recent(d, 5)],
+        lambda d: submissions.leaderboard(d), lambda d: submissions.by_commit(d), lambda d: submissions.flagged(d),
+        lambda d: submissions.best_over_time(d), lambda d: control.best_by_agent(d),
+        lambda d: commands.history(d), lambda d: actions.history(d), lambda d: events.latest(d, 100),
+        lambda d: [events.transcript(d, n) for n in names],
+    ]
+    for i, query in enumerate(queries):
+        assert query(reader) == query(db), f"query {i}"
+    assert list(reader["no_such_table"].rows_where()) == []
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("DELETE FROM posts")
+    reader.close()
+    db.conn.close()

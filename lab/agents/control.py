@@ -19,7 +19,7 @@ from lab.scorer.gpus import read_queue
 from lab.store import agents, forum, submissions
 
 START_TIMEOUT_S = 120
-WORKTREE_THREADS = 8
+LAB_MODULES = ("lab.agents.supervisor", "lab.agents.zygote", "lab.agents.runner")
 POLL_S = 0.05
 
 
@@ -132,8 +132,9 @@ class Started:
 
 
 def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) -> Started:
-    """Prepare what is missing (testbed, worktrees) and start the supervisor, unless it already runs. One start at
-    a time: a start while another is under way waits for it, and then finds the lab running."""
+    """Prepare what is missing (the testbed; the supervisor makes the worktrees as it starts) and start the
+    supervisor, unless it already runs. One start at a time: a start while another is under way waits for it, and
+    then finds the lab running."""
     from lab.agents.backends import resolve
     from lab.prepare import prepare
 
@@ -144,38 +145,18 @@ def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) ->
         if live:
             return Started(live, True, why, False, 0)
         prepared = prepare(cfg, sandbox)
-        prepare_worktrees(cfg, names or cfg.agents.names)
         started, another = start_daemon(cfg, config_path, names or None)
     if another:
         return Started(started, True, why, prepared.rebuilt, 0)
     return Started(started, False, why, prepared.rebuilt, len(names) or cfg.agents.count)
 
 
-def prepare_worktrees(cfg, names: list[str]) -> None:
-    """Make each agent's worktree where it is missing: one sandboxed git run each, which mostly waits on the
-    sandbox's mounts being made and torn down (about 0.2 s, 0.01 s of CPU), so they run side by side in threads.
-    The first runs alone, since it writes the git config that all of them share."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from lab.sandbox import make_sandbox
-    from lab.sandbox.workspace import Workspace
-    from lab.scaffold.repo import research_repo_path
-
-    def ensure(name: str) -> None:
-        Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name,
-                         make_sandbox(cfg.lab.sandbox, warn=lambda line: None, user=name))  # warned by the caller
-
-    if names:
-        ensure(names[0])
-    with ThreadPoolExecutor(max_workers=WORKTREE_THREADS) as pool:
-        list(pool.map(ensure, names[1:]))   # list(): the first failure is raised here
-
-
 def lab_processes(cfg) -> list[psutil.Process]:
-    """Every process of this lab still alive: supervisor and runners (found by their command lines)."""
+    """Every process of this lab still alive: supervisor, the runners' zygote and the runners (found by their command
+    lines)."""
     root = Path(cfg.root).resolve()
     return [proc for proc in psutil.process_iter(["cmdline"])
-            if _config_of(proc.info["cmdline"] or [], ("lab.agents.supervisor", "lab.agents.runner")) == root
+            if _config_of(proc.info["cmdline"] or [], LAB_MODULES) == root
             and proc.pid != os.getpid()]
 
 

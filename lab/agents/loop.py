@@ -2,11 +2,14 @@
 
 Everything that ends a run cleanly is an exception: a budget reached, a stop, a stuck agent, a
 script that ran out. Anything else (a backend that gave up, a bug) propagates and the runner
-exits with an error, so that the supervisor restarts the agent from its saved state.
+exits with an error, so that the supervisor restarts the agent from its saved state. A full state
+disk is neither: the loop's own records wait for space (lab.disk_full), and a tool call it failed
+is a tool error the agent reads, not one that counts toward being stuck.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -15,11 +18,13 @@ from lab.agents import budget
 from lab.agents.budget import BudgetReached
 from lab.agents.tools import Toolbox
 from lab.agents.turns import AgentFinished, Backend, Message, ToolResult, Turn
+from lab.disk_full import patiently
 from lab.errors import LabError
 from lab.sandbox.workspace import WorktreeMissing
 from lab.store import agents, commands, events
 
 POLL_S = 0.5
+LOG = logging.getLogger("lab.runner")
 
 
 class StopRequested(LabError):
@@ -38,11 +43,15 @@ class AgentLoop:
         self.last_tick = time.monotonic()
         self.failures: tuple[str, int] = ("", 0)    # the last failing call and how often in a row
 
+    def keep(self, write, *args, **kwargs):
+        """A record of the loop's own, written once the state disk has space (given up when the agent stops)."""
+        return patiently(write, *args, give_up=lambda: self.stop_reason is not None, log=LOG, **kwargs)
+
     # ---- the loop ------------------------------------------------------------------------------
     def run(self) -> tuple[str, str]:
         """Run until something ends it; returns the final (state, reason), also recorded."""
-        agents.set_state(self.db, self.name, "running", None, pid=os.getpid(), started=time.time(),
-                         heartbeat=time.time())
+        self.keep(agents.set_state, self.db, self.name, "running", None, pid=os.getpid(), started=time.time(),
+                  heartbeat=time.time())
         self.note("state", "running")
         try:
             while True:
@@ -51,7 +60,7 @@ class AgentLoop:
                 self.record_turn(turn)
                 results = self.run_calls(turn)
                 self.backend.observe(results)
-                agents.save_backend_state(self.db, self.name, self.backend.state())
+                self.keep(agents.save_backend_state, self.db, self.name, self.backend.state())
                 if self.cfg.agents.step_pause_s:
                     time.sleep(self.cfg.agents.step_pause_s)
         except BudgetReached as exc:
@@ -70,14 +79,14 @@ class AgentLoop:
             self.tick()
             self.check_stop()
             budget.check(self.db, self.cfg, self.name)
-            for command in commands.take(self.db, self.name):
+            for command in self.keep(commands.take, self.db, self.name):
                 if command["kind"] == "message":
                     inbox.append(Message(command["author"], command["body"]))
                     self.note("message", f"{command['author']}: {command['body']}", {"author": command["author"]})
                 elif command["kind"] in ("pause", "resume"):
                     paused = command["kind"] == "pause"
-                    agents.set_state(self.db, self.name, "paused" if paused else "running",
-                                     f"{command['kind']}d by {command['author']}")
+                    self.keep(agents.set_state, self.db, self.name, "paused" if paused else "running",
+                              f"{command['kind']}d by {command['author']}")
                     self.note("state", "paused" if paused else "running")
             if not paused:
                 return inbox
@@ -110,15 +119,16 @@ class AgentLoop:
     # ---- limits --------------------------------------------------------------------------------
     def tick(self) -> None:
         now = time.monotonic()
-        agents.tick(self.db, self.name, now - self.last_tick)
+        self.keep(agents.tick, self.db, self.name, now - self.last_tick)
         self.last_tick = now
 
-    def request_stop(self, reason: str) -> None:
-        """From a signal handler: finish the running tool call within the grace period, then stop."""
+    def request_stop(self, reason: str, grace_s: float | None = None) -> None:
+        """From a signal handler: finish the running tool call within the grace period (agents.grace_s unless
+        given), then stop."""
         if self.stop_reason:
             return
         self.stop_reason = reason
-        timer = threading.Timer(self.cfg.agents.grace_s, self.toolbox.cancel.set)
+        timer = threading.Timer(self.cfg.agents.grace_s if grace_s is None else grace_s, self.toolbox.cancel.set)
         timer.daemon = True
         timer.start()
 
@@ -129,6 +139,8 @@ class AgentLoop:
             raise StopRequested(self.stop_reason)
 
     def watch_repeats(self, call, result: ToolResult) -> None:
+        if (result.data or {}).get("kind") == "StateDiskFull":
+            return    # the disk's failing, not the agent's: it may ask again
         key = call.name + json.dumps(call.arguments, sort_keys=True)
         if not result.is_error:
             self.failures = ("", 0)
@@ -143,20 +155,20 @@ class AgentLoop:
     def record_turn(self, turn: Turn) -> None:
         if turn.usage:
             u = turn.usage
-            agents.record_model_call(self.db, self.name, model=u.model, input_tokens=u.input_tokens,
-                                     output_tokens=u.output_tokens, cache_write_tokens=u.cache_write_tokens,
-                                     cache_read_tokens=u.cache_read_tokens, dollars=u.dollars,
-                                     duration_s=u.duration_s, retries=u.retries)
+            self.keep(agents.record_model_call, self.db, self.name, model=u.model, input_tokens=u.input_tokens,
+                      output_tokens=u.output_tokens, cache_write_tokens=u.cache_write_tokens,
+                      cache_read_tokens=u.cache_read_tokens, dollars=u.dollars, duration_s=u.duration_s,
+                      retries=u.retries)
         if turn.step:
-            agents.update(self.db, self.name, step=turn.step[:200])
+            self.keep(agents.update, self.db, self.name, step=turn.step[:200])
         self.note("turn", turn.text.strip().splitlines()[0] if turn.text.strip() else turn.step, turn.to_dict())
 
     def note(self, kind: str, summary: str, data: dict | None = None) -> None:
-        events.record(self.db, self.name, kind, summary, data)
+        self.keep(events.record, self.db, self.name, kind, summary, data)
 
     def finish(self, state: str, reason: str) -> tuple[str, str]:
-        agents.save_backend_state(self.db, self.name, self.backend.state())
-        agents.set_state(self.db, self.name, state, reason, pid=None)
+        self.keep(agents.save_backend_state, self.db, self.name, self.backend.state())
+        self.keep(agents.set_state, self.db, self.name, state, reason, pid=None)
         self.note("state", f"{state}: {reason}")
         return state, reason
 

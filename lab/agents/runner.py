@@ -1,7 +1,9 @@
-"""One agent's process: `python -m lab.agents.runner --config FILE --agent agent-3 ...`, started by the supervisor.
+"""One agent's process: `python -m lab.agents.runner --config FILE --agent agent-3 ...`, which the supervisor has its
+zygote fork with these imports done (lab.agents.zygote).
 
 Exit codes: 0 ended cleanly (stopped, budget, stuck: the state says which); 3 cannot go on until a
-person acts (a deleted worktree); anything else is a crash, which the supervisor restarts.
+person acts (a deleted worktree); 75 the state disk was full; anything else is a crash, which the
+supervisor restarts.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import logging
 import os
 import signal
 import sys
+import traceback
+from typing import NoReturn
 
 from lab import config as configs
 from lab.agents.backends import make_backend
@@ -18,6 +22,7 @@ from lab.agents.loop import AgentLoop
 from lab.agents.paths import Paths
 from lab.agents.tools import TOOLS, ToolContext, ToolError, Toolbox
 from lab.agents.turns import AgentWorld
+from lab.disk_full import is_full
 from lab.errors import LabError
 from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
@@ -29,6 +34,7 @@ from lab.store import agents, open_db
 from lab.task.testbed import Testbed
 
 EXIT_NEEDS_PERSON = 3
+EXIT_DISK_FULL = 75     # EX_TEMPFAIL: the state disk was full; the supervisor starts it again, as often as it takes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def stop(reason: str):
         def handler(*_):
-            loop.request_stop(reason)
+            if os.getppid() != loop.parent:    # its zygote died (with the supervisor): a new runner waits for this one
+                loop.request_stop("the supervisor is gone; `lab start` resumes the agent", grace_s=0)
+            else:
+                loop.request_stop(reason)
             if toolbox.waiting_on_scorer:  # a submission can wait minutes in the scorer's queue: give up the wait
                 raise ToolError("stopped while waiting for the scorer (a queued submission is kept; its result comes as a note from the scorer)")
         return handler
@@ -79,10 +88,21 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_NEEDS_PERSON if state == "failed" else 0
 
 
-if __name__ == "__main__":
-    code = main()
-    # Skip the interpreter's shutdown (0.5-2 s under load): the state is saved and SQLite committed.
+def run(argv: list[str] | None = None) -> NoReturn:
+    """main(), then leave at once, skipping the interpreter's shutdown (0.5-2 s under load): the state is saved and
+    SQLite committed. A runner forked by the zygote (lab.agents.zygote) comes here too."""
+    try:
+        code = main(argv)
+    except Exception as exc:
+        if not is_full(exc):
+            raise
+        logging.getLogger("lab.runner").error(f"the state disk is full:\n{traceback.format_exc()}")
+        code = EXIT_DISK_FULL
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -7,7 +7,9 @@ gets agents.grace_s, then its process group is killed), then the scorer, then it
 
 Before anything else it takes the lab's supervisor lock (lab/agents/locks.py), held until it exits:
 a second supervisor on the same state folder leaves at once with EXIT_ALREADY_SUPERVISED. Then it
-moves itself, and so the runners it starts, below the person's tools in CPU priority.
+moves itself, and so the runners it starts, below the person's tools in CPU priority, and starts
+the runners' zygote (lab/agents/zygote.py), which forks each runner with its imports done, while it
+makes the agents' worktrees in the background and sees the runners of a previous supervisor gone.
 """
 from __future__ import annotations
 
@@ -17,40 +19,47 @@ import logging
 import os
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from lab import config as configs
+from lab.agents import worktrees
 from lab.agents.backends import resolve
+from lab.agents.control import _config_of
 from lab.agents.locks import EXIT_ALREADY_SUPERVISED, AlreadySupervised, take_supervisor_lock
 from lab.agents.paths import Paths
-from lab.errors import SandboxError
+from lab.agents.runner import EXIT_DISK_FULL, EXIT_NEEDS_PERSON
+from lab.agents.zygote import Forked, Zygote, ZygoteFailed
+from lab.disk_full import is_transient
+from lab.errors import LabError, SandboxError
 from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
 from lab.sandbox.base import die_with_parent
-from lab.sandbox.cgroups import lower_own_autogroup, lower_own_priority
+from lab.sandbox.cgroups import lower_own_priority
 from lab.scorer import engines
 from lab.sandbox.slices import Slice, plan
-from lab.sandbox.workspace import Workspace, WorktreeMissing
-from lab.scaffold.repo import research_repo_path
 from lab.scorer.scorer import Scorer
 from lab.scorer.service import ScorerService
 from lab.store import agents, commands, events, open_db
 from lab.task.testbed import Testbed
 
 POLL_S = 0.5
-EXIT_POLL_S = 0.02
 MAX_BACKOFF_S = 60.0
 HEALTHY_RUN_S = 120.0   # a runner that ran this long before it died starts its crash count afresh
+PREVIOUS_RUNNER_SLACK_S = 2.0   # past agents.grace_s, a previous supervisor's runner still alive is killed
 
 
 @dataclass
 class Child:
     name: str
-    proc: subprocess.Popen | None = None
+    proc: Forked | None = None
     restart_at: float | None = None     # when a crashed agent comes back
     crashes: int = 0                     # in a row: a long healthy run resets it
     started_at: float = 0.0
@@ -61,7 +70,7 @@ class Child:
 class Supervisor:
     def __init__(self, config_path: str, only: list[str] | None = None):
         self.config_path = str(Path(config_path).resolve())
-        self.cfg = configs.load(self.config_path)
+        self.cfg = configs.load(self.config_path, remember=True)   # for read-only commands: lab.config_cache
         self.paths = Paths(self.cfg.run_dir)
         self.lock = take_supervisor_lock(self.cfg.run_dir)   # kept open, so held, until this process ends
         log_to(self.paths.run / "supervisor.log")   # timestamped and rotating; stdout and stderr follow it
@@ -75,15 +84,30 @@ class Supervisor:
             self.log(f"warning: the lab's daemons keep the person's CPU priority: {exc}")
         self.backend, why = resolve(self.cfg.agents.backend, self.cfg.task.kind)
         self.log(why)
+        # It dies with us (and so, by their own death signal, do the runners it forked); it imports while we go on.
+        self.zygote = Zygote(self.config_path, self.backend, setup=lambda: die_with_parent(signal.SIGKILL))
+        self.zygote.start()
         names = self.cfg.agents.names
         self.slices = dict(zip(names, plan(self.cfg, len(names))))
         self.children = {n: Child(n) for n in names}
         self.initial = only or names
+        self.worktrees: dict[str, Future] = worktrees.start_making(self.cfg, self.initial)   # while we start
         self.stopping = False
         self.scorer: ScorerService | None = None
+        self.previous_deadline = 0.0
 
     def log(self, line: str) -> None:
         logging.getLogger("lab.supervisor").info(line)
+
+    def record(self, write, *args, **kwargs) -> None:
+        """One of the supervisor's records of the agents. Where the state disk is full (or a write lock is held past
+        SQLite's timeout) it is left out, and the log says so: the agents' processes go on all the same."""
+        try:
+            write(*args, **kwargs)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if not is_transient(exc):
+                raise
+            self.log(f"not recorded ({write.__module__.rsplit('.', 1)[-1]}.{write.__name__}): {exc}")
 
     # ---- lifecycle -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -93,6 +117,7 @@ class Supervisor:
         signal.set_wakeup_fd(wake_write)
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
+        previous = self.previous_runners()
         testbed = Testbed.load(self.cfg)
         engine = engines.shared(self.cfg, self.sandbox)    # here, in the main thread: Ray connects once, now
         engine.publish()
@@ -104,15 +129,23 @@ class Supervisor:
         for i, name in enumerate(self.cfg.agents.names):
             agents.ensure(self.db, name, self.backend, self.cfg.agents.direction(i), self.slices[name].label)
         for name in self.initial:
+            self.await_previous(previous.get(name))
             self.start(name)
         self.paths.pid.write_text(f"{os.getpid()}\n")   # written last: its presence means "ready"
         self.log(f"supervisor {os.getpid()} ready with {len(self.initial)} agents")
         try:
             while not self.stopping:
-                self.reap()
-                self.take_commands()
-                self.restart_due()
-                if not self.stopping and select.select([wake_read], [], [], POLL_S)[0]:
+                try:
+                    self.zygote.pump()    # news of runners that ended, or of the zygote's own end
+                    self.reap()
+                    self.take_commands()
+                    self.restart_due()
+                except (sqlite3.DatabaseError, OSError) as exc:   # a full state disk is no reason to stop the lab
+                    if not is_transient(exc):
+                        raise
+                    self.log(f"a storage error, retried at the next look: {exc}")
+                watched = [wake_read] if self.zygote.gone else [wake_read, self.zygote]   # a runner's end wakes us
+                if not self.stopping and wake_read in select.select(watched, [], [], POLL_S)[0]:
                     os.read(wake_read, 512)
         finally:
             self.shutdown()
@@ -125,9 +158,10 @@ class Supervisor:
         self.wait_for(live)
         for child in self.children.values():
             if child.restart_at is not None:
-                agents.set_state(self.db, child.name, "stopped", "the lab was stopped while it waited to restart")
+                self.record(agents.set_state, self.db, child.name, "stopped", "the lab was stopped while it waited to restart")
         if self.scorer:
             self.scorer.stop()
+        self.zygote.close()
         self.paths.url.unlink(missing_ok=True)
         self.paths.pid.unlink(missing_ok=True)
         self.log("supervisor stopped")
@@ -137,35 +171,71 @@ class Supervisor:
         child = self.children[name]
         if child.proc and child.proc.poll() is None:
             return
+        making = self.worktrees.pop(name, None)
         try:
-            Workspace.ensure(self.cfg.sandboxes_dir, research_repo_path(self.cfg.state_dir), name,
-                             make_sandbox(self.cfg.lab.sandbox, warn=lambda line: None, user=name))
-        except WorktreeMissing as exc:
-            agents.set_state(self.db, name, "failed", str(exc))
+            making.result() if making else worktrees.ensure(self.cfg, name)
+        except LabError as exc:    # WorktreeMissing, or a sandbox that cannot run
+            self.record(agents.set_state, self.db, name, "failed", str(exc))
             return
         slice_: Slice = self.slices[name]
-        argv = [sys.executable, "-m", "lab.agents.runner", "--config", self.config_path, "--agent", name,
-                "--backend", self.backend, "--scorer", self.scorer.url, "--slice", json.dumps(slice_.to_dict())]
-        log = open(self.paths.logs / f"{name}.log", "ab")
+        args = ["--config", self.config_path, "--agent", name, "--backend", self.backend, "--scorer", self.scorer.url,
+                "--slice", json.dumps(slice_.to_dict())]
         env = {**os.environ, "OMP_NUM_THREADS": str(slice_.threads), "MKL_NUM_THREADS": str(slice_.threads)}
         if slice_.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slice_.gpu
-        # The runner gets SIGTERM if we die (even by kill -9), so it saves its state and stops. Its new session is
-        # a new autogroup, lowered like ours (it inherits our cgroup and nice).
-        child.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                      start_new_session=True, preexec_fn=_runner_setup)
-        log.close()
+        # The runner's session is its own, so its own autogroup, lowered like ours (it inherits our cgroup and
+        # nice); it gets SIGTERM when the zygote dies, which dies with us (even by kill -9): it saves its state.
+        try:
+            child.proc = self.zygote.spawn(args, env, str(self.paths.logs / f"{name}.log"),
+                                           title=[sys.executable, "-m", "lab.agents.runner", *args[:4]])
+        except ZygoteFailed as exc:
+            self.log(f"{name} could not start: {exc}")
+            child.started_at = time.monotonic()
+            self.crashed(child, str(exc))
+            return
         child.restart_at, child.stop_reason, child.stop_deadline = None, None, None
         child.started_at = time.monotonic()
-        agents.set_state(self.db, name, "starting", None, pid=child.proc.pid, started=time.time())
-        events.record(self.db, name, "state", f"started (pid {child.proc.pid}, {slice_.label})")
+        self.record(agents.set_state, self.db, name, "starting", None, pid=child.proc.pid, started=time.time())
+        self.record(events.record, self.db, name, "state", f"started (pid {child.proc.pid}, {slice_.label})")
         self.log(f"{name} started, pid {child.proc.pid}, {slice_.label}")
+
+    def previous_runners(self) -> dict[str, psutil.Process]:
+        """The runners a previous supervisor of this lab left behind (it was killed): the death of its zygote sent
+        each SIGTERM, so they are saving their state and stopping; each is asked again here, in case one was not."""
+        root, found = Path(self.config_path).parent, {}
+        for row in agents.all_agents(self.db):
+            if not row["pid"] or row["name"] not in self.children:
+                continue
+            try:
+                proc = psutil.Process(row["pid"])
+                cmd = proc.cmdline()
+                if _config_of(cmd, ("lab.agents.runner",)) != root or cmd[cmd.index("--agent") + 1] != row["name"]:
+                    continue
+                proc.send_signal(signal.SIGTERM)
+            except (psutil.Error, ValueError, IndexError):
+                continue
+            found[row["name"]] = proc
+        self.previous_deadline = time.monotonic() + self.cfg.agents.grace_s + PREVIOUS_RUNNER_SLACK_S
+        return found
+
+    def await_previous(self, proc: psutil.Process | None) -> None:
+        """Wait, as long as a stop's grace lasts, for a previous runner of the agent to end, then kill its group: two
+        runners of one agent would share its worktree and its record."""
+        if proc is None:
+            return
+        if not _ended_by(proc, self.previous_deadline):
+            self.log(f"a runner of the previous supervisor (pid {proc.pid}) did not stop in time: killing it")
+            try:
+                os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
+            except (OSError, psutil.Error):
+                pass
+            _ended_by(proc, time.monotonic() + PREVIOUS_RUNNER_SLACK_S)
 
     def ask_to_stop(self, child: Child, reason: str) -> None:
         if child.proc and child.proc.poll() is None:
             child.stop_reason = reason
             child.stop_deadline = time.monotonic() + self.cfg.agents.grace_s + 5
-            agents.set_state(self.db, child.name, "stopping", reason)
+            self.record(agents.set_state, self.db, child.name, "stopping", reason)
             os.kill(child.proc.pid, signal.SIGTERM)
         child.restart_at = None
 
@@ -197,31 +267,38 @@ class Supervisor:
     def reap_one(self, child: Child) -> None:
         proc, child.proc = child.proc, None
         if child.stop_reason:
-            agents.set_state(self.db, child.name, "stopped", child.stop_reason, pid=None)
+            self.record(agents.set_state, self.db, child.name, "stopped", child.stop_reason, pid=None)
             # reaped only now: whoever asked for the stop waits for the process to be gone, then reads this record
             proc.wait()
             self.log(f"{child.name} stopped: {child.stop_reason}")
             return
         code = proc.wait()
         row = agents.get(self.db, child.name)
-        if code == 0 or code == 3:
+        if code == 0 or code == EXIT_NEEDS_PERSON:
             self.log(f"{child.name} ended: {row['state']}: {row['reason']}")
             return
-        if time.monotonic() - child.started_at >= HEALTHY_RUN_S:
+        # a full state disk is not the agent's crash: it starts again at the first backoff, however often
+        self.crashed(child, _exit_reason(code, self.paths.logs / f"{child.name}.log"), counts=code != EXIT_DISK_FULL)
+
+    def crashed(self, child: Child, why: str, counts: bool = True) -> None:
+        """Restart the agent after a backoff that doubles with each crash in a row, or give up after max_restarts;
+        a crash that does not count toward those starts the count afresh."""
+        row = agents.get(self.db, child.name)
+        if not counts or time.monotonic() - child.started_at >= HEALTHY_RUN_S:
             child.crashes = 0   # crashes far apart (a killed runner now and then) are not a crash loop
         child.crashes += 1
-        why = _exit_reason(code, self.paths.logs / f"{child.name}.log")
-        agents.update(self.db, child.name, restarts=(row["restarts"] or 0) + 1)
+        self.record(agents.update, self.db, child.name, restarts=(row["restarts"] or 0) + 1)
         if child.crashes > self.cfg.agents.max_restarts:
-            agents.set_state(self.db, child.name, "failed", f"gave up after {child.crashes} crashes; last: {why}",
-                             pid=None)
-            events.record(self.db, child.name, "error", f"gave up after {child.crashes} crashes: {why}")
+            self.record(agents.set_state, self.db, child.name, "failed",
+                        f"gave up after {child.crashes} crashes; last: {why}", pid=None)
+            self.record(events.record, self.db, child.name, "error", f"gave up after {child.crashes} crashes: {why}")
             self.log(f"{child.name} failed: {why}")
             return
         delay = min(MAX_BACKOFF_S, self.cfg.agents.restart_backoff_s * 2 ** (child.crashes - 1))
         child.restart_at = time.monotonic() + delay
-        agents.set_state(self.db, child.name, "crashed", f"{why}; restarting in {delay:g} s", pid=None)
-        events.record(self.db, child.name, "error", f"crashed: {why}; restart {child.crashes} in {delay:g} s")
+        self.record(agents.set_state, self.db, child.name, "crashed", f"{why}; restarting in {delay:g} s", pid=None)
+        self.record(events.record, self.db, child.name, "error",
+                    f"crashed: {why}; restart {child.crashes} in {delay:g} s")
         self.log(f"{child.name} crashed ({why}); restart {child.crashes} in {delay:g} s")
 
     def restart_due(self) -> None:
@@ -231,7 +308,13 @@ class Supervisor:
                 self.start(child.name)
 
     def take_commands(self) -> None:
-        for command in commands.take(self.db, commands.SUPERVISOR):
+        try:
+            taken = commands.take(self.db, commands.SUPERVISOR)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if not is_transient(exc):
+                raise
+            return     # they wait in the database for a later look
+        for command in taken:
             child = self.children.get(command["body"])
             if child is None:
                 continue
@@ -244,23 +327,26 @@ class Supervisor:
                 self.start(child.name)
 
 
-def _exited(proc: subprocess.Popen, deadline: float) -> bool:
-    """Whether proc ended by the deadline; it is left unreaped (a zombie) for reap_one."""
+def _ended_by(proc: psutil.Process, deadline: float) -> bool:
+    """Whether a process that is not our child ended by the deadline (a zombie has ended: its parent reaps it)."""
     while True:
         try:
-            if proc.returncode is not None or os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+            if proc.status() == psutil.STATUS_ZOMBIE:
                 return True
-        except ChildProcessError:
-            return True    # reaped already
+        except psutil.Error:
+            return True
         if time.monotonic() >= deadline:
             return False
-        time.sleep(EXIT_POLL_S)
+        time.sleep(0.05)
 
 
-def _runner_setup() -> None:
-    """In the runner's process, before exec."""
-    die_with_parent(signal.SIGTERM)
-    lower_own_autogroup()
+def _exited(proc: Forked, deadline: float) -> bool:
+    """Whether proc ended by the deadline (reap_one then records it)."""
+    try:
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        return True
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def _exit_reason(code: int, log: Path) -> str:

@@ -10,6 +10,7 @@ a tool's own code raises is reported as that tool's failure with the exception's
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from lab.disk_full import described, is_full
 from lab.errors import Blocked, LabError, NotFound
 from lab.agents import schema
 from lab.agents.turns import ToolCall, ToolResult
@@ -129,8 +131,13 @@ class Toolbox:
         except LabError as exc:
             return ToolResult(call.id, call.name, f"error: {exc}", is_error=True,
                               data={"error": str(exc), "kind": type(exc).__name__, **getattr(exc, "details", {})})
-        except Exception as exc:          # a bug in the tool: the agent reads it, the log keeps the traceback
-            print(f"tool {call.name} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+        except Exception as exc:
+            if is_full(exc):              # no bug: the agent can ask again once there is space
+                full = described(exc)
+                return ToolResult(call.id, call.name, f"error: {full}", is_error=True,
+                                  data={"error": str(full), "kind": type(full).__name__})
+            # a bug in the tool: the agent reads it, the log keeps the traceback (logging: a full disk is no crash)
+            logging.getLogger("lab.tools").error(f"tool {call.name} failed:\n{traceback.format_exc()}")
             message = f"tool {call.name} failed: {type(exc).__name__}: {exc}"
             return ToolResult(call.id, call.name, f"error: {message}", is_error=True,
                               data={"error": message, "kind": type(exc).__name__})

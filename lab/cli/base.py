@@ -55,6 +55,7 @@ class Context:
         self.config_path = config_path
         self.read_only = read_only
         self._cfg = None
+        self._view = None
         self._db = None
         self._db_writable = False
 
@@ -66,6 +67,16 @@ class Context:
             self._cfg = configs.load(self.config_path)
         return self._cfg
 
+    @property
+    def view(self):
+        """lab.toml's settings for code that only reads them: where the lab last validated this very file (its
+        supervisor does as it starts), the cached result, read without pydantic (lab.config_cache); else `cfg`."""
+        if self._view is None:
+            from lab import config_cache
+
+            self._view = self._cfg or config_cache.load(self.config_path) or self.cfg
+        return self._view
+
     def db(self, write: bool = False):
         """The lab's database. A read-only command opens it read-only: where the state folder is missing it stops with
         NoLab, and where the folder exists without a database yet (prepared, never started) it reads an empty one in
@@ -75,15 +86,16 @@ class Context:
         write = write or not self.read_only
         if self._db is not None and (self._db_writable or not write):
             return self._db
-        path = self.cfg.state_dir / "lab.db"
+        state_dir = (self.cfg if write else self.view).state_dir
+        path = state_dir / "lab.db"
         if write:
             self._db, self._db_writable = open_db(path), True
         elif path.is_file():
             self._db = open_db(path, read_only=True)
-        elif self.cfg.state_dir.is_dir():
+        elif state_dir.is_dir():
             self._db = open_db(":memory:")
         else:
-            raise NoLab(f"no lab here yet: {self.cfg.state_dir} does not exist (`lab init` prepares one, "
+            raise NoLab(f"no lab here yet: {state_dir} does not exist (`lab init` prepares one, "
                         "`lab start` starts it)")
         return self._db
 

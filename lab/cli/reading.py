@@ -30,7 +30,7 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
     from lab.scaffold.history import History
     from lab.store import submissions
 
-    cfg, db = obj.cfg, obj.db()     # the database first: where there is no lab, that says so
+    cfg, db = obj.view, obj.db()    # the database first: where there is no lab, that says so
     branches = control.check_names(cfg, [agent]) if agent else cfg.agents.names
     history = History(cfg.state_dir)
     if not history.branches(branches):
@@ -55,7 +55,7 @@ def show(obj: Context, commit: str) -> None:
     from lab.store import submissions
 
     db = obj.db()                   # first: where there is no lab, that says so
-    history = History(obj.cfg.state_dir)
+    history = History(obj.view.state_dir)
     sha = history.resolve(commit)
     echo(history.show(sha))
     subs = submissions.by_commit(db).get(sha, [])

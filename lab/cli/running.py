@@ -69,6 +69,7 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
                    f"scorer {live.scorer_url}")
         echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.run_dir / 'logs'} and "
                    f"{cfg.run_dir / 'supervisor.log'}")
+        _say_failed_starts(obj, names or cfg.agents.names)
     if sys.stdin.isatty() and sys.stdout.isatty() and not detach:
         from lab.tui import run_tui
 
@@ -77,6 +78,15 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
         return
     echo("watch: `lab tui` (or `lab status`, `lab forum`, `lab log`); steer: `lab message`, `lab pause`; "
                "stop: `lab stop`")
+
+
+def _say_failed_starts(obj: Context, names: list[str]) -> None:
+    """The supervisor makes the worktrees as it starts: an agent whose worktree it could not make is failed, why."""
+    from lab.store import agents
+
+    for row in agents.all_agents(obj.db()):
+        if row["name"] in names and row["state"] == "failed":
+            echo(f"{row['name']} could not start: {row['reason']}", err=True, fg="red")
 
 
 @cli.command()
@@ -122,8 +132,8 @@ def status(obj: Context, as_json: bool) -> None:
     """Each agent's state, step, slice, spend and best dev PGR; the lab's best and spend."""
     from lab.agents import control
 
-    report = control.status(obj.cfg, obj.db())
-    report["limits"] = _limits_in_force(obj.cfg)
+    report = control.status(obj.view, obj.db())
+    report["limits"] = _limits_in_force(obj.view)
     if as_json:
         echo(json.dumps(report, indent=2))
         return

@@ -127,7 +127,7 @@ def _print_leaderboard(obj: Context, as_json: bool) -> None:
     if not board:
         echo("no scored submissions yet (try `lab score --baselines`)")
         return
-    dev, heldout = obj.cfg.task.dev, obj.cfg.task.heldout
+    dev, heldout = obj.view.task.dev, obj.view.task.heldout
     score = lambda s, ds: fmt_pgr(next((x for x in s["scores"] if x["dataset"] == ds), None))
     rows = [[str(s["id"]), s["agent"], (s["commit_sha"] or "")[:10] or "-", s["path"], score(s, dev),
              fmt_dependence(s["teacher_dependence"])] + [score(s, ds) for ds in heldout]

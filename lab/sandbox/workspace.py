@@ -83,8 +83,9 @@ class Workspace:
         path = self.gitconfig
         if not path.is_file() or path.read_text() != text:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            tmp.write_text(text)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)   # a name of its own: workspaces
+            with os.fdopen(fd, "w") as out:                                        # are made side by side
+                out.write(text)
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
 

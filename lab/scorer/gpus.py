@@ -22,7 +22,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-from lab.sandbox.slices import detect_gpus
 from lab.scorer.cluster_view import read_view, write_view
 
 QUEUE_FILE = "gpu_queue.json"
@@ -146,6 +145,8 @@ def read_queue(run_dir: Path, since: float | None) -> dict | None:
 @lru_cache(maxsize=1)
 def machine_gpus() -> tuple[str, ...]:
     """detect_gpus() once per process: the scorer is built for every request."""
+    from lab.sandbox.slices import detect_gpus   # here, not above: `lab status` reads the queue without the sandbox
+
     return tuple(detect_gpus())
 
 

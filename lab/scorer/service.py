@@ -24,7 +24,7 @@ from __future__ import annotations
 import fcntl
 import http.client
 import json
-import sys
+import logging
 import threading
 import time
 import traceback
@@ -35,15 +35,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from lab import errors
+from lab.disk_full import described, is_full, patiently
 from lab.scorer import budget, integrity
 from lab.store import agents, commands, open_db, runs, submissions
 
-STATUS = {"BudgetExceeded": 429, "NotFound": 404}
+STATUS = {"BudgetExceeded": 429, "NotFound": 404, "StateDiskFull": 503}
 MAX_INTERRUPTIONS = 3    # deaths of the scorer while scoring one request before it is failed (it may be the cause)
 ANNOUNCE_AFTER_S = 5.0   # an agent waiting on its request reads the result within this; others get a note
 IDLE_POLL_S = 1.0
 RUNS_IN_FLIGHT = 2       # an agent's `run`s queued or running at once
 RUN_OUTPUTS = "agent-runs"
+# what goes wrong is logged, not printed: on a full state disk, where the log is, a print would raise
+LOG = logging.getLogger("lab.scorer")
 
 
 class ScorerUnavailable(errors.LabError):
@@ -125,21 +128,27 @@ class ScorerService:
         return _run_view(row)
 
     def _execute_run(self, run_id: int) -> None:
+        """Run it and record its outcome; a full state disk fails the run with that reason once there is space to
+        say so (its outputs could not be kept), so that the agent waiting on it always hears."""
+        keep = lambda write, *args, **kwargs: patiently(write, *args, give_up=self.stopping.is_set, log=LOG, **kwargs)
         db = open_db(self.db_path)
         try:
             row = runs.get(db, run_id)
-            runs.start(db, run_id)
+            keep(runs.start, db, run_id)
             try:
                 run, outputs = self.make_scorer(db).run_once(row["agent"], row["commit_sha"], row["path"],
                                                             row["seed"], row["args"], self.run_outputs(run_id))
             except errors.LabError as exc:
-                runs.finish(db, run_id, reason=str(exc))
+                keep(runs.finish, db, run_id, reason=str(exc))
                 return
-            except Exception as exc:   # a bug fails this run, not the service
-                print(f"scorer: run {run_id} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-                runs.finish(db, run_id, reason=f"the scorer failed: {type(exc).__name__}: {exc}")
+            except Exception as exc:
+                if is_full(exc):
+                    keep(runs.finish, db, run_id, reason=str(described(exc)))
+                    return
+                LOG.error(f"scorer: run {run_id} failed:\n{traceback.format_exc()}")   # a bug fails this run only
+                keep(runs.finish, db, run_id, reason=f"the scorer failed: {type(exc).__name__}: {exc}")
                 return
-            runs.finish(db, run_id, run=run, reason=None if run.ok else run.error, outputs=outputs)
+            keep(runs.finish, db, run_id, run=run, reason=None if run.ok else run.error, outputs=outputs)
         finally:
             db.conn.close()
 
@@ -174,8 +183,7 @@ class ScorerService:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print("scorer: another scorer runs this lab's queue; this one scores once it is gone", file=sys.stderr,
-                  flush=True)
+            LOG.warning("scorer: another scorer runs this lab's queue; this one scores once it is gone")
             fcntl.flock(lock_file, fcntl.LOCK_EX)
         if self.stopping.is_set():
             lock_file.close()
@@ -190,8 +198,7 @@ class ScorerService:
             finally:
                 db.conn.close()
         except Exception:   # what it could not take up stays as it was, for the next start; the queue goes on
-            print(f"scorer: taking up unfinished submissions failed:\n{traceback.format_exc()}", file=sys.stderr,
-                  flush=True)
+            LOG.error(f"scorer: taking up unfinished submissions failed:\n{traceback.format_exc()}")
         self.leading.set()
         self._loop(self._score_next, "scoring", self.wake)
 
@@ -203,7 +210,7 @@ class ScorerService:
                 try:
                     busy = work(db)
                 except Exception:     # a full disk, a lock held too long: say so, and go on with the queue
-                    print(f"scorer: {what} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+                    LOG.error(f"scorer: {what} failed:\n{traceback.format_exc()}")
                     busy = False
                 if not busy:
                     idle.wait(IDLE_POLL_S)
@@ -223,21 +230,28 @@ class ScorerService:
         return True
 
     def score(self, db, row: dict) -> None:
-        """Score one request and record its outcome: done with the agent's result, or failed with the reason."""
+        """Score one request and record its outcome: done with the agent's result, or failed with the reason. A full
+        state disk fails neither: the outcome is recorded once there is space, or the request scored again."""
+        keep = lambda write, *args, **kwargs: patiently(write, *args, give_up=self.stopping.is_set, log=LOG, **kwargs)
         try:
             result = self.make_scorer(db).submit(row["agent"], row["commit_sha"], row["path"])
         except errors.LabError as exc:
             rejected = submissions.recorded_for(db, row["agent"], row["commit_sha"], row["path"], row["started"])
-            submissions.finish(db, row["id"], reason=str(exc), kind=type(exc).__name__,
-                               submission_id=rejected["id"] if rejected else None)
+            keep(submissions.finish, db, row["id"], reason=str(exc), kind=type(exc).__name__,
+                 submission_id=rejected["id"] if rejected else None)
             return
-        except Exception as exc:   # a bug in the scorer fails this request, not the queue
-            print(f"scorer: request {row['id']} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-            submissions.finish(db, row["id"], reason=f"the scorer failed: {type(exc).__name__}: {exc}",
-                               kind="ScorerFailed")
+        except Exception as exc:
+            if is_full(exc):    # the submission is recorded whole or not at all: nothing of it is, so again
+                keep(submissions.requeue, db, row["id"], "resumed: the state disk was full while scoring it",
+                     interrupted=False)
+                return
+            # a bug in the scorer fails this request, not the queue
+            LOG.error(f"scorer: request {row['id']} failed:\n{traceback.format_exc()}")
+            keep(submissions.finish, db, row["id"], reason=f"the scorer failed: {type(exc).__name__}: {exc}",
+                 kind="ScorerFailed")
             return
-        submissions.finish(db, row["id"], result=result.for_agent(), submission_id=result.id)
-        agents.add_counts(db, row["agent"], experiments=1)
+        keep(submissions.finish, db, row["id"], result=result.for_agent(), submission_id=result.id)
+        keep(agents.add_counts, db, row["agent"], experiments=1)
 
     def recover(self, db) -> list[dict]:
         """Requests a previous scorer started and did not finish: linked to what it recorded, if it got that
@@ -279,9 +293,13 @@ class ScorerService:
                     kind = type(exc).__name__
                     status, payload = STATUS.get(kind, 400), {"error": str(exc), "kind": kind}
                 except Exception as exc:    # answered, not a dropped connection: the client says what failed
-                    print(f"scorer: {route} failed:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-                    status, payload = 500, {"error": f"the scorer failed: {type(exc).__name__}: {exc}",
-                                            "kind": "ScorerFailed"}
+                    if is_full(exc):
+                        full = described(exc)
+                        status, payload = STATUS["StateDiskFull"], {"error": str(full), "kind": type(full).__name__}
+                    else:
+                        LOG.error(f"scorer: {route} failed:\n{traceback.format_exc()}")
+                        status, payload = 500, {"error": f"the scorer failed: {type(exc).__name__}: {exc}",
+                                                "kind": "ScorerFailed"}
                 self._send(status, payload)
 
             def _send(self, status: int, payload: dict) -> None:

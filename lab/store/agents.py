@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 import time
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from lab.errors import NotFound
 from lab.store.db import migration, transaction
+
+if TYPE_CHECKING:   # the store's queries need no sqlite_utils; lab.store.db loads it where it writes
+    import sqlite_utils
 
 # What an agent is doing, as the supervisor and the runner record it.
 STATES = ("starting", "running", "paused", "stopping", "stopped", "crashed", "failed", "budget", "stuck")

@@ -6,10 +6,12 @@ addressed to "supervisor" (starting, stopping and restarting agents) within a se
 from __future__ import annotations
 
 import time
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from lab.store.db import migration, transaction
+
+if TYPE_CHECKING:   # the store's queries need no sqlite_utils; lab.store.db loads it where it writes
+    import sqlite_utils
 
 SUPERVISOR = "supervisor"
 AGENT_KINDS = ("message", "pause", "resume")

@@ -1,7 +1,9 @@
 """Opening the database: WAL mode, a generous busy timeout, and versioned, idempotent migrations.
 
 Each concept module registers its migrations with `migration(concept, version)`; `open_db` applies
-the ones a database has not seen yet, in order, each inside a transaction, and records them.
+the ones a database has not seen yet, in order, each inside a transaction, and records them. A read-only
+open (the person's commands that only read) is a plain sqlite3 connection (lab.store.readonly), so those
+commands never import sqlite_utils.
 """
 from __future__ import annotations
 
@@ -9,11 +11,18 @@ import sqlite3
 import sys
 import time
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+from lab.store.readonly import ReadOnlyDatabase
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
-def _import_sqlite_utils():
+@cache
+def _sqlite_utils():
     """sqlite_utils imports pandas and numpy as it loads, only to map their scalar types to column types, which the
     lab never uses (its tables are made from Python types): hidden while it loads, they stay out of every lab process
     that does not need them (0.4 s of each `lab` command). Where they are loaded already, nothing changes."""
@@ -29,9 +38,7 @@ def _import_sqlite_utils():
     return sqlite_utils
 
 
-sqlite_utils = _import_sqlite_utils()
-
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 _MIGRATIONS: dict[tuple[str, int], Migration] = {}
 
 
@@ -76,7 +83,7 @@ def migrate(db: sqlite_utils.Database) -> list[tuple[str, int]]:
     return applied
 
 
-def _pending(db: sqlite_utils.Database) -> bool:
+def _pending(db: sqlite_utils.Database | ReadOnlyDatabase) -> bool:
     _load_concepts()
     if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone():
         return True
@@ -84,7 +91,7 @@ def _pending(db: sqlite_utils.Database) -> bool:
     return bool(set(_MIGRATIONS) - done)
 
 
-def open_db(path: Path | str, read_only: bool = False) -> sqlite_utils.Database:
+def open_db(path: Path | str, read_only: bool = False) -> sqlite_utils.Database | ReadOnlyDatabase:
     """The lab's database, created and migrated as needed. `read_only` creates nothing and takes no write lock (what
     the person's read-only commands use beside nine writing agents): the file must exist (FileNotFoundError), and
     only a database that still needs migrations is opened for writing, once, to apply them."""
@@ -95,14 +102,14 @@ def open_db(path: Path | str, read_only: bool = False) -> sqlite_utils.Database:
         conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=60, isolation_level=None,
                                check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 60000")
-        db = sqlite_utils.Database(conn)
+        db = ReadOnlyDatabase(conn)
         if not _pending(db):
             return db
         conn.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 60000")
-    db = sqlite_utils.Database(conn)
+    db = _sqlite_utils().Database(conn)
     db.enable_wal()
     db.execute("PRAGMA foreign_keys = ON")
     migrate(db)

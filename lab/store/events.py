@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 import time
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from lab.store.db import migration, transaction
+
+if TYPE_CHECKING:   # the store's queries need no sqlite_utils; lab.store.db loads it where it writes
+    import sqlite_utils
 
 KINDS = ("turn", "tool_call", "tool_result", "message", "state", "error", "note", "blocked")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import json
 import re
 import time
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError, NotFound
 from lab.store.db import migration, transaction
+
+if TYPE_CHECKING:   # the store's queries need no sqlite_utils; lab.store.db loads it where it writes
+    import sqlite_utils
 
 KINDS = ("result", "hypothesis", "insight", "error", "observation", "question", "person")
 

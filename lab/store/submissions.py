@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from lab.errors import NotFound
 from lab.store import runs
 from lab.store.db import migration, transaction
+
+if TYPE_CHECKING:   # the store's queries need no sqlite_utils; lab.store.db loads it where it writes
+    import sqlite_utils
 
 
 @migration("submissions", 1)

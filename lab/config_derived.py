@@ -1,0 +1,61 @@
+"""Values derived from lab.toml's settings, shared by the validated Config (lab.config, pydantic) and the plain
+record a read-only command gets from the validated-config cache (lab.config_cache), which loads no pydantic.
+
+Each class here is mixed into a section of both; it reads only its section's settings (and `model_fields_set`,
+which both provide), so that the two can never disagree on what a setting means.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LabPaths:
+    """Where the lab's state and the agents' worktrees are (of Config: its `root` and its `lab` section)."""
+
+    @property
+    def state_dir(self) -> Path:
+        return (self.root / self.lab.state_dir).resolve()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def sandboxes_dir(self) -> Path:
+        return (self.root / "sandboxes").resolve()
+
+
+class AgentNames:
+    """The agents' names and directions (of the `agents` section)."""
+
+    def direction(self, index: int) -> str:
+        return self.directions[index % len(self.directions)]
+
+    @property
+    def names(self) -> list[str]:
+        return [f"agent-{i}" for i in range(1, self.count + 1)]
+
+
+class TaskDatasets:
+    """The dev dataset first, then the held-out ones (of the `task` section)."""
+
+    @property
+    def datasets(self) -> list[str]:
+        return [self.dev, *self.heldout]
+
+
+class RunLimits:
+    """The limits of one method run (of the `scorer` section)."""
+
+    @property
+    def cpu_limit_s(self) -> float | None:
+        """The CPU-time limit of one method run; None where only the old timeout_s is set (wall clock alone)."""
+        legacy = self.timeout_s is not None and "run_cpu_s" not in self.model_fields_set
+        return None if legacy else self.run_cpu_s
+
+    @property
+    def wall_limit_s(self) -> float:
+        """The wall-clock limit of one method run: with a CPU-time limit, only a backstop for hung runs."""
+        if self.run_wall_s is not None or self.timeout_s is not None:
+            return self.run_wall_s or self.timeout_s
+        return 5 * self.cpu_limit_s
