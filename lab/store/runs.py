@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 from lab.errors import NotFound
-from lab.store.db import migration, sqlite_utils, transaction
+from lab.store.db import migration, transaction
+
+if TYPE_CHECKING:   # the store's queries need no sqlite_utils; lab.store.db loads it where it writes
+    import sqlite_utils
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"     # as a queued submission's
 FINAL = (DONE, FAILED)
