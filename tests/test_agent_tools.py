@@ -84,7 +84,7 @@ def test_input_that_breaks_a_tools_schema_is_one_error_naming_the_field(world, n
     assert not call(box, "read_file", path="README.md", offset=2, limit=1).is_error   # and the agent goes on
 
 
-def test_a_bug_inside_a_tool_is_that_tools_failure_with_its_type_not_bad_arguments(world, capfd):
+def test_a_bug_inside_a_tool_is_that_tools_failure_with_its_type_not_bad_arguments(world, caplog):
     @tool("lookup", "A tool with a bug: it reads a key that is not there.", {"key": {"type": "string"}}, ("key",))
     def lookup(self, key: str):
         return {}[key], {}
@@ -97,7 +97,8 @@ def test_a_bug_inside_a_tool_is_that_tools_failure_with_its_type_not_bad_argumen
         del REGISTRY["lookup"]
     assert result.is_error and result.output == "error: tool lookup failed: KeyError: 'pgr'"
     assert result.data["kind"] == "KeyError" and "bad arguments" not in typed.output
-    assert "Traceback" in capfd.readouterr().err       # the runner's log keeps where it failed
+    logged = [r.getMessage() for r in caplog.records if r.name == "lab.tools"]   # the runner's log keeps where it failed
+    assert len(logged) == 2 and "Traceback" in logged[0] and "KeyError: 'pgr'" in logged[0]
 
 
 def test_an_agent_whose_tool_calls_break_their_schemas_or_fail_keeps_going(world, tmp_path):
