@@ -35,3 +35,14 @@ def test_the_first_commit_holds_the_shared_modules_as_files(tmp_path, template):
         path = f"{PACKAGES[template]}/{shared.name}"
         assert modes[path] == "100644"
         assert repo.text("show", f"main:{path}") == shared.read_text()
+
+
+def test_the_first_commit_is_the_same_wherever_the_repository_is_made_again(tmp_path):
+    """The ceilings are fixed for the scaffold's commit: a research repository made again (a copied testbed, a
+    removed repository) has the same one, so they are not run again; another scaffold has another."""
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    first = research.root_commit(research.create(tmp_path / "a")[0])
+    again = research.root_commit(research.create(tmp_path / "b")[0])
+    other = research.root_commit(research.create(tmp_path / "c", TEMPLATE_HF)[0])
+    assert first == again and other != first

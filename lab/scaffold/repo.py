@@ -18,6 +18,9 @@ from lab.scaffold.safegit import SafeGit, check_ref
 
 AUTHOR = {"GIT_AUTHOR_NAME": "lab", "GIT_AUTHOR_EMAIL": "lab@localhost",
           "GIT_COMMITTER_NAME": "lab", "GIT_COMMITTER_EMAIL": "lab@localhost"}
+# The scaffold's commit is a function of its files: a research repository made again (a copied testbed, a
+# lab whose repository was removed) gets the same root commit, so the ceilings fixed for it stay valid.
+SCAFFOLD_DATE = {"GIT_AUTHOR_DATE": "2026-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00+0000"}
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
 CONFIG = """\
 [core]
@@ -105,7 +108,7 @@ def create(state_dir: Path, template: Path = TEMPLATE) -> tuple[SafeGit, bool]:
             repo.run("add", "-A", env=index)
             tree = repo.text("write-tree", env=index).strip()
         sha = repo.text("commit-tree", tree, "-m", "scaffold: weak-to-strong building blocks and baseline methods",
-                        env=AUTHOR).strip()
+                        env={**AUTHOR, **SCAFFOLD_DATE}).strip()
         repo.update_ref("refs/heads/main", sha)
         repo.run("symbolic-ref", "HEAD", "refs/heads/main")
         os.chmod(staging, 0o755)
