@@ -4,6 +4,7 @@ last, a short run through the real tools and scorer."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -274,6 +275,17 @@ def test_first_turn_orients_then_directions_lead_to_different_experiments():
     assert len({json.dumps(r, sort_keys=True) for r in first_recipes.values()}) == 3
     assert first_recipes[DIRECTIONS[2]].get("elicit_weight")      # elicitation starts by eliciting
     assert first_recipes[DIRECTIONS[0]].get("keep")               # reweighting starts by filtering
+
+
+def test_elicitation_starts_from_class_descriptions_that_presume_no_domain():
+    """The held-out texts are not reviews: the researcher's elicitation starts from descriptions of any
+    text's sentiment, and every agent can reach them as a setting of the descriptions dimension."""
+    general = recipes.recipe_module().DESCRIPTIONS["general"]
+    assert not re.search(r"review|film|movie|actor|plot", " ".join(general[0] + general[1]), re.I)
+    assert len(general[0]) == len(general[1])
+    assert recipes.focus_for(DIRECTIONS[2]).start == {"elicit_weight": 0.3, "elicit_descriptions": "general"}
+    assert {"elicit_descriptions": "general"} in recipes.DIMENSIONS["descriptions"].settings
+    assert recipes.describe({"elicit_weight": 0.3, "elicit_descriptions": "general"}).startswith("elicit 0.3 (general)")
 
 
 def test_free_text_direction_maps_keywords_to_dimensions():

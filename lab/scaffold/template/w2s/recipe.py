@@ -13,7 +13,8 @@ vanilla baseline. `method.py` of a recipe is three lines:
 The pipeline, in order (each step off at its default):
 1. features: the chosen `layers`, standardised (w2s/data.py).
 2. targets: the teacher's soft labels, mixed with the strong model's zero-shot guess
-   (`elicit_weight`, class descriptions `elicit_descriptions`, compared at `elicit_layers`,
+   (`elicit_weight`, class descriptions `elicit_descriptions`: "default" and "phrases" speak of reviews,
+   "general" and "sentiment" of any text; compared at `elicit_layers`,
    `elicit_sharpness`, `elicit_combine` "mean" of probabilities or "logit" sum) and with an
    unsupervised direction of the features (`pc_weight`: the principal component that agrees most
    with the teacher). Unsupervised scores become probabilities with a class `prior`: the share of
@@ -55,6 +56,9 @@ DESCRIPTIONS = {
                     "delightful and good"]},
     "sentiment": {0: ["negative sentiment", "sad, angry, disappointed"],
                   1: ["positive sentiment", "happy, pleased, excited"]},
+    # No reviews or films in them: a method also runs on texts of other kinds than the dev task's.
+    "general": {0: ["a negative text", "something bad happened, I am upset", "I hate this, it is awful"],
+                1: ["a positive text", "something good happened, I am happy", "I love this, it is great"]},
 }
 DESCRIPTIONS["mixed"] = {c: DESCRIPTIONS["default"][c] + DESCRIPTIONS["phrases"][c] for c in (0, 1)}
 
