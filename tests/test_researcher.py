@@ -278,14 +278,17 @@ def test_first_turn_orients_then_directions_lead_to_different_experiments():
 
 
 def test_elicitation_starts_from_class_descriptions_that_presume_no_domain():
-    """The held-out texts are not reviews: the researcher's elicitation starts from descriptions of any
-    text's sentiment, and every agent can reach them as a setting of the descriptions dimension."""
-    general = recipes.recipe_module().DESCRIPTIONS["general"]
+    """The held-out texts are not reviews: a recipe's zero-shot guess compares texts with descriptions of any
+    text's sentiment unless it names others, and every agent can reach the review ones as a setting."""
+    module = recipes.recipe_module()
+    general = module.DESCRIPTIONS["general"]
     assert not re.search(r"review|film|movie|actor|plot", " ".join(general[0] + general[1]), re.I)
     assert len(general[0]) == len(general[1])
-    assert recipes.focus_for(DIRECTIONS[2]).start == {"elicit_weight": 0.3, "elicit_descriptions": "general"}
-    assert {"elicit_descriptions": "general"} in recipes.DIMENSIONS["descriptions"].settings
-    assert recipes.describe({"elicit_weight": 0.3, "elicit_descriptions": "general"}).startswith("elicit 0.3 (general)")
+    assert module.DEFAULTS["elicit_descriptions"] == "general"
+    assert recipes.focus_for(DIRECTIONS[2]).start == {"elicit_weight": 0.3}
+    assert {"elicit_descriptions": "reviews"} in recipes.DIMENSIONS["descriptions"].settings
+    assert recipes.describe({"elicit_weight": 0.3}).startswith("elicit 0.3,")
+    assert recipes.describe({"elicit_weight": 0.3, "elicit_descriptions": "reviews"}).startswith("elicit 0.3 (reviews)")
 
 
 def test_free_text_direction_maps_keywords_to_dimensions():

@@ -94,7 +94,7 @@ DIMENSIONS: dict[str, Dimension] = {d.name: d for d in [
     _d("elicit", ["elicit_weight"], [{"elicit_weight": w} for w in (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5)],
        "weight of the strong model's zero-shot labels in the targets"),
     _d("descriptions", ["elicit_descriptions"],
-       [{"elicit_descriptions": n} for n in ("default", "general", "phrases", "mixed", "sentiment")],
+       [{"elicit_descriptions": n} for n in ("general", "sentiment", "reviews", "mixed", "phrases")],
        "class descriptions that the zero-shot guess compares texts with"),
     _d("elicit_layers", ["elicit_layers"],
        [{"elicit_layers": v} for v in ([6], [5, 6], [4, 5, 6], [3, 4, 5, 6], [2, 3, 4, 5, 6])],
@@ -157,7 +157,7 @@ class Focus:
 RULES: list[tuple[str, tuple[str, ...], dict, str]] = [
     (r"unsupervised|elicit|zero.?shot|prompt|without labels",
      ("elicit_layers", "elicit", "sharpness", "descriptions", "elicit_combine", "prior", "pc"),
-     {"elicit_weight": 0.3, "elicit_descriptions": "general"}, "unsupervised elicitation"),
+     {"elicit_weight": 0.3}, "unsupervised elicitation"),
     (r"reweight|re-weight|filter|trustworth|weight (or|and) filter|data selection|curriculum",
      ("keep", "reweight", "threshold"), {"keep": 0.7}, "data reweighting"),
     (r"confidence loss|logconf|bootstrapping|auxiliary|disagree",

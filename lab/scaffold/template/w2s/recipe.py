@@ -13,8 +13,8 @@ vanilla baseline. `method.py` of a recipe is three lines:
 The pipeline, in order (each step off at its default):
 1. features: the chosen `layers`, standardised (w2s/data.py).
 2. targets: the teacher's soft labels, mixed with the strong model's zero-shot guess
-   (`elicit_weight`, class descriptions `elicit_descriptions`: "default" and "phrases" speak of reviews,
-   "general" and "sentiment" of any text; compared at `elicit_layers`,
+   (`elicit_weight`, class descriptions `elicit_descriptions`: "general" (the default) and "sentiment"
+   speak of any text, "reviews", "phrases" and "mixed" of reviews; compared at `elicit_layers`,
    `elicit_sharpness`, `elicit_combine` "mean" of probabilities or "logit" sum) and with an
    unsupervised direction of the features (`pc_weight`: the principal component that agrees most
    with the teacher). Unsupervised scores become probabilities with a class `prior`: the share of
@@ -49,18 +49,19 @@ if TYPE_CHECKING:
     from .probe import ProbeConfig
 
 DESCRIPTIONS = {
-    "default": defaults.CLASS_DESCRIPTIONS,
+    # No reviews or films in them: a method also runs on texts of other kinds than the dev task's (on this
+    # testbed they also do best on the dev task itself).
+    "general": {0: ["a negative text", "something bad happened, I am upset", "I hate this, it is awful"],
+                1: ["a positive text", "something good happened, I am happy", "I love this, it is great"]},
+    "reviews": defaults.CLASS_DESCRIPTIONS,
     "phrases": {0: ["I hated it", "a waste of time", "dull and boring", "awful, terrible, the worst",
                     "disappointing and bad"],
                 1: ["I loved it", "a masterpiece", "brilliant and moving", "wonderful, great, the best",
                     "delightful and good"]},
     "sentiment": {0: ["negative sentiment", "sad, angry, disappointed"],
                   1: ["positive sentiment", "happy, pleased, excited"]},
-    # No reviews or films in them: a method also runs on texts of other kinds than the dev task's.
-    "general": {0: ["a negative text", "something bad happened, I am upset", "I hate this, it is awful"],
-                1: ["a positive text", "something good happened, I am happy", "I love this, it is great"]},
 }
-DESCRIPTIONS["mixed"] = {c: DESCRIPTIONS["default"][c] + DESCRIPTIONS["phrases"][c] for c in (0, 1)}
+DESCRIPTIONS["mixed"] = {c: DESCRIPTIONS["reviews"][c] + DESCRIPTIONS["phrases"][c] for c in (0, 1)}
 
 LOSSES = ("ce", "smooth", "logconf", "bootstrap", "gce", "sce")
 # The parameters each loss reads; only these matter for a recipe with that loss.
@@ -73,7 +74,7 @@ DEFAULTS: dict = {
     "batch_size": defaults.BATCH_SIZE,
     "loss": "ce", "smoothing": defaults.SMOOTHING, "logconf_alpha": defaults.LOGCONF_ALPHA,
     "logconf_warmup": defaults.LOGCONF_WARMUP, "bootstrap_beta": 0.8, "gce_q": 0.5, "sce_beta": 0.5,
-    "elicit_weight": 0.0, "elicit_descriptions": "default", "elicit_layers": [6], "elicit_sharpness": 2.0,
+    "elicit_weight": 0.0, "elicit_descriptions": "general", "elicit_layers": [6], "elicit_sharpness": 2.0,
     "elicit_combine": "mean",
     "pc_weight": 0.0,
     "keep": 1.0, "weight_power": 0.0,
@@ -173,7 +174,7 @@ def describe(recipe: dict) -> str:
         params = ", ".join(f"{_SHORT[p]}={r[p]:g}" for p in LOSS_PARAMS[r["loss"]])
         parts.append(f"{r['loss']} {params}".strip())
     if r["elicit_weight"]:
-        extra = [] if r["elicit_descriptions"] == "default" else [r["elicit_descriptions"]]
+        extra = [] if r["elicit_descriptions"] == DEFAULTS["elicit_descriptions"] else [r["elicit_descriptions"]]
         extra += [] if r["elicit_layers"] == [6] else [f"at {_span(r['elicit_layers'])}"]
         extra += [] if r["elicit_combine"] == "mean" else ["logit"]
         extra += [] if r["elicit_sharpness"] == 2.0 else [f"sharp {r['elicit_sharpness']:g}"]
