@@ -20,6 +20,17 @@ class Task:
     features_test: np.ndarray  # (n_test, layers, dim)
     X_train: np.ndarray  # (n_train, d) selected layers, standardised: what the probe sees
     X_test: np.ndarray  # (n_test, d)
+    layers: tuple = defaults.LAYERS  # what X_train and X_test were made of
+    standardized: bool = defaults.STANDARDIZE
+
+    def features(self, layers) -> tuple[np.ndarray, np.ndarray]:
+        """(train, test) of the chosen layers side by side, standardised: X_train and X_test where those are
+        the layers they hold (no second pass over the features)."""
+        if tuple(layers) == tuple(self.layers) and self.standardized:
+            return self.X_train, self.X_test
+        X_train, X_test = standardize(select_layers(self.features_train, layers),
+                                      select_layers(self.features_test, layers))
+        return X_train.astype(np.float32), X_test.astype(np.float32)
 
     @property
     def weak_labels(self) -> np.ndarray:
@@ -67,4 +78,6 @@ def load_task(data_dir, layers=defaults.LAYERS, standardize_features=defaults.ST
         features_test=features_test,
         X_train=X_train.astype(np.float32),
         X_test=X_test.astype(np.float32),
+        layers=tuple(layers),
+        standardized=bool(standardize_features),
     )

@@ -350,11 +350,8 @@ def cross_fitted(X, y, weights, r, seed, folds: int = 2) -> np.ndarray:
 
 def predict(task: Task, recipe: dict, seed: int, description_states=None) -> np.ndarray:
     """P(label = 1) on the task's test texts, by the recipe."""
-    from .data import select_layers, standardize
-
     r = complete(recipe)
-    X_train, X_test = select_layers(task.features_train, r["layers"]), select_layers(task.features_test, r["layers"])
-    X_train, X_test = (a.astype(np.float32) for a in standardize(X_train, X_test))
+    X_train, X_test = task.features(r["layers"])
     prior = class_prior(task, r)
     zs_train = zs_test = None
     if r["elicit_weight"] > 0:
