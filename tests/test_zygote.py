@@ -56,7 +56,8 @@ def test_runners_are_forked_by_the_zygote_and_set_up_as_their_own(lab_dir, tmp_p
         supervisor, = processes(folder, "lab.agents.supervisor")
         zygote, = processes(folder, "lab.agents.zygote")
         assert zygote.ppid() == supervisor.pid
-        runners = {p.cmdline()[p.cmdline().index("--agent") + 1]: p for p in processes(folder, "lab.agents.runner")}
+        runners = {p.info["cmdline"][p.info["cmdline"].index("--agent") + 1]: p
+                   for p in processes(folder, "lab.agents.runner")}
         assert sorted(runners) == ["agent-1", "agent-2"]
         for name, runner in runners.items():
             assert runner.ppid() == zygote.pid
@@ -100,7 +101,9 @@ def test_a_restarted_supervisor_waits_out_the_previous_runners_and_never_runs_tw
         seen_two = []
 
         def watch():
-            names = [p.cmdline()[p.cmdline().index("--agent") + 1] for p in processes(folder, "lab.agents.runner")]
+            # the command line as `processes` read it: a runner that exits in between reads as empty
+            names = [cmd[cmd.index("--agent") + 1]
+                     for cmd in (p.info["cmdline"] for p in processes(folder, "lab.agents.runner"))]
             if len(names) != len(set(names)):
                 seen_two.append(names)
             return running_agents(folder, dead=old)
