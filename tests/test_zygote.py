@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -101,11 +102,21 @@ def test_a_restarted_supervisor_waits_out_the_previous_runners_and_never_runs_tw
         seen_two = []
 
         def watch():
-            # the command line as `processes` read it: a runner that exits in between reads as empty
-            names = [cmd[cmd.index("--agent") + 1]
-                     for cmd in (p.info["cmdline"] for p in processes(folder, "lab.agents.runner"))]
+            # the command line as `processes` read it: a runner that exits in between reads as empty; a child a
+            # runner forked reads as its runner until it execs (git, bwrap), so only a runner's parent counts
+            found = processes(folder, "lab.agents.runner")
+            pids = {p.pid for p in found}
+            runners = []
+            for p in found:
+                try:
+                    parent = p.ppid()
+                except psutil.Error:
+                    continue
+                if parent not in pids:
+                    runners.append((p.info["cmdline"][p.info["cmdline"].index("--agent") + 1], p.pid, parent))
+            names = [name for name, _, _ in runners]
             if len(names) != len(set(names)):
-                seen_two.append(names)
+                seen_two.append(runners)
             return running_agents(folder, dead=old)
 
         began = time.monotonic()
@@ -117,6 +128,36 @@ def test_a_restarted_supervisor_waits_out_the_previous_runners_and_never_runs_tw
         run_lab("stop", cwd=folder)
     assert not processes(folder, "lab.agents")
     assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "7411"]]
+
+
+def test_a_left_runner_that_already_cleared_its_record_is_still_waited_for(lab_dir, tmp_path):
+    """A stopping runner clears its pid from the agents' records before it exits: the next supervisor finds it by
+    its command line, asks it to stop and starts its agent only once it is gone."""
+    folder = make_lab(lab_dir, tmp_path, WORK, repeat=True, count=2, grace_s=2)
+    ended = tmp_path / "ended"
+    stays = ("import signal, sys, time\n"
+             "def stop(*_):\n"
+             "    time.sleep(1.5)\n"
+             f"    open({str(ended)!r}, 'w').write(repr(time.time()))\n"
+             "    sys.exit(0)\n"
+             "signal.signal(signal.SIGTERM, stop)\n"
+             "time.sleep(60)\n")
+    left = subprocess.Popen([sys.executable, "-c", stays, "-m", "lab.agents.runner", "--config",
+                             str(folder / "lab.toml"), "--agent", "agent-1"], start_new_session=True)
+    try:
+        wait_for(lambda: "lab.agents.runner" in psutil.Process(left.pid).cmdline(), what="the left runner")
+        run_lab("start", cwd=folder, check=True)
+        wait_for(lambda: running_agents(folder), what="two running agents")
+        assert left.wait(timeout=10) == 0
+        # the supervisor records when it started a runner (a process's create_time is only as exact as the boot time)
+        with sqlite3.connect(folder / ".lab" / "lab.db") as db:
+            started, = db.execute("SELECT created FROM events WHERE agent = 'agent-1' AND kind = 'state' "
+                                  "AND summary LIKE 'started %' ORDER BY id").fetchone()
+        assert started >= float(ended.read_text())
+    finally:
+        left.kill()
+        run_lab("stop", cwd=folder)
+    assert not processes(folder, "lab.agents")
 
 
 def test_the_zygote_dies_with_a_killed_supervisor_and_takes_the_runners(lab_dir, tmp_path):

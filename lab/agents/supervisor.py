@@ -201,20 +201,25 @@ class Supervisor:
 
     def previous_runners(self) -> dict[str, psutil.Process]:
         """The runners a previous supervisor of this lab left behind (it was killed): the death of its zygote sent
-        each SIGTERM, so they are saving their state and stopping; each is asked again here, in case one was not."""
-        root, found = Path(self.config_path).parent, {}
-        for row in agents.all_agents(self.db):
-            if not row["pid"] or row["name"] not in self.children:
+        each SIGTERM, so they are saving their state and stopping; each is asked again here, in case one was not.
+        Found by their command lines, not the agents' records: a stopping runner clears its pid there before it
+        exits."""
+        root, found = Path(self.config_path).resolve().parent, {}
+        candidates = {}
+        for proc in psutil.process_iter(["cmdline", "ppid"]):
+            cmd = proc.info["cmdline"] or []
+            if proc.pid != os.getpid() and _config_of(cmd, ("lab.agents.runner",)) == root and "--agent" in cmd:
+                candidates[proc.pid] = (proc, cmd)
+        for proc, cmd in candidates.values():
+            name = cmd[cmd.index("--agent") + 1] if cmd.index("--agent") + 1 < len(cmd) else None
+            # a runner's child between its fork and its exec reads as the runner: its parent is the one to wait for
+            if name not in self.children or proc.info["ppid"] in candidates:
                 continue
             try:
-                proc = psutil.Process(row["pid"])
-                cmd = proc.cmdline()
-                if _config_of(cmd, ("lab.agents.runner",)) != root or cmd[cmd.index("--agent") + 1] != row["name"]:
-                    continue
                 proc.send_signal(signal.SIGTERM)
-            except (psutil.Error, ValueError, IndexError):
+            except psutil.Error:
                 continue
-            found[row["name"]] = proc
+            found[name] = proc
         self.previous_deadline = time.monotonic() + self.cfg.agents.grace_s + PREVIOUS_RUNNER_SLACK_S
         return found
 
