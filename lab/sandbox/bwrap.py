@@ -42,6 +42,19 @@ def _is_label_entry(name: str) -> bool:
     return name.split("-")[0].removesuffix(".py").lower().replace(".", "_") in LABEL_PACKAGES
 
 
+HIDDEN_PACKAGE = str(Path(__file__).with_name("hidden_label_package.py"))
+
+
+def _cover(path: str) -> list[str]:
+    """bwrap arguments that hide what is at path, read-only: a folder behind an empty one whose only file is an
+    `__init__.py` that fails the import, as a package not installed would; a module's file behind that file;
+    any other file behind an empty one."""
+    if os.path.isdir(path):
+        init = [] if path.endswith((".dist-info", ".egg-info")) else ["--ro-bind", HIDDEN_PACKAGE, f"{path}/__init__.py"]
+        return ["--perms", "0555", "--tmpfs", path, *init, "--remount-ro", path]
+    return ["--ro-bind", HIDDEN_PACKAGE if path.endswith(".py") else os.devnull, path]
+
+
 class BwrapSandbox:
     name = "bwrap"
     trustworthy = True
@@ -87,15 +100,15 @@ class BwrapSandbox:
         roots = _python_roots()
         for root in roots:
             args += self._dirs_for(str(root), made) + ["--ro-bind", str(root), str(root)]
-        # Where a site folder holds a label package, show every entry of it but those.
+        # A label package's entries are covered where they are: an empty read-only folder over a folder, an empty
+        # file over a file. Binding every other entry of the site folder instead made a mount each (about 230 in
+        # this lab's environment), 0.2 s of CPU in every sandbox's start. A sandboxed process cannot take a
+        # covering mount away: it has no capabilities, and in a user namespace of its own the mounts it inherits
+        # are locked together.
         for site in _site_dirs(roots):
-            entries = sorted(os.listdir(site))
-            if not any(_is_label_entry(e) for e in entries):
-                continue
-            args += ["--tmpfs", str(site)]
-            for entry in entries:
-                if not _is_label_entry(entry):
-                    args += ["--ro-bind", str(site / entry), str(site / entry)]
+            for entry in sorted(os.listdir(site)):
+                if _is_label_entry(entry):
+                    args += _cover(os.path.realpath(site / entry))
         return args
 
     def command(self, argv: list[str], binds: list[Bind], cwd: Bind, limits: Limits,
