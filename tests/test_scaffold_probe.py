@@ -129,6 +129,9 @@ def test_the_encoder_gives_the_hidden_states_of_transformers():
     theirs = embed_all_layers(texts, max_tokens=64)   # how the data folder's features are made
     assert ours.shape == theirs.shape == (3, 7, 384)
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    # texts go through the model a few at a time, each text's attention its own: the same states
+    np.testing.assert_allclose(encoder.hidden_states(texts, max_tokens=64, texts_at_once=2), ours, atol=1e-5)
+    np.testing.assert_allclose(encoder.hidden_states(texts[1:2], max_tokens=64)[0], ours[1], atol=1e-5)
 
 
 def tiny_data_folder(folder: Path, n_train=300, n_test=100) -> Path:

@@ -102,13 +102,17 @@ def token_states(texts_ids: list[list[int]], config: dict, w: dict) -> list[np.n
     return states
 
 
-def hidden_states(texts: list[str], max_tokens: int = 256) -> np.ndarray:
-    """(len(texts), layers + 1, dim) float32: each layer's hidden states averaged over each text's tokens."""
+def hidden_states(texts: list[str], max_tokens: int = 256, texts_at_once: int = 32) -> np.ndarray:
+    """(len(texts), layers + 1, dim) float32: each layer's hidden states averaged over each text's tokens.
+    `texts_at_once` texts go through the model together (a few thousand texts at once would hold every
+    token's states of every layer in memory)."""
     config, weights, tokenizer = load()
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_tokens)
-    texts_ids = [tokenizer.encode(text).ids for text in texts]
-    bounds = np.cumsum([0] + [len(ids) for ids in texts_ids])
-    states = token_states(texts_ids, config, weights)
-    out = np.stack([np.stack([s[a:b].mean(0) for s in states]) for a, b in zip(bounds[:-1], bounds[1:])])
-    return out.astype(np.float32)
+    out = []
+    for first in range(0, len(texts), texts_at_once):
+        texts_ids = [tokenizer.encode(text).ids for text in texts[first:first + texts_at_once]]
+        bounds = np.cumsum([0] + [len(ids) for ids in texts_ids])
+        states = token_states(texts_ids, config, weights)
+        out += [np.stack([s[a:b].mean(0) for s in states]) for a, b in zip(bounds[:-1], bounds[1:])]
+    return np.stack(out).astype(np.float32)
