@@ -40,7 +40,7 @@ def main() -> None:
     from lab import config
     from lab.agents.backends import recipes
     from lab.sandbox import Bind, make_sandbox
-    from lab.sandbox.base import thread_env
+    from lab.threads import thread_env
     from lab.scaffold import TEMPLATE
     from lab.scorer.runner import MethodRunner, limits_from
     from lab.task.testbed import Testbed

@@ -41,3 +41,18 @@ class GitError(LabError):
 class StateDiskFull(LabError):
     """The disk that holds the lab's state is full: what was asked for was not written; it can be asked again
     once space returns."""
+
+
+class ScorerInterrupted(LabError):
+    """The scorer stopped (it was killed, or the lab was stopped) while it worked on a request; ask again."""
+
+
+# The kinds of tool error that say the lab failed, not the agent: its state disk, its scorer, its sandbox, its own
+# git on the research repository, or a run killed from outside. The same call can succeed later; an agent is
+# never stopped for them (neither as stuck nor for failing in a row): it waits a little and asks again.
+LAB_FAULTS = frozenset({"StateDiskFull", "ScorerUnavailable", "ScorerInterrupted", "ScorerFailed", "SandboxError",
+                        "GitError", "RunKilled"})
+
+
+def is_lab_fault(kind: object) -> bool:
+    return kind in LAB_FAULTS

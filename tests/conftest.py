@@ -122,7 +122,7 @@ def make_lab(lab_dir: Path, folder: Path, turns: list[dict], repeat: bool = Fals
     def skip(src, names):
         return [n for n in names if n in ("lab.db", "lab.db-wal", "lab.db-shm", "run", "worktrees")]
 
-    shutil.copytree(lab_dir / ".lab", folder / ".lab", ignore=skip)
+    shutil.copytree(lab_dir / ".lab", folder / ".lab", ignore=skip, dirs_exist_ok=True)   # .lab may be a mount
     text = (lab_dir / "lab.toml").read_text() + AGENTS_TOML.format(
         count=count, grace_s=grace_s, max_restarts=max_restarts, repeat_limit=repeat_limit, tmp_mb=tmp_mb) + extra
     (folder / "lab.toml").write_text(text)

@@ -98,7 +98,7 @@ class Lab:
     a leaderboard, commits), and a PGR for each recipe from `score` (deterministic)."""
 
     def __init__(self, score=lambda recipe, seed: 0.2, posts=(), board=(), fail_shell=False, budget_after=None,
-                 flags=lambda recipe: (), scoring_steps=0, scorer_down=0):
+                 flags=lambda recipe: (), scoring_steps=0, scorer_down=0, lab_faults=()):
         self.score, self.posts, self.board = score, list(posts), list(board)
         self.fail_shell, self.budget_after, self.flags = fail_shell, budget_after, flags
         self.files, self.commits, self.calls, self.evaluations, self.submitted = {}, {}, [], 0, []
@@ -109,6 +109,7 @@ class Lab:
         self.scoring_steps, self.scorer_down = scoring_steps, scorer_down
         self.requests: dict[int, dict] = {}
         self.inbox: list[Message] = []
+        self.lab_faults = list(lab_faults)     # kinds of the lab's own failure the next `run`s meet, in order
 
     def tick(self) -> None:
         """An agent step passes: requests being scored get closer to done."""
@@ -166,6 +167,10 @@ class Lab:
                 return self.ok(call, sha, {"returncode": 0, "duration_s": 0.1, "stdout": sha + "\n"})
             return self.error(call, f"[exit 127]\nunknown command {command}")
         if call.name == "run":
+            if self.lab_faults:
+                kind = self.lab_faults.pop(0)
+                return self.error(call, f"run {self.runs + 1} of abc method.py seed 0 failed: the lab's own "
+                                        f"failure ({kind})", kind=kind)
             if self.fail_shell:
                 return self.error(call, "run 1 of abc method.py seed 0 failed on node local: exited with code 1: "
                                         "ValueError: boom")
@@ -544,6 +549,25 @@ def test_a_scorer_that_does_not_answer_is_waited_for_not_counted_as_a_failed_exp
     steps = [t.step for t in drive(backend, lab, 12)]
     assert steps[0].startswith("evaluating e001") and any(s.startswith("posting e001") for s in steps)
     assert "FAILED" not in lab.notebook and backend.ctx.state.fail_streak == 0
+
+
+def test_runs_the_lab_fails_are_tried_again_after_a_wait_and_never_end_the_agents_work():
+    kinds = ["RunKilled", "StateDiskFull", "ScorerInterrupted", "SandboxError", "GitError", "ScorerFailed", "RunKilled"]
+    assert len(kinds) > MAX_FAIL_STREAK
+    lab = Lab(score=lambda recipe, seed: 0.3, lab_faults=kinds)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    steps = []
+    for _ in range(40):
+        steps += [t.step for t in drive(backend, lab, 1)]
+        backend.ctx.state.clock.scorer_back_at = 0.0 if steps[-1].startswith("waiting") else \
+            backend.ctx.state.clock.scorer_back_at       # as if each wait were over
+        if any(s.startswith("posting e001") for s in steps):
+            break
+    assert not lab.lab_faults, "every fault was met"
+    assert any(s.startswith("waiting for the lab to recover (StateDiskFull)") for s in steps), steps
+    assert any(s.startswith("posting e001") for s in steps), steps
+    assert len(tried(lab)) == 1, "the same recipe, tried again: the lab's failure is not the recipe's"
+    assert backend.ctx.state.fail_streak == 0 and "FAILED" not in lab.notebook
 
 
 # ---- what the scorer flagged ---------------------------------------------------------------------

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import psutil
 
+from lab import heartbeat
 from lab.agents.locks import EXIT_ALREADY_SUPERVISED, StartLock, supervisor_lock_holder
 from lab.agents.paths import Paths
 from lab.errors import LabError, NotFound
 from lab.scorer.cluster_view import read_cluster
 from lab.scorer.gpus import read_queue
 from lab.store import agents, forum, submissions
+from lab.threads import DAEMON_ENV
 
 START_TIMEOUT_S = 120
 LAB_MODULES = ("lab.agents.supervisor", "lab.agents.zygote", "lab.agents.runner")
@@ -32,6 +34,18 @@ class Running:
     pid: int
     started: float
     scorer_url: str | None
+    beat: heartbeat.Pulse            # the supervisor's main loop
+    scorer_beat: heartbeat.Pulse     # the scorer's queue
+
+    @property
+    def warnings(self) -> list[str]:
+        """A line for each heartbeat gone stale: the lab looks alive and may be doing nothing."""
+        return [p.describe() for p in (self.beat, self.scorer_beat) if p.stale]
+
+    @property
+    def silent(self) -> list[str]:
+        """The same, briefly, for a header."""
+        return [p.brief() for p in (self.beat, self.scorer_beat) if p.stale]
 
 
 def running(cfg) -> Running | None:
@@ -42,10 +56,39 @@ def running(cfg) -> Running | None:
         proc = psutil.Process(pid)
         if not _is_supervisor(proc):
             return None
+        started = proc.create_time()
     except (OSError, ValueError, psutil.Error):
         return None
     url = paths.url.read_text().strip() if paths.url.exists() else None
-    return Running(pid, proc.create_time(), url)
+    return Running(pid, started, url, heartbeat.pulse(paths.beat, "supervisor", since=started),
+                   heartbeat.pulse(paths.scorer_beat, "scorer's queue", since=started))
+
+
+def frozen_supervisor(cfg) -> tuple[psutil.Process, heartbeat.Pulse] | None:
+    """The supervisor that holds this lab but has not beaten for longer than heartbeat.STALE_AFTER_S (stuck, ready or
+    not), with its heartbeat; None where there is none, or it beats."""
+    holder = supervisor_lock_holder(cfg.run_dir)
+    if holder is None:
+        return None
+    try:
+        proc = psutil.Process(holder)
+        # the pid a dead supervisor wrote may be another program's, or another lab's supervisor's, by now
+        if not _is_supervisor(proc) or _config_of(proc.cmdline(), LAB_MODULES) != Path(cfg.root).resolve():
+            return None
+        beat = heartbeat.pulse(Paths(cfg.run_dir).beat, "supervisor", since=proc.create_time())
+    except psutil.Error:
+        return None
+    return (proc, beat) if beat.stale else None
+
+
+def end_frozen(proc: psutil.Process) -> None:
+    """Kill a frozen supervisor and its process group (its zygote: the runners then save their state and stop, and
+    its sandboxed runs die with it); wait until it is gone and its lock free."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
+    except (ProcessLookupError, psutil.Error):
+        pass
+    psutil.wait_procs([proc], timeout=10)
 
 
 def _is_supervisor(proc: psutil.Process) -> bool:
@@ -83,7 +126,7 @@ def start_daemon(cfg, config_path: str, only: list[str] | None = None) -> tuple[
     log_path = cfg.run_dir / "supervisor.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=cfg.root)
+                                start_new_session=True, cwd=cfg.root, env={**os.environ, **DAEMON_ENV})
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None and proc.returncode == EXIT_ALREADY_SUPERVISED:
@@ -129,6 +172,7 @@ class Started:
     backend_why: str
     prepared: bool       # the testbed was built now
     count: int
+    replaced: str | None = None     # why a frozen supervisor was killed first
 
 
 def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) -> Started:
@@ -141,14 +185,21 @@ def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) ->
     _, why = resolve(cfg.agents.backend, cfg.task.kind)
     names = check_names(cfg, list(names or []))
     with StartLock(cfg.run_dir):
+        replaced = None
+        frozen = frozen_supervisor(cfg)
+        if frozen:
+            proc, beat = frozen
+            replaced = (f"the supervisor (pid {proc.pid}) had not beaten for {beat.age_s:.0f} s: killed it as frozen "
+                        "and started a new one")
+            end_frozen(proc)
         live = running(cfg)
         if live:
             return Started(live, True, why, False, 0)
         prepared = prepare(cfg, sandbox)
         started, another = start_daemon(cfg, config_path, names or None)
     if another:
-        return Started(started, True, why, prepared.rebuilt, 0)
-    return Started(started, False, why, prepared.rebuilt, len(names) or cfg.agents.count)
+        return Started(started, True, why, prepared.rebuilt, 0, replaced)
+    return Started(started, False, why, prepared.rebuilt, len(names) or cfg.agents.count, replaced)
 
 
 def lab_processes(cfg) -> list[psutil.Process]:
@@ -217,6 +268,10 @@ def wait_for_states(db, names: list[str], want: tuple[str, ...], timeout: float,
     return {n: agents.get(db, n)["state"] for n in names}
 
 
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
 def best_by_agent(db) -> dict[str, float]:
     return {agent: points[-1][1] for agent, points in submissions.best_over_time(db, exclude=()).items()
             if agent != "lab"}
@@ -241,6 +296,10 @@ def status(cfg, db, now: float | None = None) -> dict:
     totals = agents.totals(db)
     return {"running": bool(live), "supervisor_pid": live.pid if live else None,
             "scorer": live.scorer_url if live else None, "agents": rows,
+            # seconds since the supervisor's loop and the scorer's queue last went round, and what is stale
+            "heartbeats": {"supervisor_s": _rounded(live.beat.age_s), "scorer_queue_s": _rounded(live.scorer_beat.age_s),
+                           "stale_after_s": heartbeat.STALE_AFTER_S} if live else None,
+            "warnings": live.warnings if live else [], "silent": live.silent if live else [],
             # the scorer's GPU queue as it last wrote it; None without GPUs or a running lab
             "gpus": read_queue(cfg.run_dir, since=live.started) if live else None,
             # where method runs execute: the engine's nodes, runs in flight per node, runs queued

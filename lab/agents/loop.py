@@ -4,7 +4,8 @@ Everything that ends a run cleanly is an exception: a budget reached, a stop, a 
 script that ran out. Anything else (a backend that gave up, a bug) propagates and the runner
 exits with an error, so that the supervisor restarts the agent from its saved state. A full state
 disk is neither: the loop's own records wait for space (lab.disk_full), and a tool call it failed
-is a tool error the agent reads, not one that counts toward being stuck.
+is a tool error the agent reads, not one that counts toward being stuck; nor does any other fault of the
+lab's own (lab.errors.LAB_FAULTS).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from lab.agents.budget import BudgetReached
 from lab.agents.tools import Toolbox
 from lab.agents.turns import AgentFinished, Backend, Message, ToolResult, Turn
 from lab.disk_full import patiently
-from lab.errors import LabError
+from lab.errors import LabError, is_lab_fault
 from lab.sandbox.workspace import WorktreeMissing
 from lab.store import agents, commands, events
 
@@ -139,8 +140,8 @@ class AgentLoop:
             raise StopRequested(self.stop_reason)
 
     def watch_repeats(self, call, result: ToolResult) -> None:
-        if (result.data or {}).get("kind") == "StateDiskFull":
-            return    # the disk's failing, not the agent's: it may ask again
+        if is_lab_fault((result.data or {}).get("kind")):
+            return    # the lab's failing (its disk, its scorer), not the agent's: it may ask again
         key = call.name + json.dumps(call.arguments, sort_keys=True)
         if not result.is_error:
             self.failures = ("", 0)

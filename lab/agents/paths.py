@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import heartbeat
+
 
 @dataclass
 class Paths:
@@ -12,6 +14,9 @@ class Paths:
     logs: Path = field(init=False)
     pid: Path = field(init=False)
     url: Path = field(init=False)
+    beat: Path = field(init=False)           # the supervisor's heartbeat
+    scorer_beat: Path = field(init=False)    # the scorer queue's
 
     def __post_init__(self):
         self.logs, self.pid, self.url = self.run / "logs", self.run / "supervisor.pid", self.run / "scorer.url"
+        self.beat, self.scorer_beat = self.run / heartbeat.SUPERVISOR, self.run / heartbeat.SCORER_QUEUE

@@ -39,9 +39,9 @@ from lab.agents.runner import EXIT_DISK_FULL, EXIT_NEEDS_PERSON
 from lab.agents.zygote import Forked, Zygote, ZygoteFailed
 from lab.disk_full import is_transient
 from lab.errors import LabError, SandboxError
+from lab.heartbeat import Heartbeat
 from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
-from lab.sandbox.base import die_with_parent
 from lab.sandbox.cgroups import lower_own_priority
 from lab.scorer import engines
 from lab.sandbox.slices import Slice, plan
@@ -49,6 +49,7 @@ from lab.scorer.scorer import Scorer
 from lab.scorer.service import ScorerService
 from lab.store import agents, commands, events, open_db
 from lab.task.testbed import Testbed
+from lab.threads import DAEMON_ENV
 
 POLL_S = 0.5
 MAX_BACKOFF_S = 60.0
@@ -73,6 +74,8 @@ class Supervisor:
         self.cfg = configs.load(self.config_path, remember=True)   # for read-only commands: lab.config_cache
         self.paths = Paths(self.cfg.run_dir)
         self.lock = take_supervisor_lock(self.cfg.run_dir)   # kept open, so held, until this process ends
+        self.heart = Heartbeat(self.paths.beat)   # beaten by every round of the main loop and in its waits
+        self.heart.beat()
         log_to(self.paths.run / "supervisor.log")   # timestamped and rotating; stdout and stderr follow it
         self.paths.pid.unlink(missing_ok=True)   # a dead supervisor's, since we hold the lab now
         self.db = open_db(self.cfg.state_dir / "lab.db")
@@ -85,7 +88,7 @@ class Supervisor:
         self.backend, why = resolve(self.cfg.agents.backend, self.cfg.task.kind)
         self.log(why)
         # It dies with us (and so, by their own death signal, do the runners it forked); it imports while we go on.
-        self.zygote = Zygote(self.config_path, self.backend, setup=lambda: die_with_parent(signal.SIGKILL))
+        self.zygote = Zygote(self.config_path, self.backend, tick=self.heart.beat)
         self.zygote.start()
         names = self.cfg.agents.names
         self.slices = dict(zip(names, plan(self.cfg, len(names))))
@@ -119,8 +122,10 @@ class Supervisor:
         signal.signal(signal.SIGINT, lambda *_: setattr(self, "stopping", True))
         previous = self.previous_runners()
         testbed = Testbed.load(self.cfg)
+        self.heart.beat()
         engine = engines.shared(self.cfg, self.sandbox)    # here, in the main thread: Ray connects once, now
         engine.publish()
+        self.heart.beat()
         self.log(f"method runs on the {engine.name} engine")
         self.scorer = ScorerService(self.cfg, lambda db: Scorer(self.cfg, db, self.sandbox, testbed, progress=False))
         self.scorer.start_in_thread()
@@ -131,10 +136,12 @@ class Supervisor:
         for name in self.initial:
             self.await_previous(previous.get(name))
             self.start(name)
+            self.heart.beat()
         self.paths.pid.write_text(f"{os.getpid()}\n")   # written last: its presence means "ready"
         self.log(f"supervisor {os.getpid()} ready with {len(self.initial)} agents")
         try:
             while not self.stopping:
+                self.heart.beat()
                 try:
                     self.zygote.pump()    # news of runners that ended, or of the zygote's own end
                     self.reap()
@@ -164,6 +171,7 @@ class Supervisor:
         self.zygote.close()
         self.paths.url.unlink(missing_ok=True)
         self.paths.pid.unlink(missing_ok=True)
+        self.heart.stop()
         self.log("supervisor stopped")
 
     # ---- agents --------------------------------------------------------------------------------
@@ -173,14 +181,14 @@ class Supervisor:
             return
         making = self.worktrees.pop(name, None)
         try:
-            making.result() if making else worktrees.ensure(self.cfg, name)
+            self.beating_until(making) if making else worktrees.ensure(self.cfg, name)
         except LabError as exc:    # WorktreeMissing, or a sandbox that cannot run
             self.record(agents.set_state, self.db, name, "failed", str(exc))
             return
         slice_: Slice = self.slices[name]
         args = ["--config", self.config_path, "--agent", name, "--backend", self.backend, "--scorer", self.scorer.url,
                 "--slice", json.dumps(slice_.to_dict())]
-        env = {**os.environ, "OMP_NUM_THREADS": str(slice_.threads), "MKL_NUM_THREADS": str(slice_.threads)}
+        env = {**os.environ, **DAEMON_ENV}    # the runner's own work; its sandboxed commands get the slice's threads
         if slice_.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slice_.gpu
         # The runner's session is its own, so its own autogroup, lowered like ours (it inherits our cgroup and
@@ -198,6 +206,14 @@ class Supervisor:
         self.record(agents.set_state, self.db, name, "starting", None, pid=child.proc.pid, started=time.time())
         self.record(events.record, self.db, name, "state", f"started (pid {child.proc.pid}, {slice_.label})")
         self.log(f"{name} started, pid {child.proc.pid}, {slice_.label}")
+
+    def beating_until(self, future: Future) -> None:
+        """The future's result, beating while it is not there yet."""
+        while True:
+            try:
+                return future.result(timeout=POLL_S)
+            except TimeoutError:
+                self.heart.beat()
 
     def previous_runners(self) -> dict[str, psutil.Process]:
         """The runners a previous supervisor of this lab left behind (it was killed): the death of its zygote sent
@@ -228,13 +244,13 @@ class Supervisor:
         runners of one agent would share its worktree and its record."""
         if proc is None:
             return
-        if not _ended_by(proc, self.previous_deadline):
+        if not _ended_by(proc, self.previous_deadline, self.heart.beat):
             self.log(f"a runner of the previous supervisor (pid {proc.pid}) did not stop in time: killing it")
             try:
                 os.killpg(proc.pid, signal.SIGKILL) if os.getpgid(proc.pid) == proc.pid else proc.kill()
             except (OSError, psutil.Error):
                 pass
-            _ended_by(proc, time.monotonic() + PREVIOUS_RUNNER_SLACK_S)
+            _ended_by(proc, time.monotonic() + PREVIOUS_RUNNER_SLACK_S, self.heart.beat)
 
     def ask_to_stop(self, child: Child, reason: str) -> None:
         if child.proc and child.proc.poll() is None:
@@ -247,7 +263,7 @@ class Supervisor:
     def wait_for(self, children: list[Child]) -> None:
         """Wait for children asked to stop (each until its own deadline, so all in the time of the slowest)."""
         for child in children:
-            if not _exited(child.proc, child.stop_deadline or time.monotonic()):
+            if not _exited(child.proc, child.stop_deadline or time.monotonic(), self.heart.beat):
                 self.kill(child)
             self.reap_one(child)
 
@@ -332,9 +348,10 @@ class Supervisor:
                 self.start(child.name)
 
 
-def _ended_by(proc: psutil.Process, deadline: float) -> bool:
+def _ended_by(proc: psutil.Process, deadline: float, tick) -> bool:
     """Whether a process that is not our child ended by the deadline (a zombie has ended: its parent reaps it)."""
     while True:
+        tick()
         try:
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return True
@@ -345,13 +362,16 @@ def _ended_by(proc: psutil.Process, deadline: float) -> bool:
         time.sleep(0.05)
 
 
-def _exited(proc: Forked, deadline: float) -> bool:
+def _exited(proc: Forked, deadline: float, tick) -> bool:
     """Whether proc ended by the deadline (reap_one then records it)."""
-    try:
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        return True
-    except subprocess.TimeoutExpired:
-        return False
+    while True:
+        tick()
+        try:
+            proc.wait(timeout=min(POLL_S, max(0.0, deadline - time.monotonic())))
+            return True
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                return False
 
 
 def _exit_reason(code: int, log: Path) -> str:

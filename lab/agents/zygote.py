@@ -33,11 +33,10 @@ import traceback
 
 from lab.errors import LabError
 from lab.sandbox.base import die_with_parent
+from lab.threads import DAEMON_ENV
 
 BACKEND_MODULES = {"researcher": "lab.agents.backends.researcher", "claude": "lab.agents.backends.claude",
                    "scripted": "lab.agents.backends.scripted"}
-# numpy's BLAS starts its threads as it loads, in the zygote; a fork keeps none of them: load it with one
-SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 REPLY_TIMEOUT_S = 120      # the first request waits for the zygote's imports (about a second)
 LOST_CODE = -signal.SIGTERM  # a runner whose zygote died: its parent's death sent it SIGTERM
 
@@ -147,7 +146,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="the lab's lab.toml (named here for `lab stop` to find)")
     parser.add_argument("--backend", required=True, choices=sorted(BACKEND_MODULES))
+    parser.add_argument("--parent", type=int, help="die (SIGKILL) with this process, the supervisor")
     args = parser.parse_args(argv)
+    if args.parent is not None:    # here, not in a preexec_fn: the supervisor is threaded when it starts us
+        die_with_parent(signal.SIGKILL, args.parent)
     # the pipes move off stdin and stdout, so that nothing printed by accident reaches the supervisor as a reply
     requests, replies = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
@@ -211,21 +213,22 @@ class Forked:
 class Zygote:
     """The supervisor's handle on its zygote: starts it (again, where it died) and asks it for runners."""
 
-    def __init__(self, config_path: str, backend: str, setup=None):
+    def __init__(self, config_path: str, backend: str, dies_with_parent: bool = True, tick=lambda: None):
         self.argv = [sys.executable, "-m", "lab.agents.zygote", "--config", config_path, "--backend", backend]
-        self.setup = setup           # what the zygote's process does before exec (die with the supervisor, ...)
+        if dies_with_parent:   # the zygote gets SIGKILL when the supervisor dies, and so its runners SIGTERM
+            self.argv += ["--parent", str(os.getpid())]
         self.proc: subprocess.Popen | None = None
         self.buffer = b""
         self.codes: dict[int, int] = {}     # ended runners not yet polled
         self.gone = True
         self.generation = 0                 # how many zygotes were started: a runner belongs to one
+        self.tick = tick                    # called while a request waits for its answer (a heartbeat)
 
     def start(self) -> None:
         """Start the zygote; it imports as it starts, and answers its first request when that is done."""
         self.close()
-        env = {**os.environ, **SINGLE_THREADED}
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                     preexec_fn=self.setup)
+        env = {**os.environ, **DAEMON_ENV}   # numpy's BLAS loads here with no thread pool: the zygote forks
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.buffer, self.gone = b"", False
         self.generation += 1
@@ -246,7 +249,8 @@ class Zygote:
             raise ZygoteFailed("the runners' zygote ended before it could start a runner") from None
         deadline = time.monotonic() + REPLY_TIMEOUT_S
         while True:
-            for reply in self.pump(wait_s=max(0.0, deadline - time.monotonic())):
+            self.tick()
+            for reply in self.pump(wait_s=min(1.0, max(0.0, deadline - time.monotonic()))):
                 if "pid" in reply:
                     return Forked(reply["pid"], self)
                 raise ZygoteFailed(f"the runners' zygote could not fork: {reply['error']}")

@@ -24,6 +24,8 @@ def report(obj: Context, out_dir: Path | None) -> None:
     path = write(gathered, out_dir)
     echo(f"wrote {path} (figures beside it)")
     echo(_summary(gathered))
+    for warning in gathered.warnings:
+        echo(f"warning: {warning}", fg="red")
 
 
 def _summary(r) -> str:

@@ -59,6 +59,8 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
         return
     started = steering.start_lab(obj.config_path, obj.sandbox(), list(names))
     live = started.running
+    if started.replaced:
+        echo(started.replaced, err=True, fg="yellow")
     if started.already_running:
         echo(f"the lab is already running (supervisor pid {live.pid}, scorer {live.scorer_url}); "
                    "nothing changed. `lab status` shows it.")
@@ -142,6 +144,8 @@ def status(obj: Context, as_json: bool) -> None:
     best = f"best dev PGR {lab['best_pgr']:+.3f}" if lab["best_pgr"] is not None else "no agent submission scored yet"
     echo(f"lab {running}; {best}; ${lab['dollars']:.2f}, {lab['tokens']} tokens, {lab['experiments']} "
                f"experiments, {lab['submissions']} submissions, {lab['forum_posts']} forum posts")
+    for warning in report["warnings"]:
+        echo(f"warning: {warning}", fg="red")
     echo(report["limits"])
     gpu_rows = (report.get("gpus") or {}).get("gpus", {})
     for gpu, row in gpu_rows.items():

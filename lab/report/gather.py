@@ -132,6 +132,8 @@ class Report:
     blocked: list[BlockedAgent] = field(default_factory=list)
     nodes: dict[str, dict] = field(default_factory=dict)   # where method runs ran: node -> runs, retried, seconds
     cluster: dict | None = None            # the running lab's engine, as it last wrote its view
+    now: str = "not running"               # the lab as the report was made: running or not
+    warnings: list[str] = field(default_factory=list)   # its loops gone silent then (lab.heartbeat)
 
     @property
     def best(self) -> Entry | None:
@@ -268,4 +270,13 @@ def gather(cfg, db) -> Report:
         diffs=_diffs(cfg, board), flags=_flags(db), posts=_posts(db),
         submissions=db.execute("SELECT count(*) FROM submissions").fetchone()[0], post_count=forum.count(db),
         actions=db.execute("SELECT count(*) FROM actions").fetchone()[0], totals=totals, blocked=_blocked(db),
-        nodes=runs.by_node(db), cluster=read_cluster(cfg.run_dir, since=None))
+        nodes=runs.by_node(db), cluster=read_cluster(cfg.run_dir, since=None), **_now(cfg))
+
+
+def _now(cfg) -> dict:
+    from lab.agents import control
+
+    live = control.running(cfg)
+    if live is None:
+        return {"now": "not running", "warnings": []}
+    return {"now": f"running (supervisor pid {live.pid})", "warnings": live.warnings}

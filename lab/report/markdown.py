@@ -95,6 +95,7 @@ def header(r: Report) -> str:
          f"(submission #{best.submission}" + (f", commit `{best.commit[:10]}`" if best.commit else "") + ")")
         if best else "- **Best dev PGR**: no scored submissions yet",
         f"- **The person's actions**: {r.actions:,} (steering, starts and stops, reviews, posts)",
+        f"- **The lab now**: {'; '.join([r.now, *(f'warning: {w}' for w in r.warnings)])}",
         f"- **Generated**: {when(r.generated)} by `lab report`",
     ]
     return "\n".join(lines)

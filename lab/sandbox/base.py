@@ -1,14 +1,14 @@
 """The sandbox seam: what a run asks for (binds, limits) and what it gives back."""
 from __future__ import annotations
 
+import ctypes
 import os
-import resource
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-import ctypes
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -59,6 +59,12 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out and not self.cancelled and not self.cpu_limited
+
+    @property
+    def killed_from_outside(self) -> bool:
+        """SIGKILL that none of the run's limits sent: something outside the run (a person, a fault) killed it."""
+        return self.returncode == -signal.SIGKILL and not (self.oom_killed or self.cpu_limited or self.timed_out
+                                                           or self.cancelled)
 
     def failure(self) -> str:
         """One line saying why the run failed."""
@@ -111,12 +117,6 @@ class Sandbox(Protocol):
         changed themselves, never followed. Nothing to do where uid is None."""
 
 
-def thread_env(threads: int) -> dict[str, str]:
-    n = str(threads)
-    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n,
-            "NUMEXPR_NUM_THREADS": n, "TOKENIZERS_PARALLELISM": "false"}
-
-
 def passthrough_env() -> dict[str, str]:
     # Some processors need these for OpenBLAS to compute correctly; they are not secrets.
     return {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LANG", "TZ") if k in os.environ}
@@ -131,11 +131,15 @@ def _tail(path: Path) -> str:
 
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
+LAUNCHER = str(Path(__file__).with_name("launch.py"))
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """In a child, before exec: the kernel sends sig when the parent dies, so nothing outlives a killed lab."""
+def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> None:
+    """In this process: the kernel sends sig when the parent dies, so nothing outlives a killed lab. Where the
+    parent's pid is given and it is already gone (it died before this call), this process leaves at once."""
     _libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str | None = None,
@@ -149,15 +153,23 @@ def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str |
             out_path, err_path = Path(logs) / "stdout", Path(logs) / "stderr"
             with out_path.open("wb") as out, err_path.open("wb") as err:
                 start = time.monotonic()
-                try:
-                    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
-                                            preexec_fn=_child_setup(limits, cgroup, nice), start_new_session=True)
-                except subprocess.SubprocessError as exc:
+                report, reported = os.pipe()
+                with os.fdopen(report, "rb") as failed:
+                    try:
+                        # no preexec_fn: CPython then starts the launcher by vfork, with no Python code and no fork
+                        # handler run in the child (lab/sandbox/launch.py says why that matters)
+                        proc = subprocess.Popen(_launcher_argv(argv, limits, cgroup, nice, reported),
+                                                stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd,
+                                                pass_fds=(reported,), start_new_session=True)
+                    finally:
+                        os.close(reported)
+                    clock = _CpuClock(proc.pid, cgroup)
+                    ended = _wait(proc, start + limits.timeout_s, cancel, nice, clock, limits.cpu_s)
+                    duration = time.monotonic() - start
+                    why = failed.read().decode(errors="replace")   # at EOF: the launcher exec'd, or is gone
+                if why:
                     where = f" in its cgroup {', '.join(map(str, cgroup.paths))}" if cgroup else ""
-                    raise SandboxError(f"cannot start the run under its limits{where}: {exc}") from exc
-                clock = _CpuClock(proc.pid, cgroup)
-                ended = _wait(proc, start + limits.timeout_s, cancel, nice, clock, limits.cpu_s)
-                duration = time.monotonic() - start
+                    raise SandboxError(f"cannot start the run under its limits{where}: {why}")
             oom_killed = bool(cgroup and cgroup.oom_kills())
             cpu_used = clock.final()
             # a process killed by its own CPU rlimit has used more than the run may
@@ -193,33 +205,22 @@ class _CpuClock:
         return self.cgroup.cpu_seconds() if self.by_cgroup else self.last
 
 
-def _child_setup(limits: Limits, cgroup: RunCgroup | None, nice: int | None):
-    """What the child does before exec: join the run's cgroup, then limit itself."""
+def _launcher_argv(argv: list[str], limits: Limits, cgroup: RunCgroup | None, nice: int | None,
+                   report: int) -> list[str]:
+    """argv behind the launcher, which joins the run's cgroup and limits itself before it execs argv."""
     memory = limits.memory_mb * 1024 * 1024
     file_size = int(limits.max_file_mb * 1024 * 1024)
-    join = cgroup.join_procs() if cgroup else []
-    bounded_by_cgroup = bool(cgroup and cgroup.bounds_memory)
-    cpu = None if limits.cpu_s is None else int(limits.cpu_s) + RLIMIT_CPU_SLACK_S
-
-    def setup() -> None:
-        for procs in join:
-            with open(procs, "w") as handle:
-                handle.write("0")
-        if not bounded_by_cgroup:
-            # counts address space, not memory: CUDA maps far more than it uses, so only without a cgroup
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if cpu is not None:   # SIGXCPU at the soft limit, SIGKILL a second later
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        if nice is not None:
-            os.setpriority(os.PRIO_PROCESS, 0, nice)
-        if limits.cpus:
-            os.sched_setaffinity(0, limits.cpus)
-        die_with_parent()
-
-    return setup
+    rlimits = {"NPROC": (limits.max_processes,) * 2, "FSIZE": (file_size,) * 2, "CORE": (0, 0)}
+    if not (cgroup and cgroup.bounds_memory):
+        # counts address space, not memory: CUDA maps far more than it uses, so only without a cgroup
+        rlimits["AS"] = (memory, memory)
+    if limits.cpu_s is not None:   # SIGXCPU at the soft limit, SIGKILL a second later
+        cpu = int(limits.cpu_s) + RLIMIT_CPU_SLACK_S
+        rlimits["CPU"] = (cpu, cpu + 1)
+    listed = lambda items: ",".join(map(str, items)) or "-"
+    return [sys.executable, "-I", "-S", LAUNCHER, str(report), str(os.getpid()), "-" if nice is None else str(nice),
+            listed(limits.cpus or ()), listed(cgroup.join_procs() if cgroup else ()),
+            listed(f"{name}={soft}:{hard}" for name, (soft, hard) in rlimits.items()), "--", *argv]
 
 
 def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | None, nice: int | None,

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 
-from lab.sandbox.base import Bind, Limits, RunResult, passthrough_env, run_limited, thread_env
+from lab.sandbox.base import Bind, Limits, RunResult, passthrough_env, run_limited
 from lab.sandbox.cgroups import Cgroups, detect
 from lab.sandbox.users import SCORER, slot
+from lab.threads import thread_env
 
 WARNING = ("WARNING: sandbox = \"none\": methods and agent commands run unsandboxed and can read the "
            "hidden labels; results are NOT trustworthy")

@@ -21,6 +21,7 @@ from pathlib import Path
 from lab import untrusted
 from lab.errors import Blocked, LabError, NotFound
 from lab.sandbox.base import Bind, Limits, RunResult
+from lab.scaffold import gitlocks
 from lab.scaffold import repo as research
 from lab.scaffold.safegit import SafeGit
 
@@ -61,6 +62,11 @@ message=$1; shift
 git add -A
 git commit -q -m "$message"
 """ + EXPORT
+# Inside the sandbox: the lock files a killed git left in the agent's repository (run only while no git works there).
+CLEAR_LOCKS = r"""
+[ -d .git ] && [ ! -L .git ] || exit 0
+find .git -type f -name '*.lock' -not -path '.git/objects/*' -print -delete
+"""
 
 
 class WorktreeMissing(LabError):
@@ -124,9 +130,23 @@ class Workspace:
         ws._set_up()
         return ws
 
+    def _run_git(self, script: str, args: list[str], extra: list[Bind] = (),
+                 env: dict[str, str] | None = None) -> RunResult:
+        """A git script in the sandbox; where git failed on a lock that a killed git left in the agent's repository,
+        the locks are cleared (in the sandbox, while no git process works in the worktree) and the script runs
+        once more."""
+        result = self._run(script, args, extra, env=env)
+        lock = None if result.ok else gitlocks.held_lock(result.stderr)
+        if lock is None or not lock.is_relative_to(self.path) or gitlocks.git_running(self.path):
+            return result
+        cleared = self._run(CLEAR_LOCKS, [])
+        if not cleared.ok:
+            return result
+        return self._run(script, args, extra, env=env)
+
     def _set_up(self) -> None:
         """Make or repair the agent's repository, in the sandbox; files already in the worktree are kept."""
-        made = self._run(SETUP, [self.sandbox.inside(Bind(self.repo_path, str(self.repo_path))), self.branch])
+        made = self._run_git(SETUP, [self.sandbox.inside(Bind(self.repo_path, str(self.repo_path))), self.branch])
         if not made.ok:
             raise WorktreeMissing(f"could not make the worktree {self.path}: {made.failure()}")
 
@@ -165,7 +185,7 @@ class Workspace:
             self.sandbox.hand_over(export)
             bind = Bind(export, EXPORT_INSIDE, writable=True)
             tips = sorted(set(self.research.heads().values()))
-            result = self._run(script, [*args, self.sandbox.inside(bind), *tips], extra=[bind], env=env)
+            result = self._run_git(script, [*args, self.sandbox.inside(bind), *tips], extra=[bind], env=env)
             if not result.ok:
                 return result, None
             head = untrusted.read_file(export / "head", 100).decode(errors="replace").strip()
@@ -188,7 +208,7 @@ class Workspace:
         """Bring the research repository's copy of this agent's branch up to the agent's HEAD; its id."""
         result, head = self._export(EXPORT, [])
         if head is None:
-            raise NotFound(f"could not read your branch: {result.failure()}")
+            raise NotFound(f"could not read your branch: {self._why(result)}")
         return head
 
     def commit(self, message: str, env: dict[str, str] | None = None) -> str:
@@ -198,8 +218,15 @@ class Workspace:
             text = result.stdout + result.stderr
             if "nothing to commit" in text or "nothing added to commit" in text:
                 raise NotFound("nothing to commit: the worktree has no changes since the last commit")
-            raise NotFound(f"git commit failed: {result.failure()}")
+            raise NotFound(f"git commit failed: {self._why(result)}")
         return head
+
+    def _why(self, result: RunResult) -> str:
+        lock = gitlocks.held_lock(result.stderr)
+        if lock is not None and lock.is_relative_to(self.path):
+            return (f"{lock.relative_to(self.path)} is held by another git process working in your worktree: try "
+                    "again once it is done")
+        return result.failure()
 
     # ---- reading the research repository -----------------------------------------------------------
     def head(self) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
-from lab.errors import GitError, NotFound
+from lab.errors import GitError, NotFound, StateDiskFull
+from lab.scaffold import gitlocks
 
 # Command-line configuration outranks every file, so these hold whatever a config file says.
 HARDENED = {
@@ -74,12 +76,31 @@ class SafeGit:
 
     def run(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None,
             allow_file_protocol: bool = False, check: bool = True) -> subprocess.CompletedProcess:
+        """git with these arguments. A lock that another git process holds is waited for, and one that a killed
+        git left behind is removed (lab.scaffold.gitlocks); a full disk is StateDiskFull."""
         extra = ["-c", "protocol.file.allow=always"] if allow_file_protocol else []
-        proc = subprocess.run(["git", *extra, *args], input=input, capture_output=True,
-                              env={**self._env, **(env or {})}, cwd=self.git_dir,
-                              stdin=None if input is not None else subprocess.DEVNULL)
+        waited_until = time.monotonic() + gitlocks.WAIT_FOR_S
+        while True:
+            proc = subprocess.run(["git", *extra, *args], input=input, capture_output=True,
+                                  env={**self._env, **(env or {})}, cwd=self.git_dir,
+                                  stdin=None if input is not None else subprocess.DEVNULL)
+            stderr = proc.stderr.decode(errors="replace")
+            lock = gitlocks.held_lock(stderr) if proc.returncode != 0 else None
+            if lock is None:
+                break
+            if gitlocks.remove_if_stale(lock, self.git_dir, os.getuid()):
+                continue
+            if time.monotonic() >= waited_until:
+                break
+            time.sleep(gitlocks.WAIT_S)
         if check and proc.returncode != 0:
-            last = (proc.stderr.decode(errors="replace").strip().splitlines() or ["(no message)"])[-1]
+            last = (stderr.strip().splitlines() or ["(no message)"])[-1]
+            if lock is not None:
+                raise GitError(f"git {args[0]} failed: {lock.name} is held by another git process of the research "
+                               f"repository (waited {gitlocks.WAIT_FOR_S:g} s)")
+            if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
+                raise StateDiskFull(f"the lab's state disk is full (git {args[0]}: {last}): nothing was written; "
+                                    "try again once there is space")
             raise GitError(f"git {args[0]} failed: {last}")
         return proc
 

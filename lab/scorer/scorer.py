@@ -16,6 +16,7 @@ from lab.scaffold import repo as research
 from lab.scaffold import template_for
 from lab.scorer import budget, counterfactual, engines, integrity, methods
 from lab.scorer.engines import MethodJob, RunSpec
+from lab.scorer.engines.base import Tick
 from lab.scorer.integrity import TeacherDependence
 from lab.scorer.methods import MethodTree
 from lab.scorer.runner import MethodRun, limits_from, task_binds
@@ -88,14 +89,15 @@ class Scorer:
         return {"dataset": dev, "acc": acc, "pgr": value, "weak_acc": base.weak_acc, "ceiling_acc": base.ceiling_acc}
 
     # ---- submit --------------------------------------------------------------------------------
-    def submit(self, agent: str, commit: str, path: str = "method.py") -> SubmissionResult:
+    def submit(self, agent: str, commit: str, path: str = "method.py", tick: Tick | None = None) -> SubmissionResult:
+        """Score an agent's commit; `tick` is called at least every second while its runs go on (a heartbeat)."""
         s = self.cfg.scorer
         budget.check(self.db, "submissions", agent, s.submit_budget, s.budget_window_hours)
         repo, _ = research.create(self.cfg.state_dir, template_for(self.cfg.task))
         with self._workdir() as work:
             tree = methods.from_commit(repo, commit, path, work / "method")
             research.pin(repo, tree.commit_sha)
-            return self._score(agent, tree, work)
+            return self._score(agent, tree, work, tick)
 
     def run_once(self, agent: str, commit: str, path: str, seed: int, args: list[str],
                  outputs: Path) -> tuple[MethodRun, list[str]]:
@@ -150,10 +152,11 @@ class Scorer:
                        forbidden=(str(self.cfg.state_dir), str(self.cfg.sandboxes_dir)),
                        gpu=self.cfg.task.kind == "hf", **extra)
 
-    def _run_all(self, tree: MethodTree, jobs: list[MethodJob], agent: str = "") -> list[MethodRun]:
+    def _run_all(self, tree: MethodTree, jobs: list[MethodJob], agent: str = "",
+                 tick: Tick | None = None) -> list[MethodRun]:
         with tqdm(total=len(jobs), desc=f"scoring {inert_line(tree.entry)}", unit="run",
                   disable=not self.progress) as bar:
-            return self.engine.run(self.spec(tree, agent), jobs, done=lambda run: bar.update(1))
+            return self.engine.run(self.spec(tree, agent), jobs, done=lambda run: bar.update(1), tick=tick)
 
     def _summarise(self, dataset: str, runs: list[MethodRun], truth_of: str | None = None) -> DatasetScore:
         base = self.testbed.baseline(truth_of or dataset)
@@ -161,7 +164,7 @@ class Scorer:
         accs = [accuracy(r.labels, truth) for r in runs]
         return DatasetScore.from_accuracies(dataset, base.weak_acc, base.ceiling_acc, [r.seed for r in runs], accs)
 
-    def _score(self, agent: str, tree: MethodTree, work: Path) -> SubmissionResult:
+    def _score(self, agent: str, tree: MethodTree, work: Path, tick: Tick | None = None) -> SubmissionResult:
         start = time.monotonic()
         task, s = self.cfg.task, self.cfg.scorer
         seeds = list(range(s.seeds))
@@ -169,7 +172,7 @@ class Scorer:
                       fingerprint=self.cfg.scoring_fingerprint(), seeds=seeds, sandbox=self.sandbox.name)
         dev_view = self.testbed.view(task.dev)
         # One dev run first: a broken method is rejected in seconds, not after every seed.
-        first = self._run_all(tree, [MethodJob(task.dev, dev_view, seeds[0])], agent)[0]
+        first = self._run_all(tree, [MethodJob(task.dev, dev_view, seeds[0])], agent, tick)[0]
         if not first.ok:
             self._reject(common, first, start)
         jobs = [MethodJob(task.dev, dev_view, seed) for seed in seeds[1:]]
@@ -177,7 +180,7 @@ class Scorer:
         views, how = self._counterfactual_views(work, s.shuffle_seeds) if s.shuffle_seeds else ([], "")
         # each counterfactual run takes a dev run's seed: the pairs' differences give the dependence its SE
         jobs += [MethodJob(COUNTERFACTUAL, view, seed) for seed, view in zip(seeds, views)]
-        runs = [first] + self._run_all(tree, jobs, agent)
+        runs = [first] + self._run_all(tree, jobs, agent, tick)
 
         by_label: dict[str, list[MethodRun]] = {}
         for run in runs:

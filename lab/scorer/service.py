@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from lab import errors
+from lab import errors, heartbeat
 from lab.disk_full import described, is_full, patiently
 from lab.scorer import budget, integrity
 from lab.store import agents, commands, open_db, runs, submissions
@@ -68,6 +68,7 @@ class ScorerService:
         self.scoring: int | None = None       # the request being scored now
         self.started = time.time()
         self.run_pool = ThreadPoolExecutor(max(2, cfg.agents.count), thread_name_prefix="agent-run")
+        self.heart = heartbeat.Heartbeat(cfg.run_dir / heartbeat.SCORER_QUEUE)   # beaten while this scorer leads
 
     @property
     def url(self) -> str:
@@ -139,16 +140,20 @@ class ScorerService:
                 run, outputs = self.make_scorer(db).run_once(row["agent"], row["commit_sha"], row["path"],
                                                             row["seed"], row["args"], self.run_outputs(run_id))
             except errors.LabError as exc:
-                keep(runs.finish, db, run_id, reason=str(exc))
+                keep(runs.finish, db, run_id, reason=str(exc), kind=type(exc).__name__)
                 return
             except Exception as exc:
                 if is_full(exc):
-                    keep(runs.finish, db, run_id, reason=str(described(exc)))
+                    full = described(exc)
+                    keep(runs.finish, db, run_id, reason=str(full), kind=type(full).__name__)
                     return
                 LOG.error(f"scorer: run {run_id} failed:\n{traceback.format_exc()}")   # a bug fails this run only
-                keep(runs.finish, db, run_id, reason=f"the scorer failed: {type(exc).__name__}: {exc}")
+                keep(runs.finish, db, run_id, reason=f"the scorer failed: {type(exc).__name__}: {exc}",
+                     kind="ScorerFailed")
                 return
-            keep(runs.finish, db, run_id, run=run, reason=None if run.ok else run.error, outputs=outputs)
+            keep(runs.finish, db, run_id, run=run, reason=None if run.ok else run.error,
+                 kind=None if run.ok else "RunKilled" if run.result.killed_from_outside else "MethodFailed",
+                 outputs=outputs)
         finally:
             db.conn.close()
 
@@ -189,6 +194,7 @@ class ScorerService:
             lock_file.close()
             return
         self.lock_file = lock_file
+        self.heart.beat()
         try:
             db = open_db(self.db_path)
             try:
@@ -200,13 +206,14 @@ class ScorerService:
         except Exception:   # what it could not take up stays as it was, for the next start; the queue goes on
             LOG.error(f"scorer: taking up unfinished submissions failed:\n{traceback.format_exc()}")
         self.leading.set()
-        self._loop(self._score_next, "scoring", self.wake)
+        self._loop(self._score_next, "scoring", self.wake, beat=self.heart.beat)
 
-    def _loop(self, work, what: str, idle: threading.Event) -> None:
+    def _loop(self, work, what: str, idle: threading.Event, beat=lambda: None) -> None:
         self.leading.wait()
         db = open_db(self.db_path)
         try:
             while not self.stopping.is_set():
+                beat()
                 try:
                     busy = work(db)
                 except Exception:     # a full disk, a lock held too long: say so, and go on with the queue
@@ -234,7 +241,7 @@ class ScorerService:
         state disk fails neither: the outcome is recorded once there is space, or the request scored again."""
         keep = lambda write, *args, **kwargs: patiently(write, *args, give_up=self.stopping.is_set, log=LOG, **kwargs)
         try:
-            result = self.make_scorer(db).submit(row["agent"], row["commit_sha"], row["path"])
+            result = self.make_scorer(db).submit(row["agent"], row["commit_sha"], row["path"], tick=self.heart.beat)
         except errors.LabError as exc:
             rejected = submissions.recorded_for(db, row["agent"], row["commit_sha"], row["path"], row["started"])
             keep(submissions.finish, db, row["id"], reason=str(exc), kind=type(exc).__name__,
@@ -356,6 +363,7 @@ class ScorerService:
                 thread.join(timeout=IDLE_POLL_S)
         self.run_pool.shutdown(wait=False, cancel_futures=True)
         if self.lock_file is not None:
+            self.heart.stop()
             self.lock_file.close()            # releases the queue's lock for the next scorer
 
     def _requeue_current(self) -> None:
@@ -393,8 +401,8 @@ def told(sub: dict) -> dict:
 
 def _run_view(row: dict) -> dict:
     """An agent's run as its runner sees it."""
-    keys = ("state", "commit_sha", "path", "seed", "args", "reason", "node", "attempts", "duration_s", "outputs",
-            "created", "started", "finished")
+    keys = ("state", "commit_sha", "path", "seed", "args", "reason", "kind", "node", "attempts", "duration_s",
+            "outputs", "created", "started", "finished")
     return {"run": row["id"], **{k: row.get(k) for k in keys}}
 
 

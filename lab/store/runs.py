@@ -32,6 +32,12 @@ def _create(db: sqlite_utils.Database) -> None:
     db["agent_runs"].create_index(["state"], if_not_exists=True)
 
 
+@migration("runs", 2)
+def _kinds(db: sqlite_utils.Database) -> None:
+    if "kind" not in db["agent_runs"].columns_dict:    # why a run failed, as the error kinds of lab.errors
+        db["agent_runs"].add_column("kind", str)
+
+
 def row_of(run, **link) -> dict:
     """A method_runs row for a MethodRun (lab.scorer.runner), linked to its submission or agent run."""
     return {**link, "label": run.dataset, "seed": run.seed, "node": run.node, "attempts": run.attempts,
@@ -83,10 +89,12 @@ def start(db, run_id: int) -> None:
         db["agent_runs"].update(run_id, {"state": RUNNING, "started": time.time()})
 
 
-def finish(db, run_id: int, *, run=None, reason: str | None = None, outputs: list[str] = ()) -> dict:
-    """Done with its MethodRun, or failed with the reason; its method_runs row in the same transaction."""
-    values = {"state": FAILED if reason else DONE, "reason": reason, "outputs": json.dumps(list(outputs)),
-              "finished": time.time()}
+def finish(db, run_id: int, *, run=None, reason: str | None = None, kind: str | None = None,
+           outputs: list[str] = ()) -> dict:
+    """Done with its MethodRun, or failed with the reason (and its kind, lab.errors's names: the lab's fault or
+    the method's); its method_runs row in the same transaction."""
+    values = {"state": FAILED if reason else DONE, "reason": reason, "kind": kind if reason else None,
+              "outputs": json.dumps(list(outputs)), "finished": time.time()}
     if run is not None:
         values.update(node=run.node, attempts=run.attempts, duration_s=run.result.duration_s)
     with transaction(db):
@@ -98,11 +106,12 @@ def finish(db, run_id: int, *, run=None, reason: str | None = None, outputs: lis
 
 def fail_unfinished(db, reason: str, before: float) -> list[int]:
     """Runs a previous scorer took (queued before `before`, this one's start) and never finished, since it died:
-    failed with the reason, for the agent to read."""
+    failed with the reason, for the agent to read (the lab's fault: ScorerInterrupted)."""
     ids = [r[0] for r in db.execute("SELECT id FROM agent_runs WHERE state IN (?, ?) AND created < ?",
                                     [QUEUED, RUNNING, before]).fetchall()]
     if ids:
         with transaction(db):
             for run_id in ids:
-                db["agent_runs"].update(run_id, {"state": FAILED, "reason": reason, "finished": time.time()})
+                db["agent_runs"].update(run_id, {"state": FAILED, "reason": reason, "kind": "ScorerInterrupted",
+                                                 "finished": time.time()})
     return ids

@@ -43,12 +43,15 @@ class Dashboard:
     @property
     def header(self) -> str:
         lab = self.status["lab"]
-        return header_line(self.status["supervisor_pid"], lab["best_pgr"], lab["dollars"], lab["experiments"])
+        return header_line(self.status["supervisor_pid"], lab["best_pgr"], lab["dollars"], lab["experiments"],
+                           self.status.get("silent") or [])
 
 
-def header_line(pid: int | None, best: float | None, dollars: float, experiments: int) -> str:
-    """One line for every screen's header: is the lab running, its best PGR, what it has spent."""
-    return " · ".join([f"running (pid {pid})" if pid else "not running (S starts it)",
+def header_line(pid: int | None, best: float | None, dollars: float, experiments: int,
+                silent: list[str] = ()) -> str:
+    """One line for every screen's header: is the lab running (and is any of its loops silent), its best PGR, what it
+    has spent."""
+    return " · ".join([*(f"⚠ {line}" for line in silent), f"running (pid {pid})" if pid else "not running (S starts it)",
                        f"best dev PGR {best:+.3f}" if best is not None else "no agent submission yet",
                        f"${dollars:.2f}", f"{experiments} experiments"])
 
@@ -121,7 +124,7 @@ class Source:
             totals = agents.totals(self.db)
         live = control.running(self.cfg)
         return header_line(live.pid if live else None, best[-1][1] if best else None, totals["dollars"],
-                           totals["experiments"])
+                           totals["experiments"], live.silent if live else [])
 
     def agent(self, name: str, after_event: int = 0) -> AgentView:
         live = control.running(self.cfg)

@@ -35,13 +35,17 @@ class RunSpec:
 
 
 Done = Callable[[MethodRun], None]
+Tick = Callable[[], None]
+TICK_S = 1.0     # while runs go on, `tick` is called at least this often: the scorer queue's heartbeat
 
 
 class Engine(Protocol):
     name: str            # "local" or "ray"
 
-    def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None) -> list[MethodRun]:
-        """Every job's run, in the order of jobs; `done` is called as each finishes (progress bars)."""
+    def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None,
+            tick: Tick | None = None) -> list[MethodRun]:
+        """Every job's run, in the order of jobs; `done` is called as each finishes (progress bars), `tick` every
+        TICK_S while they run (the waiting thread's heartbeat)."""
 
     def call_here(self, fn: Callable[..., Any], *args: Any, gpu: bool = False) -> Any:
         """fn(*args) on this machine, holding a GPU share where `gpu` and the machine has GPUs: work whose

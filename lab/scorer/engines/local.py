@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from lab.sandbox import Sandbox, make_sandbox
 from lab.scorer import gpus
-from lab.scorer.engines.base import CLUSTER_FILE, Done, MethodJob, RunSpec, Tracker
+from lab.scorer.engines.base import CLUSTER_FILE, TICK_S, Done, MethodJob, RunSpec, Tick, Tracker
 from lab.scorer.runner import MethodRun, MethodRunner
 
 NODE = "local"
@@ -39,7 +39,8 @@ class LocalEngine:
         with self._lock:
             self._sandboxes[sandbox.user] = sandbox
 
-    def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None) -> list[MethodRun]:
+    def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None,
+            tick: Tick | None = None) -> list[MethodRun]:
         runner = MethodRunner(self.sandbox(spec.user), spec.limits, self.scratch, binds=list(spec.binds),
                               forbidden=[Path(p) for p in spec.forbidden])
         self._change(queued=len(jobs))
@@ -57,7 +58,14 @@ class LocalEngine:
         runs = []
         try:
             with ThreadPoolExecutor(min(self.parallel, max(1, len(jobs)))) as pool:
-                for run in pool.map(one, jobs):
+                for future in [pool.submit(one, job) for job in jobs]:
+                    while True:
+                        try:
+                            run = future.result(timeout=TICK_S)
+                            break
+                        except TimeoutError:
+                            if tick:
+                                tick()
                     runs.append(run)
                     if done:
                         done(run)

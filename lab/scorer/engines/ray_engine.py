@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from lab.errors import ConfigError, LabError
 from lab.sandbox import RunResult
-from lab.scorer.engines.base import CLUSTER_FILE, Done, MethodJob, RunSpec, Tracker
+from lab.scorer.engines.base import CLUSTER_FILE, TICK_S, Done, MethodJob, RunSpec, Tick, Tracker
 from lab.scorer.engines.local import LocalEngine
 from lab.scorer.engines.node import run_on_node
 from lab.scorer.engines.shipping import Shipper, pack_code
@@ -104,10 +104,11 @@ class RayEngine:
         return NodeAffinitySchedulingStrategy(self.head, soft=False)
 
     # ---- runs ------------------------------------------------------------------------------------
-    def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None) -> list[MethodRun]:
+    def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None,
+            tick: Tick | None = None) -> list[MethodRun]:
         ray = self.ray
         if spec.private and self.head is None:
-            return self.fallback.run(spec, jobs, done)
+            return self.fallback.run(spec, jobs, done, tick)
         gpus = spec.gpu and ray.cluster_resources().get("GPU", 0) > 0
         options: dict[str, Any] = {"num_cpus": spec.limits.threads, "max_retries": self.max_retries,
                                    "num_gpus": 1 / self.runs_per_gpu if gpus else 0}
@@ -132,7 +133,9 @@ class RayEngine:
         self._publish(force=True)
         try:
             while pending:
-                ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                ready, pending = ray.wait(pending, num_returns=1, timeout=TICK_S)
+                if tick:
+                    tick()
                 for ref in ready:
                     index, key, job = refs[ref]
                     run = results[index] = self._outcome(ref, job)

@@ -12,6 +12,7 @@ from lab.agents.turns import ToolResult
 
 WAIT_S = 60             # longest single wait for a budget to free up
 DOWN_WAIT_S = 30        # before trying a scorer again that did not answer
+FAULT_WAIT_S = 10       # before trying again a call that the lab failed (a full disk, a run killed from outside)
 
 
 def window_s(ctx: Context) -> float:
@@ -50,7 +51,17 @@ def submission_refused(clock: ScorerClock, result: ToolResult) -> None:
 
 def scorer_down(clock: ScorerClock) -> None:
     """The scorer did not answer (down or restarting): evaluations and submissions wait a little."""
-    clock.scorer_back_at = time.time() + DOWN_WAIT_S
+    clock.scorer_back_at, clock.waiting_for = time.time() + DOWN_WAIT_S, "the scorer to answer again"
+
+
+def lab_failed(clock: ScorerClock, result: ToolResult) -> None:
+    """A call failed for the lab's own reasons (lab.errors.LAB_FAULTS): not the experiment's failure; the stage is
+    tried again after a short wait."""
+    kind = (result.data or {}).get("kind")
+    if kind == "ScorerUnavailable":
+        scorer_down(clock)
+        return
+    clock.scorer_back_at, clock.waiting_for = time.time() + FAULT_WAIT_S, f"the lab to recover ({kind})"
 
 
 def evaluate_wait(ctx: Context) -> Move | None:
@@ -69,8 +80,9 @@ def submit_wait(ctx: Context) -> Move | None:
 
 
 def scorer_wait(ctx: Context) -> Move | None:
-    """A turn that waits a little for a scorer that did not answer, else None."""
-    return _wait("the scorer to answer again", ctx.state.clock.scorer_back_at, "trying")
+    """A turn that waits a little for a scorer that did not answer (or a lab that failed a call), else None."""
+    clock = ctx.state.clock
+    return _wait(clock.waiting_for or "the scorer to answer again", clock.scorer_back_at, "trying")
 
 
 def _wait(what: str, free: float, verb: str = "free again") -> Move | None:

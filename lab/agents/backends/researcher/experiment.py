@@ -11,6 +11,7 @@ from lab.agents.backends.researcher import budget, knowledge, prose, submission
 from lab.agents.backends.researcher.context import Context, Move, ask
 from lab.agents.backends.researcher.state import Experiment, Known, Stage
 from lab.agents.turns import ToolResult
+from lab.errors import is_lab_fault
 
 CONFIRM_SEEDS = 3       # seeds a promising recipe gets before it may be submitted (the scorer then runs 5)
 INSIGHT_EVERY = 10      # experiments between posts of what the experiments so far say
@@ -25,6 +26,9 @@ def run(ctx: Context, exp: Experiment) -> Move:
                  ("write_file", {"path": "method.py", "content": recipes.METHOD_PY}),
                  ("git_commit", {"message": prose.commit_message(exp)})]
     calls.append(("run", {"commit": exp.commit or "HEAD", "seed": exp.seed}))
+    waiting = budget.scorer_wait(ctx)     # the lab failed this stage's calls a moment ago
+    if waiting:
+        return waiting
     if exp.seed == 0:
         step = f"trying {recipes.describe(exp.recipe)} ({exp.tag}, seed 0)"
         text = f"{exp.tag}: {exp.why}. Recipe: {json.dumps(exp.recipe, sort_keys=True)}"
@@ -40,6 +44,9 @@ def run(ctx: Context, exp: Experiment) -> Move:
         unchanged = committed is not None and committed.is_error and "nothing to commit" in committed.output
         failed = next((r for r in results if r.is_error and not (r is committed and unchanged)), None)
         ran = next((r for r in results if r.name == "run"), None)
+        if failed is not None and is_lab_fault((failed.data or {}).get("kind")):
+            budget.lab_failed(ctx.state.clock, failed)    # the lab's failure, not the recipe's: the stage again
+            return
         if failed is not None or ran is None:
             fail(ctx, exp, f"{failed.name} failed: {prose.first_line(failed)}" if failed else "the run did not run")
             return
@@ -62,12 +69,12 @@ def after_evaluate(ctx: Context, exp: Experiment, results: list[ToolResult]) -> 
         return
     if result.is_error:
         kind = (result.data or {}).get("kind")
-        if kind in ("BudgetExceeded", "ScorerUnavailable"):
+        if kind == "BudgetExceeded" or is_lab_fault(kind):
             if kind == "BudgetExceeded":
                 budget.evaluation_refused(s.clock, result)
             else:
-                budget.scorer_down(s.clock)
-            return   # the stage stays: evaluate once the budget frees up or the scorer is back
+                budget.lab_failed(s.clock, result)
+            return   # the stage stays: evaluate once the budget frees up or the lab is back
         fail(ctx, exp, f"evaluate failed: {prose.first_line(result)}")
         return
     budget.evaluation_spent(s.clock)

@@ -122,7 +122,8 @@ class ScorerClock:
     submit_times: list[float] = field(default_factory=list)
     eval_free_at: float = 0.0
     submit_free_at: float = 0.0
-    scorer_back_at: float = 0.0          # the scorer did not answer: tried again from then
+    scorer_back_at: float = 0.0          # the scorer did not answer, or the lab failed a call: tried again from then
+    waiting_for: str = ""                # what that wait is for, in words
 
 
 @dataclass

@@ -13,6 +13,7 @@ from lab.agents.backends.researcher import budget, forum, knowledge, prose
 from lab.agents.backends.researcher.context import Context, Move, ask
 from lab.agents.backends.researcher.state import Experiment, Stage, Submission
 from lab.agents.turns import ToolResult
+from lab.errors import is_lab_fault
 
 CHECK_EVERY_S = 60      # between questions to the scorer about a submission it is working on
 WAIT_S = 60             # the longest single wait for a result, when there is nothing else to do
@@ -106,9 +107,9 @@ def after_submit(ctx: Context, exp: Experiment, results: list[ToolResult]) -> No
         return
     if result.is_error:
         kind = (result.data or {}).get("kind")
-        if kind == "ScorerUnavailable":
-            budget.scorer_down(s.clock)
-            return      # the stage stays: submit once the scorer answers again
+        if is_lab_fault(kind):
+            budget.lab_failed(s.clock, result)
+            return      # the stage stays: submit once the scorer answers again (or the lab is back)
         if kind == "BudgetExceeded":
             budget.submission_refused(s.clock, result)
         s.notes.append(f"- submitting {exp.commit[:10]} failed: {prose.first_line(result)[:200]}")
