@@ -502,6 +502,7 @@ def _run(folder: Path, args, rng: random.Random, seed: int, gap, kinds: list[str
         if why_not is not None and "disk_full" in kinds:
             outcome.skipped["disk_full"] = why_not
         lab("start", "--detach", cwd=folder)   # nothing changes where it runs; the queue needs a scorer
+        lab("stop", *names, cwd=folder)         # no new submissions: what is queued is scored, then counted
         await_queue(db_path, args.final_wait)
     finally:
         lab("stop", cwd=folder)
