@@ -48,10 +48,12 @@ class ScorerInterrupted(LabError):
 
 
 # The kinds of tool error that say the lab failed, not the agent: its state disk, its scorer, its sandbox, its own
-# git on the research repository, or a run killed from outside. The same call can succeed later; an agent is
-# never stopped for them (neither as stuck nor for failing in a row): it waits a little and asks again.
+# git on the research repository, a run killed from outside, or a call cut short by a stop. The same call can succeed
+# later; an agent is never stopped for them (neither as stuck nor for failing in a row): it waits a little and asks
+# again.
+INTERRUPTED = "Interrupted"     # a tool call cut short (or not run) because the agent was being stopped
 LAB_FAULTS = frozenset({"StateDiskFull", "ScorerUnavailable", "ScorerInterrupted", "ScorerFailed", "SandboxError",
-                        "GitError", "RunKilled"})
+                        "GitError", "RunKilled", INTERRUPTED})
 
 
 def is_lab_fault(kind: object) -> bool:

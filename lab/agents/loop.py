@@ -14,13 +14,14 @@ import logging
 import os
 import threading
 import time
+from dataclasses import replace
 
 from lab.agents import budget
 from lab.agents.budget import BudgetReached
 from lab.agents.tools import Toolbox
 from lab.agents.turns import AgentFinished, Backend, Message, ToolResult, Turn
 from lab.disk_full import patiently
-from lab.errors import LabError, is_lab_fault
+from lab.errors import INTERRUPTED, LabError, is_lab_fault
 from lab.sandbox.workspace import WorktreeMissing
 from lab.store import agents, commands, events
 
@@ -105,11 +106,14 @@ class AgentLoop:
         results = []
         for call in turn.calls:
             if self.stop_reason:
-                results.append(ToolResult(call.id, call.name, "not run: the agent was stopped", is_error=True))
+                results.append(ToolResult(call.id, call.name, "not run: the agent was stopped", is_error=True,
+                                          data={"kind": INTERRUPTED}))
                 continue
             self.note("tool_call", f"{call.name} {_brief(call.arguments)}", {"id": call.id, "name": call.name,
                                                                               "arguments": call.arguments})
             result = self.toolbox.execute(call)
+            if result.is_error and self.stop_reason:    # what failed may be the stop's doing: not the agent's
+                result = replace(result, data={**(result.data or {}), "kind": INTERRUPTED})
             self.note("tool_result", f"{call.name}: {'error: ' if result.is_error else ''}"
                       f"{result.output.strip().splitlines()[0] if result.output.strip() else '(no output)'}",
                       {"id": call.id, "name": call.name, "output": result.output[:8000], "is_error": result.is_error})

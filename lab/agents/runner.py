@@ -23,13 +23,13 @@ from lab.agents.paths import Paths
 from lab.agents.tools import TOOLS, ToolContext, ToolError, Toolbox
 from lab.agents.turns import AgentWorld
 from lab.disk_full import is_full
-from lab.errors import LabError
+from lab.errors import INTERRUPTED, LabError
 from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
 from lab.sandbox.slices import Slice
 from lab.sandbox.workspace import Workspace
 from lab.scaffold.repo import research_repo_path
-from lab.scorer.service import ScorerClient
+from lab.scorer.client import ScorerClient
 from lab.store import agents, open_db
 from lab.task.testbed import Testbed
 
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 loop.request_stop(reason)
             if toolbox.waiting_on_scorer:  # a submission can wait minutes in the scorer's queue: give up the wait
-                raise ToolError("stopped while waiting for the scorer (a queued submission is kept; its result comes as a note from the scorer)")
+                raise ToolError("stopped while waiting for the scorer (a queued submission is kept; its result comes "
+                                "as a note from the scorer)", kind=INTERRUPTED)
         return handler
 
     signal.signal(signal.SIGTERM, stop("stopped by the supervisor"))
