@@ -98,7 +98,7 @@ label_words = {json.dumps(tiny_hf.BINARY_LABEL_WORDS)}
 
 [scorer]
 seeds = {args.seeds}
-shuffle_seeds = 2
+check_seeds = 1
 timeout_s = 14400
 memory_mb = 131072
 parallel = 8

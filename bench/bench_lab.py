@@ -111,23 +111,26 @@ def wait_until_working(db, names: list[str], began: float, timeout_s: float = 30
     return working
 
 
-def standing(db) -> dict:
-    """The best agent submission without open flags (its dev PGR and held-out PGRs) and how many are flagged."""
+def _pgr(sub: dict, role: str) -> tuple[float, float] | None:
+    score = next((x for x in sub["scores"] if x["role"] == role and x["status"] != "failed"), None)
+    return (round(score["pgr"], 3), round(score["pgr_se"] or 0.0, 3)) if score else None
+
+
+def standing(db, top: int = 3) -> dict:
+    """The best agent submissions without open flags, by private dev PGR (the leaderboard's order), each with its
+    public and held-out PGRs; the elicit baseline's beside them; how many are flagged."""
     from lab.store import submissions
 
-    agents_only = [s for s in submissions.leaderboard(db) if s["agent"] not in ("baseline", "person")]
-    clean = [s for s in agents_only if not s["open_flags"] and s["dev_pgr"] is not None]   # best first
+    board = submissions.leaderboard(db)
+    agents_only = [s for s in board if s["agent"] not in ("baseline", "person")]
+    clean = [s for s in agents_only if not s["open_flags"] and s["private_pgr"] is not None]   # best first
     flagged = [s for s in submissions.flagged(db, include_cleared=False) if s["agent"] not in ("baseline", "person")]
-    out: dict = {"scored": len(agents_only), "flagged": len(flagged), "best_unflagged": None}
-    if clean:
-        best = clean[0]
-        dev = next(x for x in best["scores"] if x["role"] == "dev")
-        out["best_unflagged"] = {
-            "submission": best["id"], "agent": best["agent"], "dev_pgr": round(dev["pgr"], 3),
-            "dev_pgr_se": round(dev["pgr_se"], 3) if dev["pgr_se"] is not None else None,
-            "heldout_pgr": {x["dataset"]: round(x["pgr"], 3) if x["pgr"] is not None else None
-                            for x in best["scores"] if x["role"] != "dev"}}
-    return out
+    row = lambda s: {"submission": s["id"], "agent": s["agent"], "private": _pgr(s, "private"),  # noqa: E731
+                     "public": _pgr(s, "dev"), "heldout": {x["dataset"]: _pgr(s, "heldout") and round(x["pgr"], 3)
+                                                           for x in s["scores"] if x["role"] == "heldout"}}
+    elicit = next((s for s in board if s["agent"] == "baseline" and s["path"] == "methods/elicit.py"), None)
+    return {"scored": len(agents_only), "flagged": len(flagged), "best_unflagged": [row(s) for s in clean[:top]],
+            "elicit": row(elicit) if elicit else None}
 
 
 def lift_budgets(path: Path) -> None:
@@ -157,13 +160,17 @@ def agents_at_budget(db, cfg) -> int:
 
 
 def describe_standing(st: dict) -> str:
-    best = st["best_unflagged"]
-    if best is None:
-        text = "no unflagged submission"
-    else:
-        heldout = ", ".join(f"{k} {v:+.3f}" if v is not None else f"{k} failed" for k, v in best["heldout_pgr"].items())
-        text = f"best unflagged dev PGR {best['dev_pgr']:+.3f} ± {best['dev_pgr_se']} ({best['agent']}; {heldout})"
-    return f"{text}; {st['flagged']} of {st['scored']} agent submissions flagged"
+    fmt = lambda v: "failed" if v is None else f"{v[0]:+.3f} ± {v[1]:.3f}"   # noqa: E731
+    lines = []
+    for i, best in enumerate(st["best_unflagged"], start=1):
+        heldout = ", ".join(f"{k} {v:+.3f}" if v is not None else f"{k} failed" for k, v in best["heldout"].items())
+        lines.append(f"  {i}. #{best['submission']} {best['agent']}: private {fmt(best['private'])}, public "
+                     f"{fmt(best['public'])}; {heldout}")
+    if st["elicit"]:
+        e = st["elicit"]
+        lines.append(f"  elicit baseline: private {fmt(e['private'])}, public {fmt(e['public'])}")
+    head = "no unflagged submission" if not st["best_unflagged"] else "best unflagged, by private dev PGR:"
+    return "\n".join([f"{head} ({st['flagged']} of {st['scored']} agent submissions flagged)", *lines])
 
 
 def stored_rows(db) -> int:
@@ -250,7 +257,7 @@ def main() -> None:
             report = json.loads(lab("status", "--json", cwd=folder))
             best_at[f"{minute:g}"] = report["lab"]["best_pgr"]
             standing_at[f"{minute:g}"] = standing(db)
-            print(f"after {minute:g} min: best dev PGR {report['lab']['best_pgr']}, "
+            print(f"after {minute:g} min: best private dev PGR {report['lab']['best_pgr']}, "
                   f"{report['lab']['experiments']} experiments, {report['lab']['submissions']} submissions, "
                   f"{report['lab']['forum_posts']} posts; {describe_standing(standing_at[f'{minute:g}'])}",
                   flush=True)

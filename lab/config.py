@@ -24,9 +24,12 @@ class LabSection(Strict):
 
 
 class SplitSizes(Strict):
+    """A dataset's splits. Each dataset also has a pool of 2.5 x `teacher` other labelled texts, which the second
+    teachers are trained on (lab.task.second_teacher); the dev dataset also has a private replica of `train` and `test`
+    more texts (lab.config_derived.TaskDatasets)."""
     teacher: int = Field(500, ge=20)
-    train: int = Field(4000, ge=20)
-    test: int = Field(2000, ge=20)
+    train: int = Field(2200, ge=20)
+    test: int = Field(1100, ge=20)
 
 
 def _default_sizes() -> dict[str, SplitSizes]:
@@ -136,21 +139,31 @@ class ScorerSection(Strict, RunLimits):
     parallel: int = Field(2, ge=1)
     runs_per_gpu: int = Field(1, ge=1)     # method runs sharing one GPU at once (each queues for a slot)
     threads_per_run: int = Field(1, ge=1)
-    shuffle_seeds: int = Field(5, ge=0)    # counterfactual-teacher runs of the teacher-dependence check
-    flag_teacher_dependence: float = Field(0.05, ge=0)  # flag when what the teacher adds is within ± this ...
-    flag_dependence_z: float = Field(2.0, ge=0)         # ... even at this many SE either side
+    check_seeds: int = Field(2, ge=1)      # runs with the second teacher, per set never seen (the teacher check)
+    flag_dependence_z: float = Field(2.0, ge=0)   # ignores_teacher: texts moved with and against it differ by less
+    flag_overfit_public: float = Field(0.05, ge=0)      # flag when public dev PGR exceeds private by more than this,
+    flag_overfit_z: float = Field(2.0, ge=0)            # ... even this many SE of the difference below it
     flag_heldout_gap: float = 0.3
+    evaluate_noise: float = Field(3.0, ge=0)     # SD of the noise on each accuracy told to an agent, in test texts
     evaluate_budget: int = Field(400, ge=0)
     submit_budget: int = Field(12, ge=0)
     budget_window_hours: float = Field(1.0, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_counterfactual(cls, data):
+        if isinstance(data, dict) and "shuffle_seeds" in data:
+            raise ValueError("scorer.shuffle_seeds is gone with the dev counterfactual teachers: the teacher check now "
+                             "runs a second real teacher on data no agent has seen (set scorer.check_seeds instead)")
+        return data
+
     @model_validator(mode="after")
-    def _counterfactual_runs_pair_with_seeds(self) -> "ScorerSection":
-        if self.shuffle_seeds > self.seeds:
-            raise ValueError(f"shuffle_seeds ({self.shuffle_seeds}) must not exceed seeds ({self.seeds}): "
-                             "each counterfactual-teacher run uses the seed of a dev run")
+    def _check_runs_pair_with_seeds(self) -> "ScorerSection":
+        if self.check_seeds > self.seeds:
+            raise ValueError(f"scorer.check_seeds ({self.check_seeds}) must not exceed scorer.seeds ({self.seeds}): "
+                             "each second-teacher run pairs with the first teacher's run of the same seed")
         if self.timeout_s is not None and self.run_wall_s is not None:
             raise ValueError("scorer.timeout_s is the old name of scorer.run_wall_s: set only run_wall_s "
                              "(and run_cpu_s, the CPU-time limit)")
@@ -316,7 +329,7 @@ class Config(Strict, LabPaths):
         """A short hash of everything that decides a score, recorded beside each one."""
         task = self.task.model_dump(exclude={"hf"} if self.task.hf is None else None)
         relevant = {"task": task, "scorer": self.scorer.model_dump(
-            include={"seeds", "timeout_s", "run_cpu_s", "run_wall_s", "memory_mb", "shuffle_seeds"})}
+            include={"seeds", "timeout_s", "run_cpu_s", "run_wall_s", "memory_mb", "check_seeds"})}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
 

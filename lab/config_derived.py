@@ -36,12 +36,34 @@ class AgentNames:
         return [f"agent-{i}" for i in range(1, self.count + 1)]
 
 
+PRIVATE_SUFFIX = "_private"
+
+
 class TaskDatasets:
-    """The dev dataset first, then the held-out ones (of the `task` section)."""
+    """The dev dataset first, then the held-out ones (of the `task` section); and the sets the scorer scores.
+
+    The dev dataset is split twice: its public part is what agents see and `evaluate` answers on; its private
+    replica (fresh train and test texts from the same source, labelled by the same teacher) is what ranks
+    submissions. No agent ever sees a text, id or label of the replica, nor of a held-out set."""
 
     @property
     def datasets(self) -> list[str]:
         return [self.dev, *self.heldout]
+
+    @property
+    def private(self) -> str:
+        """The name of the dev dataset's private replica."""
+        return self.dev + PRIVATE_SUFFIX
+
+    @property
+    def scored(self) -> list[str]:
+        """Every set a submission is scored on: the public dev set, its private replica, the held-out sets."""
+        return [self.dev, self.private, *self.heldout]
+
+    @property
+    def checked(self) -> list[str]:
+        """The sets of the teacher check: those the method has never seen, each with a second teacher."""
+        return [self.private, *self.heldout]
 
 
 class RunLimits:

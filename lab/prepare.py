@@ -40,10 +40,11 @@ def prepare(cfg, sandbox: Sandbox, force: bool = False) -> Prepared:
     repo, created = research.create(cfg.state_dir, template_for(cfg.task))
     baselines = fix_ceilings(testbed, repo, engine, ceiling_runs(cfg, sandbox), cfg.run_dir / "scorer",
                              list(range(cfg.task.seeds)), force=rebuilt)
-    dev = next(b for b in baselines if b.dataset == cfg.task.dev)
-    if dev.gap <= 0:
-        raise TestbedError(f"the dev task leaves no gap: ceiling {dev.ceiling_acc:.3f} <= weak {dev.weak_acc:.3f}; "
-                           "PGR is undefined (use larger [task.sizes])")
+    for ranked in (cfg.task.dev, cfg.task.private):     # public PGR teaches the agents, private PGR ranks them
+        base = next(b for b in baselines if b.dataset == ranked)
+        if base.gap <= 0:
+            raise TestbedError(f"{ranked} leaves no gap: ceiling {base.ceiling_acc:.3f} <= weak {base.weak_acc:.3f}; "
+                               "PGR is undefined (use larger [task.sizes])")
     return Prepared(testbed, baselines, rebuilt, created)
 
 

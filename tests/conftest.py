@@ -37,7 +37,7 @@ test = 100
 
 [scorer]
 seeds = 2
-shuffle_seeds = 1
+check_seeds = 1
 timeout_s = 60
 max_processes = 64
 memory_mb = 4096

@@ -21,7 +21,7 @@ import random
 import time
 
 from lab.scorer import integrity
-from lab.scorer.counterfactual import STRATIFIED
+from lab.scorer.teacher_check import TeacherFollowing
 from lab.store import agents as agents_store
 from lab.store.db import transaction
 from lab.task.pgr import DatasetScore
@@ -33,13 +33,15 @@ except ImportError:  # pragma: no cover - older trees
 
 HOUR = 3600.0
 ID = "\x00id\x00"        # stands for a post's or a submission's id until ids are given out in time order
-DEV, HELDOUT = "rotten_tomatoes", ("imdb", "tweets")
+DEV, PRIVATE, HELDOUT = "rotten_tomatoes", "rotten_tomatoes_private", ("imdb", "tweets")
 # weak teacher and ceiling accuracies of the embedded testbed (about what `lab init` measures)
-BASELINE = {"rotten_tomatoes": (0.6580, 0.7915), "imdb": (0.7010, 0.8235), "tweets": (0.6345, 0.7420)}
-TEST_ROWS = 2000
+BASELINE = {"rotten_tomatoes": (0.6580, 0.7915), "rotten_tomatoes_private": (0.6640, 0.7890),
+            "imdb": (0.7010, 0.8235), "tweets": (0.6345, 0.7420)}
+TEST_ROWS = 1100
 SEEDS = [0, 1, 2, 3, 4]
-SHUFFLE_SEEDS = [0, 1]                          # counterfactual-teacher runs (two keep the history short)
-FLAG_TEACHER_DEPENDENCE, FLAG_DEPENDENCE_Z, FLAG_HELDOUT_GAP = 0.1, 2.0, 0.3   # the scorer's default thresholds
+CHECK_SEEDS = [0, 1]                            # runs with the second teacher, per set no agent has seen
+DISAGREE = 110                                  # test texts where a set's two teachers disagree
+FLAG_DEPENDENCE_Z, FLAG_OVERFIT, FLAG_OVERFIT_Z, FLAG_HELDOUT_GAP = 2.0, 0.05, 2.0, 0.3   # the scorer's defaults
 FINGERPRINT = "5c1e0b7a9d42"
 BASELINES = {"vanilla": 0.17, "logconf": 0.24, "bootstrap": 0.21, "confident": 0.20, "smooth": 0.19, "elicit": 0.12}
 
@@ -119,21 +121,23 @@ def synthetic_submission(rng: random.Random, dev_pgr: float, *, overfit: bool = 
         return {**common, "duration_s": round(rng.uniform(2, 20), 1), "scores": [], "flags": flags,
                 "status": "rejected", "error": f"method rejected on the dev task, seed 0: {error}"}
     dev = _dataset_score(rng, DEV, dev_pgr, SEEDS)
+    private = _dataset_score(rng, PRIVATE, dev_pgr - abs(rng.gauss(0.05, 0.05)) - (0.45 if overfit else 0.0), SEEDS)
     if overfit:
         held_pgr = {"imdb": dev_pgr * 0.25 + rng.gauss(0, 0.04), "tweets": dev_pgr * 0.1 + rng.gauss(0, 0.05)}
     else:
         held_pgr = {"imdb": dev_pgr * 0.85 + rng.gauss(0, 0.04), "tweets": dev_pgr * 0.6 + rng.gauss(0, 0.05)}
     failed = {"tweets": "seed 2: timed out after 300 s"} if heldout_fails else {}
     heldout = [_dataset_score(rng, ds, held_pgr[ds], SEEDS) for ds in HELDOUT if ds not in failed]
-    # A bypass scores with counterfactual teachers about as it does with its own; honest work falls well
-    # below (vanilla by about 0.4 on the testbed). The draws are those of the older shuffled-teacher history.
-    draw = rng.uniform(0.35, 0.7) if ignores_teacher else rng.gauss(0.0, 0.05)
-    counterfactual_pgr = dev.pgr - (draw - 0.35) * 0.1 if ignores_teacher else draw - 0.3
-    counterfactual = _dataset_score(rng, "counterfactual_teacher", counterfactual_pgr, SHUFFLE_SEEDS,
-                                    noise=0.01 if ignores_teacher else 0.04, truth_of=DEV)
-    dependence = integrity.TeacherDependence.measure(dev, counterfactual, STRATIFIED)
-    flags = (integrity.ignores_teacher(dependence, FLAG_TEACHER_DEPENDENCE, FLAG_DEPENDENCE_Z)
-             + integrity.heldout_gap(dev, heldout, FLAG_HELDOUT_GAP))
+    # where a set's two teachers disagree, honest work moves some texts with its teacher; a bypass moves none
+    with_teacher = 0.0 if ignores_teacher else rng.uniform(0.05, 0.3)
+    moves = [(name, seed, {f"{name}-{i}": (1 if r < with_teacher else -1 if r > 0.98 else 0)
+                           for i, r in enumerate(rng.random() for _ in range(DISAGREE))})
+             for name in (PRIVATE, *HELDOUT) for seed in CHECK_SEEDS]
+    following = TeacherFollowing.measure(moves)
+    se = 0.12     # a PGR's SE with the test texts' sampling counted
+    flags = (integrity.ignores_teacher(following, FLAG_DEPENDENCE_Z)
+             + integrity.overfit_public(dev, private, se, se, FLAG_OVERFIT, FLAG_OVERFIT_Z)
+             + integrity.heldout_gap(private, heldout, FLAG_HELDOUT_GAP))
     if failed:
         flags.append(integrity.flag("failed", f"1 of {len(SEEDS) * 2} runs failed; first: "
                                               "tweets seed 2: timed out after 300 s", integrity.HELDOUT,
@@ -141,11 +145,11 @@ def synthetic_submission(rng: random.Random, dev_pgr: float, *, overfit: bool = 
     if rng.random() < 0.01:
         flags.append(integrity.flag("wrote_outside", "the method wrote files beside its predictions: cache.npy",
                                     integrity.DEV, runs=[{"dataset": DEV, "seed": 0, "files": ["cache.npy"]}]))
-    scores = [{**dev.to_dict(), "role": "dev", "status": "ok"}]
+    scores = [{**dev.to_dict(), "role": "dev", "status": "ok"}, {**private.to_dict(), "role": "private", "status": "ok"}]
     scores += [{**h.to_dict(), "role": "heldout", "status": "ok"} for h in heldout]
     scores += [{"dataset": ds, "role": "heldout", "status": "failed", "error": err} for ds, err in failed.items()]
     return {**common, "scores": scores, "flags": flags, "status": "scored", "error": None,
-            "teacher_dependence": dependence.to_dict()}
+            "teacher_dependence": following.to_dict()}
 
 
 # ---- one agent's week ----------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from lab.sandbox import make_sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
 from lab.scaffold.repo import research_repo_path
 from lab.scorer.scorer import Scorer
-from lab.scorer.service import ScorerClient, ScorerService
+from lab.scorer.client import ScorerClient
+from lab.scorer.service import ScorerService
 from lab.store import agents, forum, open_db
 from lab.task.testbed import Testbed
 
@@ -213,15 +214,15 @@ def test_evaluate_and_submit_through_the_scorer_service(world):
     submitted = call(box, "submission", request=request, wait_s=600)
     assert not submitted.is_error and submitted.data["state"] == "done", submitted.output
     assert submitted.data["seeds"] == [0, 1] and f"request {request} (" in submitted.output
-    assert "teacher dependence: the teacher adds" in submitted.output, submitted.output
-    shown = [f"flag {f['kind']}: {f['message']}" for f in submitted.data["flags"]] or ["no flags on the dev task"]
+    assert "public dev PGR" in submitted.output and "ranked on fresh texts" in submitted.output, submitted.output
+    shown = [f"flag {f['kind']}: {f['message']}" for f in submitted.data["flags"]] or ["no flags"]
     assert all(line in submitted.output for line in shown), submitted.output
     listed = call(box, "submission")
     assert f"request {request} (" in listed.output and "is done: submission" in listed.output
     board = call(box, "leaderboard")
-    assert board.data["leaderboard"][0]["agent"] == "agent-1"
-    assert board.data["leaderboard"][0]["teacher_dependence"] == submitted.data["teacher_dependence"]
-    assert "teacher adds" in board.output
+    mine = next(r for r in board.data["leaderboard"] if r["agent"] == "agent-1")
+    assert (mine["pgr"], mine["pgr_se"]) == (submitted.data["pgr"], submitted.data["pgr_se"])
+    assert "public dev PGR" in board.output
     row = agents.get(db, "agent-1")
     assert row["experiments"] == 4 and row["scorer_queries"] == 5  # 3 evaluations + 1 submission scored
     failed = call(box, "submit", commit="HEAD", path="missing.py", wait_s=120)      # waiting here, by choice

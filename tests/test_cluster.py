@@ -90,15 +90,9 @@ def method_runs(scorer, submission_id: int) -> list[dict]:
 
 
 def _views(scorer) -> list[Path]:
-    """The data folders a submission's runs read, the counterfactual teachers' made afresh."""
-    from lab.scorer import counterfactual
-
-    dev = scorer.cfg.task.dev
-    made = scorer.scratch / "views-for-test"
-    scores = counterfactual.strong_view(scorer.testbed.view(dev), scorer.cfg.state_dir / "cache" / "zero_shot",
-                                        scorer.cfg.task.max_tokens)
-    extra, _ = counterfactual.write_views(scorer.testbed.view(dev), made, scores, scorer.cfg.scorer.shuffle_seeds)
-    return [scorer.testbed.view(d) for d in scorer.cfg.task.datasets] + extra
+    """The data folders a submission's runs read: every set's, and the second teacher's of each set of the check."""
+    task = scorer.cfg.task
+    return [scorer.testbed.view(d) for d in task.scored] + [scorer.testbed.teacher_b_view(d) for d in task.checked]
 
 
 def node_ids() -> set[str]:
@@ -115,15 +109,16 @@ def test_the_baselines_spread_over_the_nodes_and_score_as_on_one_machine(lab_dir
     first = research.root_commit(research.create(scorer.cfg.state_dir)[0])
     local = scorer.submit("baseline", first, "methods/vanilla.py")
     assert per_seed(remote) == per_seed(local)          # the same method, seeds and data: the same predictions
-    assert remote.teacher_dependence.difference == pytest.approx(local.teacher_dependence.difference)
+    assert remote.following == local.following
 
     rows = method_runs(on_ray, remote.id)
-    runs_expected = on_ray.cfg.scorer.seeds * 3 + on_ray.cfg.scorer.shuffle_seeds
+    task, s = on_ray.cfg.task, on_ray.cfg.scorer
+    runs_expected = s.seeds * len(task.scored) + s.check_seeds * len(task.checked)
     assert len(rows) == runs_expected and all(r["ok"] for r in rows)
     assert {r["node"] for r in rows} <= node_ids() and len({r["node"] for r in rows}) >= 2, rows
     assert {r["node"] for r in method_runs(scorer, local.id)} == {"local"}
-    # each view file travels once, whatever the number of runs and submissions reading it (the counterfactual
-    # teachers are the same for every submission, so a second submission sends no data at all)
+    # each view file travels once, whatever the number of runs and submissions reading it (the views are the same
+    # for every submission, so a second submission sends no data at all)
     shipped = on_ray.engine.shipper.put_count
     assert shipped == len({p.read_bytes() for v in _views(on_ray) for p in v.rglob("*") if p.is_file()})
     [second] = on_ray.score_baselines(["confident"])
@@ -160,9 +155,9 @@ def test_ceilings_run_on_the_head_and_match_the_local_ones(lab_dir, tmp_path, cl
                              ray_cfg.run_dir / "scorer", list(range(ray_cfg.task.seeds)), force=True)
     finally:
         engine.run = original
-    assert len(seen) == len(ray_cfg.task.datasets) * ray_cfg.task.seeds
+    assert len(seen) == len(ray_cfg.task.scored) * ray_cfg.task.seeds
     assert all(private and node == engine.head for private, node in seen), seen
-    local = {d: Testbed(cfg.state_dir, cfg.task).baseline(d).ceiling_acc for d in cfg.task.datasets}
+    local = {d: Testbed(cfg.state_dir, cfg.task).baseline(d).ceiling_acc for d in cfg.task.scored}
     assert {b.dataset: b.ceiling_acc for b in fixed} == pytest.approx(local)
 
 

@@ -18,14 +18,16 @@ pytestmark = pytest.mark.skipif(not os.environ.get("LAB_FULL"), reason="set LAB_
 def test_default_testbed_leaves_a_gap_and_scores_the_baselines(tmp_path):
     shutil.copy(Path(__file__).parents[1] / "lab.toml", tmp_path / "lab.toml")
     init = run_lab("init", cwd=tmp_path, check=True, timeout=3000)
-    assert "rotten_tomatoes  dev" in init.stdout
+    assert "rotten_tomatoes          public dev" in init.stdout and "rotten_tomatoes_private  private dev" in init.stdout
     result = run_lab("score", "--baselines", "--json", cwd=tmp_path, check=True, timeout=3000)
     baselines = json.loads(result.stdout)["baselines"]
     assert sorted(baselines) == sorted(f"methods/{name}.py" for name in BASELINES)
-    dev = baselines["methods/vanilla.py"]["datasets"]["rotten_tomatoes"]
-    assert dev["ceiling_acc"] - dev["weak_acc"] >= 0.10
-    assert 0.0 < dev["pgr"] < 0.45
+    for dataset in ("rotten_tomatoes", "rotten_tomatoes_private"):
+        scored = baselines["methods/vanilla.py"]["datasets"][dataset]
+        assert scored["ceiling_acc"] - scored["weak_acc"] >= 0.08, scored
+        assert -0.1 < scored["pgr"] < 0.5, scored
     for entry, result in baselines.items():
-        assert set(result["datasets"]) == {"rotten_tomatoes", "imdb", "tweets"}
-        # every baseline learns from the teacher, elicit included (the teacher adds about 0.24 of its 0.67)
-        assert "ignores_teacher" not in [f["kind"] for f in result["flags"]], (entry, result["teacher_dependence"])
+        assert set(result["datasets"]) == {"rotten_tomatoes", "rotten_tomatoes_private", "imdb", "tweets"}
+        # every baseline's predictions move with its teacher, elicit's included; none overfits the public set
+        kinds = [f["kind"] for f in result["flags"]]
+        assert "ignores_teacher" not in kinds and "overfit_public" not in kinds, (entry, result["flags"])

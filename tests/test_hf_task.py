@@ -9,7 +9,6 @@ import os
 import pytest
 
 from conftest import have_bwrap, run_lab
-from lab.scorer.counterfactual import SHUFFLED
 from tiny_hf import (BINARY_LABEL_WORDS, BINARY_TEMPLATE, PAIRWISE_LABEL_WORDS, PAIRWISE_TEMPLATE, all_words,
                      make_tiny_model, tiny_jsonl_datasets)
 
@@ -61,7 +60,7 @@ label_words = {binary_words}
 
 [scorer]
 seeds = 2
-shuffle_seeds = 1
+check_seeds = 1
 timeout_s = 300
 memory_mb = 8192
 parallel = 2
@@ -93,17 +92,26 @@ def test_init_trains_the_teacher_writes_the_views_and_fixes_the_ceilings(hf_lab)
     view = folder / ".lab" / "data" / "prefs"
     train = [json.loads(line) for line in (view / "train.jsonl").read_text().splitlines()]
     test = [json.loads(line) for line in (view / "test.jsonl").read_text().splitlines()]
-    assert len(train) == len(test) == 48
+    assert len(train) == len(test) == 24                    # the other half of each is the private replica's
     assert set(train[0]) == {"id", "prompt", "first", "second", "weak_soft"}      # no label
     assert set(test[0]) == {"id", "prompt", "first", "second"}
     assert all(0.0 <= r["weak_soft"] <= 1.0 for r in train)
     meta = json.loads((view / "meta.json").read_text())
     assert meta["kind"] == "hf" and meta["shape"] == "pairwise" and meta["label_words"] == PAIRWISE_LABEL_WORDS
     assert meta["strong_model"] == str((folder / "models" / "strong").resolve())
-    for dataset in ("prefs", "fruit"):
+    replica = [json.loads(line) for line in (folder / ".lab" / "private" / "prefs_private" / "view" / "train.jsonl")
+               .read_text().splitlines()]
+    assert len(replica) == 24 and not {r["id"] for r in replica} & {r["id"] for r in train}
+    teachers = {name: set(json.loads((folder / ".lab" / "private" / name / "labels.json").read_text())["teacher"])
+                for name in ("prefs", "prefs_private", "fruit")}
+    assert len(teachers["prefs"]) == len(teachers["prefs_private"]) == 16     # thirds of 48: public, replica, check
+    assert not teachers["prefs"] & teachers["prefs_private"]
+    for dataset in ("prefs", "prefs_private", "fruit"):
         baseline = json.loads((folder / ".lab" / "private" / dataset / "baselines.json").read_text())
-        assert len(baseline["weak_accs"]) == 2 and 0 <= baseline["weak_acc"] <= 1
+        assert 0 <= baseline["weak_acc"] <= 1 and 0 <= baseline["second_teacher_acc"] <= 1
         assert len(baseline["ceiling_accs"]) == 2 and baseline["ceiling_commit"]
+    for checked in ("prefs_private", "fruit"):
+        assert (folder / ".lab" / "private" / checked / "teacher_b_view" / "train.jsonl").exists()
     # each seed's teacher is cached: a second init reuses everything
     again = run_lab("init", cwd=folder, check=True)
     assert "reused the prepared testbed" in again.stdout
@@ -117,11 +125,13 @@ def test_baselines_are_scored_as_submissions_with_their_integrity_checks(hf_lab)
     assert sorted(baselines) == ["methods/confident.py", "methods/logconf.py", "methods/vanilla.py"]
     for entry, scored in baselines.items():
         assert scored["failed"] == {}, (entry, scored["failed"])
-        assert set(scored["datasets"]) == {"prefs", "fruit"}
-        assert scored["datasets"]["prefs"]["role"] == "dev" and scored["datasets"]["fruit"]["role"] == "heldout"
+        assert set(scored["datasets"]) == {"prefs", "prefs_private", "fruit"}
+        roles = {name: d["role"] for name, d in scored["datasets"].items()}
+        assert roles == {"prefs": "dev", "prefs_private": "private", "fruit": "heldout"}
         assert len(scored["datasets"]["prefs"]["seeds"]) == 2
-        # the teacher-dependence check ran; with no strong features to stratify by, on a plain shuffle
-        assert scored["teacher_dependence"]["counterfactual"] == SHUFFLED, scored["teacher_dependence"]
+        # the teacher check ran, with the second teacher, on the replica and the held-out set
+        pairs = scored["teacher_following"]["pairs"] if scored["teacher_following"] else []
+        assert {p["set"] for p in pairs} <= {"prefs_private", "fruit"}
     board = run_lab("score", "--json", cwd=folder, check=True)
     assert len(json.loads(board.stdout)) == 3
 

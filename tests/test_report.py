@@ -24,7 +24,9 @@ DISQUALIFIED = "reads the labels | from a cached file"
 
 def _scores(dev: float, imdb: float | None, tweets: float | None, se: float = 0.02) -> list[dict]:
     out = [{"dataset": "rotten_tomatoes", "role": "dev", "status": "ok", "acc": 0.7, "pgr": dev, "pgr_se": se,
-            "weak_acc": 0.66, "ceiling_acc": 0.77, "seeds": [0, 1]}]
+            "weak_acc": 0.66, "ceiling_acc": 0.77, "seeds": [0, 1]},
+           {"dataset": "rotten_tomatoes_private", "role": "private", "status": "ok", "acc": 0.69, "pgr": dev - 0.1,
+            "pgr_se": se, "weak_acc": 0.66, "ceiling_acc": 0.77, "seeds": [0, 1]}]
     for name, value in (("imdb", imdb), ("tweets", tweets)):
         if value is None:
             out.append({"dataset": name, "role": "heldout", "status": "failed", "error": "timed out"})
@@ -78,9 +80,8 @@ def lab(tmp_path):
 
     ids = {
         "vanilla": submit("baseline", root_sha, "methods/vanilla.py", _scores(0.15, -0.13, 0.34), at=0,
-                          dependence={"pgr": 0.15, "pgr_se": 0.02, "counterfactual_pgr": -0.25,
-                                      "counterfactual_pgr_se": 0.07, "difference": 0.4, "difference_se": 0.0728,
-                                      "seeds": [0, 1], "counterfactual": "permuted within strata"}),
+                          dependence={"following": 0.4, "se": 0.0728, "with_teacher": 31, "against": 2, "z": 5.0,
+                                      "pairs": [{"set": "imdb", "seed": 0, "following": 0.4, "disagreements": 80}]}),
         "elicit": submit("baseline", root_sha, "methods/elicit.py", _scores(0.66, 0.44, 0.51), at=0.1,
                          flags=[{"kind": "ignores_teacher", "message": "scores with shuffled labels",
                                  "evidence": {"shuffled_pgr": 0.38123, "seeds": [0, 1]}}]),
@@ -165,25 +166,26 @@ def test_report_of_a_seeded_lab(lab, tmp_path):
     assert "**Agents**: 3" in text
     assert "$4.75" in text and "183,000 tokens" in text and "53 experiments" in text
     assert "8 submissions (6 on the leaderboard)" in text and "4 forum posts" in text
-    assert f"**Best dev PGR**: +0.720 ± 0.020 by agent-1 (submission #{ids['a1_best']}" in text
+    assert (f"**Best private dev PGR**: +0.620 ± 0.020 (public +0.720 ± 0.020) by agent-1 (submission "
+            f"#{ids['a1_best']}") in text
     assert "**The person's actions**: 2" in text
 
-    # the leaderboard: best dev PGR first, held-out beside it, the disqualified one left out
+    # the leaderboard: best private dev PGR first, public and held-out beside it, the disqualified one left out
     board = _table(_section(text, "Leaderboard"))
     order = ["a1_best", "elicit", "a2_best", "a3_best", "a1_first", "vanilla"]
     assert [r["submission"] for r in board] == [f"#{ids[k]}" for k in order]
     assert [r["rank"] for r in board] == [str(i) for i in range(1, 7)]
-    assert list(board[0]) == ["rank", "submission", "agent", "commit", "method", "rotten_tomatoes (dev)",
-                              "teacher adds", "imdb (held-out)", "tweets (held-out)", "open flags"]
+    assert list(board[0]) == ["rank", "submission", "agent", "commit", "method", "private dev", "public dev",
+                              "imdb (held-out)", "tweets (held-out)", "follows teacher", "open flags"]
     top = board[0]
     assert (top["agent"], top["commit"], top["method"]) == ("agent-1", f"`{sha1[:10]}`", "`method.py`")
-    assert (top["rotten_tomatoes (dev)"], top["imdb (held-out)"], top["tweets (held-out)"]) == \
-           ("+0.720 ± 0.020", "+0.550 ± 0.010", "+0.310 ± 0.010")
+    assert (top["private dev"], top["public dev"], top["imdb (held-out)"], top["tweets (held-out)"]) == \
+           ("+0.620 ± 0.020", "+0.720 ± 0.020", "+0.550 ± 0.010", "+0.310 ± 0.010")
     assert top["open flags"] == "heldout_gap"
     assert board[2]["open flags"] == "-"  # its only flag was cleared
     assert board[3]["tweets (held-out)"] == "failed" and board[3]["commit"] == "-"
     assert board[5]["agent"] == "baseline" and board[5]["imdb (held-out)"] == "-0.130 ± 0.010"
-    assert board[5]["teacher adds"] == "+0.400 ± 0.073" and top["teacher adds"] == "-"
+    assert board[5]["follows teacher"] == "+0.400 ± 0.073" and top["follows teacher"] == "-"
     assert f"#{ids['a2_cheat']}" not in {r["submission"] for r in board}
 
     # flags: every flagged submission, with its resolution
@@ -207,29 +209,29 @@ def test_report_of_a_seeded_lab(lab, tmp_path):
     assert found[1]["title"] == "layer 4 | carries the label" and found[1]["PGR"] == "+0.600"
     assert found[2]["PGR"] == "-"
 
-    # spend: the counters as recorded, and each agent's best dev PGR (disqualified ones do not count)
+    # spend: the counters as recorded, and each agent's best private dev PGR (disqualified ones do not count)
     spend = {r["agent"]: r for r in _table(_section(text, "Spend and experiments per agent"))}
     assert list(spend) == ["agent-1", "agent-2", "agent-3"]
     a2 = spend["agent-2"]
     assert (a2["backend"], a2["state"], a2["tokens in"], a2["tokens out"], a2["dollars"]) == \
            ("claude", "stopped", "120,000", "9,000", "$3.50")
-    assert (a2["experiments"], a2["scorer queries"], a2["submissions"], a2["best dev PGR"], a2["active hours"]) == \
-           ("10", "7", "2", "+0.600", "1.50")
-    assert (spend["agent-1"]["experiments"], spend["agent-1"]["submissions"], spend["agent-1"]["best dev PGR"]) == \
-           ("40", "2", "+0.720")
+    assert (a2["experiments"], a2["scorer queries"], a2["submissions"], a2["best private PGR"],
+            a2["active hours"]) == ("10", "7", "2", "+0.500", "1.50")
+    assert (spend["agent-1"]["experiments"], spend["agent-1"]["submissions"], spend["agent-1"]["best private PGR"]) \
+        == ("40", "2", "+0.620")
     assert spend["agent-3"]["submissions"] == "2" and spend["agent-3"]["dollars"] == "$1.25"
 
     # the best methods: top three agents with a commit (agent-3 has none), a real diff and a missing commit
     best = _section(text, "The best methods")
     assert best.count("\n### ") == 2
-    assert f"### 1. agent-1: submission #{ids['a1_best']}, dev PGR +0.720" in best
+    assert f"### 1. agent-1: submission #{ids['a1_best']}, private dev PGR +0.620" in best
     assert "```diff\n" in best and "+WEIGHT_0 = 0.0" in best and "w2s_extra.py" in best
     assert "WEIGHT_299" not in best and "first 200 of" in best
     assert f"### 2. agent-2: submission #{ids['a2_best']}" in best
     assert f"commit {MISSING_SHA} is missing from the research repository" in best
 
     # PGR over time: the baselines are named beside the chart
-    assert "`elicit` +0.660" in _section(text, "PGR over time")
+    assert "`elicit` +0.560" in _section(text, "PGR over time")      # private dev PGR, as the chart
 
     # a second report replaces the first whole
     (out / "report.md").write_text("stale")
@@ -243,10 +245,10 @@ def test_gathered_series_leave_out_disqualified_and_baselines(lab):
 
     _, cfg, db, ids, _, _ = lab
     report = gather(cfg, db)
-    assert [p for _, p in report.best_over_time["agent-2"]] == [0.60]
-    assert [p for _, p in report.best_over_time["lab"]] == [0.40, 0.60, 0.72]
+    assert [p for _, p in report.best_over_time["agent-2"]] == pytest.approx([0.50])
+    assert [p for _, p in report.best_over_time["lab"]] == pytest.approx([0.30, 0.50, 0.62])   # private dev PGR
     assert "baseline" not in report.best_over_time
-    assert report.baselines == {"elicit": 0.66, "vanilla": 0.15}
+    assert report.baselines == pytest.approx({"elicit": 0.56, "vanilla": 0.05})
     assert report.start is not None and report.best_over_time["lab"][0][0] - report.start == pytest.approx(HOUR)
 
 
@@ -279,7 +281,7 @@ def test_lab_report_command(lab, tmp_path):
     assert result.returncode == 0, result.stderr
     assert f"wrote {out / 'report.md'}" in result.stdout
     assert "3 agents, 8 submissions (6 on the leaderboard), 2 open flags, 4 posts, $4.75" in result.stdout
-    assert "best dev PGR +0.720 by agent-1" in result.stdout
+    assert "best private dev PGR +0.620 by agent-1" in result.stdout
     _check_png(out / PGR_FIGURE)
 
     default = run_lab("--config", str(cfg_path), "report", cwd=tmp_path / "work", timeout=120)

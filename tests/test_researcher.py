@@ -98,8 +98,9 @@ class Lab:
     a leaderboard, commits), and a PGR for each recipe from `score` (deterministic)."""
 
     def __init__(self, score=lambda recipe, seed: 0.2, posts=(), board=(), fail_shell=False, budget_after=None,
-                 flags=lambda recipe: (), scoring_steps=0, scorer_down=0, lab_faults=()):
+                 flags=lambda recipe: (), scoring_steps=0, scorer_down=0, lab_faults=(), score_b=None):
         self.score, self.posts, self.board = score, list(posts), list(board)
+        self.score_b = score_b or score      # the PGR a recipe's seed gets on the confirmation half (part "b")
         self.fail_shell, self.budget_after, self.flags = fail_shell, budget_after, flags
         self.files, self.commits, self.calls, self.evaluations, self.submitted = {}, {}, [], 0, []
         self.runs = 0
@@ -189,7 +190,7 @@ class Lab:
                                         "2000-01-01 00:00:00 UTC", kind="BudgetExceeded")
             self.evaluations += 1
             run = json.loads(self.files[a["predictions"]])
-            pgr = self.score(run["recipe"], run["seed"])
+            pgr = (self.score_b if a.get("part") == "b" else self.score)(run["recipe"], run["seed"])
             return self.ok(call, f"PGR {pgr}", {"dataset": "rotten_tomatoes", "acc": 0.66 + 0.1 * pgr, "pgr": pgr,
                                                 "weak_acc": 0.66, "ceiling_acc": 0.76})
         if call.name == "git_commit":
@@ -369,12 +370,16 @@ def test_submits_only_what_beats_its_best_by_more_than_noise():
     great = {"keep": 0.7}
     lab = Lab(score=lambda recipe, seed: 0.8 if recipe == great else 0.1)
     backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
-    turns = drive(backend, lab, 14)
+    turns = drive(backend, lab, 17)
     assert lab.submitted == [list(lab.commits)[0]]
     names = [c.name for c in lab.calls]
     assert names[names.index("submit") - 2:names.index("submit")] == ["leaderboard", "forum_read"]
     seeds = [c.arguments["seed"] for c in lab.calls if c.name == "run"]
-    assert seeds[:CONFIRM_SEEDS] == list(range(CONFIRM_SEEDS))    # confirmed before submitting
+    assert seeds[:CONFIRM_SEEDS] == list(range(CONFIRM_SEEDS))    # more seeds before submitting
+    evaluations = [c.arguments for c in lab.calls if c.name == "evaluate"]
+    chosen_on = [e["predictions"] for e in evaluations if e["part"] == "a"][:CONFIRM_SEEDS]
+    confirmed_on = [e["predictions"] for e in evaluations if e["part"] == "b"]
+    assert confirmed_on == chosen_on       # every seed's predictions, then on the half that chose nothing
     submit_turn = next(t for t in turns if t.calls and t.calls[0].name == "submit")
     assert submit_turn.step.startswith(f"submitting {list(lab.commits)[0][:10]} (dev PGR +0.80 on 3 seeds")
     assert any("submitted" in p["title"] and p["metrics"]["seeds"] == 5 for p in lab.posts)
@@ -383,6 +388,20 @@ def test_submits_only_what_beats_its_best_by_more_than_noise():
     lab.score = lambda recipe, seed: 0.805 if recipe != great else 0.8
     drive(backend, lab, 30)
     assert len(lab.submitted) == 1
+
+
+def test_a_recipe_chosen_on_one_half_is_not_submitted_where_the_other_half_does_not_bear_it_out():
+    great = {"keep": 0.7}
+    lab = Lab(score=lambda recipe, seed: 0.8 if recipe == great else 0.1, score_b=lambda recipe, seed: 0.1)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[0]), None)
+    drive(backend, lab, 17)
+    assert lab.submitted == [list(lab.commits)[0]]         # its first candidate has no bar on the other half
+    backend.ctx.state.submissions[0].confirmed = 0.5        # as if it had confirmed well
+    lab.score = lambda recipe, seed: 0.9 if recipe != great else 0.8
+    drive(backend, lab, 40)
+    assert len(lab.submitted) == 1
+    assert any("on the other half, not above its best" in note for note in lab.notebook.splitlines()), lab.notebook
+    assert backend.ctx.state.confirmations >= 2
 
 
 def test_one_lucky_seed_is_not_submitted():
@@ -701,7 +720,8 @@ def test_researcher_runs_an_experiment_through_the_real_tools(lab_dir, tmp_path)
     from lab.sandbox.workspace import Workspace
     from lab.scaffold.repo import research_repo_path
     from lab.scorer.scorer import Scorer
-    from lab.scorer.service import ScorerClient, ScorerService
+    from lab.scorer.client import ScorerClient
+    from lab.scorer.service import ScorerService
     from lab.store import agents, forum, open_db
     from lab.task.testbed import Testbed
 

@@ -24,45 +24,40 @@ def vanilla(tmp_path_factory):
     return folder / "method.py"
 
 
-def test_vanilla_scores_on_dev_and_every_heldout_set(scorer, cfg, vanilla):
+def test_vanilla_scores_on_the_public_and_private_dev_sets_and_every_heldout_set(scorer, cfg, vanilla):
+    from lab.scorer import told
+    from lab.store import submissions
+
     result = scorer.score_path(vanilla)
-    assert result.dev.dataset == "rotten_tomatoes"
+    assert result.dev.dataset == "rotten_tomatoes" and result.private.dataset == "rotten_tomatoes_private"
     assert [h.dataset for h in result.heldout] == ["imdb", "tweets"]
-    for score in [result.dev, *result.heldout]:
+    for score in [result.dev, result.private, *result.heldout]:
         assert score.seeds == [0, 1]
         base = scorer.testbed.baseline(score.dataset)
         assert score.pgr == pytest.approx((score.acc - base.weak_acc) / (base.ceiling_acc - base.weak_acc))
-    dependence = result.teacher_dependence
-    assert dependence.seeds == list(range(cfg.scorer.shuffle_seeds))
-    assert dependence.difference == pytest.approx(dependence.pgr - dependence.counterfactual_pgr)
-    assert dependence.difference > cfg.scorer.flag_teacher_dependence
+    following = result.following
+    assert sorted({p.set for p in following.pairs}) == sorted(cfg.task.checked)
+    assert {p.seed for p in following.pairs} == set(range(cfg.scorer.check_seeds))
+    assert following.z >= cfg.scorer.flag_dependence_z and following.following > 0   # vanilla learns from its teacher
     assert "ignores_teacher" not in [f["kind"] for f in result.flags]
-    told = result.for_agent()
-    assert set(told) == {"submission", "commit", "dataset", "acc", "pgr", "pgr_se", "seeds", "teacher_dependence",
-                         "flags"}
-    assert told["dataset"] == "rotten_tomatoes"
-    assert told["teacher_dependence"] == {"pgr": dependence.pgr, "counterfactual_pgr": dependence.counterfactual_pgr,
-                                          "difference": dependence.difference,
-                                          "difference_se": dependence.difference_se, "seeds": dependence.seeds}
+    said = told.result(submissions.get(scorer.db, result.id), scorer.coarse)
+    assert set(said) == {"submission", "commit", "dataset", "seeds", "acc", "pgr", "pgr_se", "flags"}
+    assert said["dataset"] == "rotten_tomatoes"       # the public figures alone, with a little noise
+    assert abs(said["pgr"] - result.dev.pgr) < 0.2
+    assert result.private.pgr != said["pgr"] and "private" not in json.dumps(said)
 
 
-def test_a_method_that_ignores_the_teacher_is_flagged_and_told(scorer):
-    import dataclasses
-
-    from lab.scorer import integrity
+def test_a_method_that_ignores_the_teacher_is_flagged_and_told_only_the_kind(scorer):
+    from lab.scorer import integrity, told
+    from lab.store import submissions
 
     result = scorer.score_path(METHODS / "constant.py")
-    dependence = result.teacher_dependence
-    assert dependence.difference == pytest.approx(0, abs=1e-9)
+    assert result.following.following == 0 and result.following.with_teacher == result.following.against == 0
     flag = next(f for f in result.flags if f["kind"] == "ignores_teacher")
-    assert flag["evidence"]["pgr"] == pytest.approx(result.dev.pgr)
-    assert flag["evidence"]["counterfactual_pgr"] == pytest.approx(dependence.counterfactual_pgr)
-    told = result.for_agent()
-    assert {"kind": "ignores_teacher", "message": flag["message"]} in told["flags"]
-    # a flag that draws on a held-out set never goes back to the agent
-    hidden = dataclasses.replace(result, flags=result.flags + [integrity.flag("heldout_gap", "dev 0.9, held-out 0.1",
-                                                                              integrity.HELDOUT, dev_pgr=0.9)])
-    assert hidden.for_agent()["flags"] == told["flags"]
+    assert flag["scope"] == integrity.PRIVATE and flag["evidence"]["z"] == 0
+    said = told.result(submissions.get(scorer.db, result.id), scorer.coarse)
+    assert {"kind": "ignores_teacher", "message": told.UNSEEN["ignores_teacher"]} in said["flags"]
+    assert flag["message"] not in json.dumps(said)
 
 
 def test_a_stray_output_file_is_flagged_but_scored(scorer):
@@ -102,20 +97,26 @@ def test_a_hanging_method_is_stopped_at_the_time_limit(lab_dir):
     assert "lab: error: method rejected on the dev task, seed 0: timed out after 3 s" in result.stderr
 
 
-def test_evaluate_reports_accuracy_and_pgr_within_a_budget(scorer, tmp_path):
+def test_evaluate_reports_accuracy_and_pgr_with_noise_within_a_budget(scorer, tmp_path):
     dev = scorer.cfg.task.dev
     truth = scorer.testbed.labels(dev)
-    path = tmp_path / "p.jsonl"
-    path.write_text("".join(json.dumps({"id": i, "label": y}) + "\n" for i, y in truth.items()))
-    answer = scorer.evaluate("agent-budget", path)
-    assert answer["acc"] == 1.0
+    content = "".join(json.dumps({"id": i, "label": y}) + "\n" for i, y in truth.items()).encode()
+    answer = scorer.evaluate("agent-budget", content)
+    s = scorer.cfg.scorer
+    assert abs(answer["acc"] - 1.0) <= 5 * s.evaluate_noise / len(truth) and answer["noise_texts"] == s.evaluate_noise
+    assert answer["acc"] == round(answer["acc"], 3)
     base = scorer.testbed.baseline(dev)
-    assert answer["pgr"] == pytest.approx((1 - base.weak_acc) / (base.ceiling_acc - base.weak_acc))
-    scorer.evaluate("agent-budget", path)
-    scorer.evaluate("agent-budget", path)
+    assert answer["pgr"] == pytest.approx((answer["acc"] - base.weak_acc) / (base.ceiling_acc - base.weak_acc), abs=2e-3)
+    half = scorer.evaluate("agent-budget", content, "a")
+    assert half["part"] == "a" and 0.3 * len(truth) < half["texts"] < 0.7 * len(truth)
+    scorer.evaluate("agent-budget", content, "b")
     with pytest.raises(BudgetExceeded, match=r"agent-budget has used its 3 evaluations per 1 h; the next one is allowed at"):
-        scorer.evaluate("agent-budget", path)
-    scorer.evaluate("agent-other", path)  # budgets are per agent
+        scorer.evaluate("agent-budget", content)
+    scorer.evaluate("agent-other", content)  # budgets are per agent
+    with pytest.raises(MethodRejected, match="part 'c' is not one of all, a, b"):
+        scorer.evaluate("agent-other", content, "c")
+    with pytest.raises(MethodRejected, match="predictions miss 1 of"):
+        scorer.evaluate("agent-other", content[:content.rindex(b"{")])
 
 
 def test_submit_runs_a_commit_of_the_research_repo_and_ties_the_score_to_it(scorer, cfg):

@@ -19,7 +19,9 @@ from lab.sandbox import make_sandbox
 from lab.sandbox.workspace import Workspace
 from lab.scaffold.repo import open_repo, research_repo_path, root_commit
 from lab.scorer.scorer import Scorer
-from lab.scorer.service import ANNOUNCE_AFTER_S, MAX_INTERRUPTIONS, ScorerClient, ScorerService, ScorerUnavailable, told
+from lab.scorer import told
+from lab.scorer.client import ScorerClient, ScorerUnavailable
+from lab.scorer.service import ANNOUNCE_AFTER_S, MAX_INTERRUPTIONS, ScorerService
 from lab.store import commands, open_db, submissions
 
 SLOW_METHOD = """\
@@ -81,19 +83,25 @@ def test_submit_and_evaluate_over_http(client, cfg, tmp_path):
     first = root_commit(open_repo(cfg.state_dir / "research.git"))
     told_now = client.submit("agent-http", first, "methods/vanilla.py")
     assert told_now["commit"] == first and told_now["dataset"] == "rotten_tomatoes"
-    assert "imdb" not in json.dumps(told_now) and "tweets" not in json.dumps(told_now)
-    assert set(told_now["teacher_dependence"]) == {"pgr", "counterfactual_pgr", "difference", "difference_se",
-                                                   "seeds"}
-    assert told_now["flags"] == []
-    row = next(r for r in client.leaderboard() if r["submission"] == told_now["submission"])
-    assert row["teacher_dependence"] == told_now["teacher_dependence"] and row["flags"] == []
+    for unseen in ("imdb", "tweets", "private"):
+        assert unseen not in json.dumps(told_now)
     db = open_db(cfg.state_dir / "lab.db")
-    assert told(submissions.get(db, told_now["submission"])) == told_now   # what recovery tells is the same
+    recorded = submissions.get(db, told_now["submission"])
+    assert told_now["flags"] == told.flags(recorded["open_flags"])      # kinds alone of those on unseen data
+    row = next(r for r in client.leaderboard() if r["submission"] == told_now["submission"])
+    assert (row["pgr"], row["pgr_se"], row["flags"]) == (told_now["pgr"], told_now["pgr_se"],
+                                                         [f["kind"] for f in recorded["open_flags"]])
+    scorer = Scorer(cfg, db, make_sandbox(cfg.lab.sandbox, warn=lambda line: None), progress=False)
+    # what recovery tells is the same, and reading it again tells nothing new: the noise is fixed per submission
+    assert told.result(submissions.get(db, told_now["submission"]), scorer.coarse) == told_now
     db.conn.close()
-    path = tmp_path / "p.jsonl"
-    path.write_text('{"id": "x", "label": 1}\n')
     with pytest.raises(LabError, match="id 'x' is not a test id"):
-        client.evaluate("agent-http", path)
+        client.evaluate("agent-http", b'{"id": "x", "label": 1}\n')
+    with pytest.raises(LabError, match="'part' is 'c'"):
+        client._call("/evaluate", {"agent": "agent-http", "predictions_b64": "", "part": "c"})
+    for bad in ("/etc/passwd", "../method.py", "methods/../../x.py", "./method.py", "a//b.py"):
+        with pytest.raises(LabError, match="must be a plain relative path inside the commit"):
+            client.enqueue("agent-http", first, bad)
     with pytest.raises(NotFound, match="commit 'nope'"):
         client.submit("agent-http", "nope")
     with pytest.raises(LabError, match="the request lacks 'agent'"):
@@ -102,24 +110,31 @@ def test_submit_and_evaluate_over_http(client, cfg, tmp_path):
         client.request("agent-http", 99999)
 
 
-def test_the_leaderboard_shows_agents_dev_flags_and_never_held_out_ones(client, cfg):
+def test_agents_are_told_dev_flags_whole_and_of_every_other_flag_its_kind_alone(client, cfg):
     from lab.scorer import integrity
 
     db = open_db(cfg.state_dir / "lab.db")
+    dev = {"dataset": "rotten_tomatoes", "role": "dev", "status": "ok", "pgr": 0.5, "pgr_se": 0.1, "acc": 0.7,
+           "weak_acc": 0.66, "ceiling_acc": 0.74, "seeds": [0], "per_seed_acc": [0.7]}
     sid = submissions.record_submission(
         db, agent="agent-flags", commit_sha="c" * 40, path="method.py", tree_hash="t", fingerprint="f", seeds=[0],
         sandbox="bwrap", duration_s=1.0,
-        scores=[{"dataset": "rotten_tomatoes", "role": "dev", "status": "ok", "pgr": 0.5, "pgr_se": 0.1},
-                {"dataset": "imdb", "role": "heldout", "status": "ok", "pgr": -0.4, "pgr_se": 0.1}],
+        scores=[dev, {**dev, "dataset": "rotten_tomatoes_private", "role": "private", "pgr": 0.123456},
+                {**dev, "dataset": "imdb", "role": "heldout", "pgr": -0.4}],
         flags=[integrity.flag("wrote_outside", "the method wrote files beside its predictions: a.txt", integrity.DEV),
                integrity.flag("heldout_gap", "dev PGR 0.50 is 0.90 above the held-out mean", integrity.HELDOUT),
+               integrity.flag("overfit_public", "public 0.50, private 0.12", integrity.PRIVATE),
                {"kind": "sandbox_violation", "message": "recorded before flags had a scope", "evidence": {}}])
     db.conn.close()
     row = next(r for r in client.leaderboard() if r["submission"] == sid)
-    told_row = {"kind": "wrote_outside", "message": "the method wrote files beside its predictions: a.txt"}
-    assert row["flags"] == [told_row]
-    assert row["teacher_dependence"] is None
-    assert "imdb" not in json.dumps(row) and "held-out" not in json.dumps(row) and "-0.4" not in json.dumps(row)
+    assert row["flags"] == ["wrote_outside", "heldout_gap", "overfit_public", "sandbox_violation"]
+    said = told.flags(submissions.get(open_db(cfg.state_dir / "lab.db"), sid)["flags"])
+    assert said[0] == {"kind": "wrote_outside", "message": "the method wrote files beside its predictions: a.txt"}
+    assert [f["message"] for f in said[1:]] == [told.UNSEEN["heldout_gap"], told.UNSEEN["overfit_public"],
+                                               told.UNSEEN["sandbox_violation"]]
+    shown = json.dumps(row) + json.dumps(said)
+    for hidden in ("imdb", "-0.4", "0.123", "0.90", "recorded before"):
+        assert hidden not in shown
 
 
 # ---- the queue --------------------------------------------------------------------------------------
@@ -147,7 +162,7 @@ def test_submit_answers_at_once_and_the_result_comes_as_a_note_unless_the_agent_
         notes = wait_for(lambda: [c for c in commands.history(db, "agent-1") if c["author"] == "scorer"], 30,
                          what="a note to agent-1")
         assert f"request {slow['request']} (" in notes[0]["body"] and "is done: submission" in notes[0]["body"]
-        assert "dev PGR" in notes[0]["body"] and "teacher dependence" in notes[0]["body"]
+        assert "public dev PGR" in notes[0]["body"] and "flag ignores_teacher" in notes[0]["body"]   # it ignores it
         time.sleep(max(0.0, done["finished"] + ANNOUNCE_AFTER_S + 1.5 - time.time()))
         assert not [c for c in commands.history(db, "agent-2") if c["author"] == "scorer"]
         listed = client.requests("agent-1")
@@ -227,11 +242,13 @@ def test_on_start_the_scorer_links_what_a_dead_one_recorded_and_fails_what_keeps
         sid = submissions.record_submission(
             db, agent="agent-rec", commit_sha=commit, path="quick.py", tree_hash="t", fingerprint="f", seeds=[0, 1],
             sandbox="bwrap", duration_s=3.0, flags=[],
-            scores=[{"dataset": "rotten_tomatoes", "role": "dev", "status": "ok", "acc": 0.7, "pgr": 0.3,
-                     "pgr_se": 0.05, "seeds": [0, 1]}])
+            scores=[{"dataset": "rotten_tomatoes", "role": "dev", "status": "ok", "acc": 0.69, "pgr": 0.3,
+                     "pgr_se": 0.0, "seeds": [0, 1], "weak_acc": 0.66, "ceiling_acc": 0.76, "per_seed_acc": [0.69, 0.69]}])
         service.recover(db)
         linked = submissions.request(db, recorded["id"])
-        assert linked["state"] == "done" and linked["submission_id"] == sid and linked["result"]["pgr"] == 0.3
+        assert linked["state"] == "done" and linked["submission_id"] == sid
+        assert linked["result"] == told.result(submissions.get(db, sid), service.coarse)
+        assert abs(linked["result"]["pgr"] - 0.3) < 0.25     # as agents are told it: with a little noise
         failed = submissions.request(db, killer["id"])
         assert failed["state"] == "failed" and failed["kind"] == "ScorerInterrupted"
         assert f"the scorer stopped {MAX_INTERRUPTIONS} times while scoring it" in failed["reason"]
@@ -322,6 +339,6 @@ def test_a_scorer_that_answers_wrongly_is_one_lab_error(reply, why):
 def test_a_closed_port_is_one_lab_error_for_every_call(tmp_path):
     client = ScorerClient(f"http://127.0.0.1:{closed_port()}", timeout=2)
     for call in (client.leaderboard, lambda: client.enqueue("agent-1", "c" * 40),
-                 lambda: client.request("agent-1", 1), lambda: client.evaluate("agent-1", tmp_path / "p.jsonl")):
+                 lambda: client.request("agent-1", 1), lambda: client.evaluate("agent-1", b"")):
         with pytest.raises(ScorerUnavailable, match="Connection refused.*try again in a minute"):
             call()

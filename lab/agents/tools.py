@@ -13,7 +13,6 @@ import json
 import logging
 import shutil
 import sys
-import tempfile
 import threading
 import traceback
 from contextlib import contextmanager
@@ -27,7 +26,9 @@ from lab.agents import schema
 from lab.agents.turns import ToolCall, ToolResult
 from lab.sandbox import Bind, Limits, Sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
-from lab.scorer.service import RUN_OUTPUTS, ScorerUnavailable, describe_request
+from lab.scorer.client import ScorerUnavailable
+from lab.scorer.protocol import RUN_OUTPUTS
+from lab.scorer.told import describe_request
 from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
 
@@ -290,31 +291,34 @@ class Toolbox:
                 agents.add_counts(self.ctx.db, self.ctx.agent, scorer_queries=1)
 
     @tool("evaluate", (
-        "Score a predictions file of your worktree (JSONL: {\"id\", \"label\"} per test id) on the dev test "
-        "split: accuracy and PGR. Budgeted per hour; one seed is noisy."),
-        {"predictions": _STR}, ("predictions",))
-    def _tool_evaluate(self, predictions: str):
+        "Score a predictions file of your worktree (JSONL: {\"id\", \"label\"} per test id) on the public dev test "
+        "split: accuracy and PGR, with a little noise and rounding (every call draws it anew). part \"a\" or \"b\" "
+        "scores one fixed half of the test texts: select on one half, confirm on the other. Budgeted per hour; one "
+        "seed is noisy. Submissions are ranked on fresh texts of the same task, which no agent sees."),
+        {"predictions": _STR, "part": {"type": "string", "enum": ["all", "a", "b"], "description": "default all"}},
+        ("predictions",))
+    def _tool_evaluate(self, predictions: str, part: str = "all"):
         limit = int(self.ctx.cfg.scorer.max_output_mb * 1024 * 1024)
         try:
             content = self.ctx.workspace.read_bytes(predictions, max_bytes=limit)
         except NotFound:
             raise ToolError(f"{predictions}: no such file in your worktree (write predictions under it, e.g. runs/)")
-        # The scorer reads a copy that the lab made, never a path inside the worktree.
-        with tempfile.TemporaryDirectory(prefix="evaluate-", dir=self.ctx.cfg.run_dir) as folder:
-            copy = Path(folder) / "predictions.jsonl"
-            copy.write_bytes(content)
-            with self._budgeted_call():
-                result = self.ctx.scorer.evaluate(self.ctx.agent, copy)
+        with self._budgeted_call():    # the scorer gets the file's bytes, never a path
+            result = self.ctx.scorer.evaluate(self.ctx.agent, content, part)
         agents.add_counts(self.ctx.db, self.ctx.agent, experiments=1)
-        return (f"dev accuracy {result['acc']:.4f}, PGR {result['pgr']:+.4f} (weak {result['weak_acc']:.4f}, "
-                f"ceiling {result['ceiling_acc']:.4f}; one predictions file, so one seed)"), result
+        where = "" if part == "all" else f" on half {part} ({result['texts']} texts)"
+        return (f"public dev accuracy {result['acc']:.3f}{where}, PGR {result['pgr']:+.3f} (weak "
+                f"{result['weak_acc']:.3f}, ceiling {result['ceiling_acc']:.3f}; with noise of SD "
+                f"{result['noise_texts']:g} texts of {result['texts']}; one predictions file, so one seed)"), result
 
     @tool("submit", (
         "Queue a commit for scoring; returns at once with its request id. The scorer re-runs the method over "
-        "every seed and reports dev PGR with its standard error, which takes minutes (hours for large models). "
-        "Keep working meanwhile: the result reaches you as a note from the scorer when it is done, or call "
-        "`submission` with the request id. wait_s waits up to that many seconds for the result here instead. "
-        "Budgeted, queued ones included; submit what beats your best by more than noise."),
+        "every seed, on the public dev set and on fresh texts of the same task that no agent sees (they rank it), "
+        "and tells you the public dev PGR with its standard error and the flags, which takes minutes (hours for "
+        "large models). Keep working meanwhile: the result reaches you as a note from the scorer when it is done, "
+        "or call `submission` with the request id. wait_s waits up to that many seconds for the result here "
+        "instead. Budgeted, queued ones included; submit what beats your best by more than noise on texts you did "
+        "not choose it on."),
         {"commit": _STR, "path": {"type": "string", "description": "default method.py"},
          "wait_s": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "description": "default 0"}},
         ("commit",))
@@ -332,8 +336,8 @@ class Toolbox:
         return self._told(view)
 
     @tool("submission", (
-        "A submission you queued with `submit`: queued, being scored, failed (and why), or done with its dev PGR, "
-        "teacher dependence and flags. wait_s waits up to that many seconds for it to finish. Without request, "
+        "A submission you queued with `submit`: queued, being scored, failed (and why), or done with its public dev PGR "
+        "and flags. wait_s waits up to that many seconds for it to finish. Without request, "
         "your recent submissions."),
         {"request": {**_INT, "description": "the request id that `submit` gave"},
          "wait_s": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_S, "description": "default 0"}})
@@ -391,20 +395,14 @@ class Toolbox:
         return (f"run {view['run']} of {sha[:10]} {path} seed {seed} finished {node} in {view['duration_s']:.1f} s; "
                 f"predictions at {predictions} (`evaluate` it), logs in {where}/"), {**data, "predictions": predictions}
 
-    @tool("leaderboard", "Every scored submission's dev PGR, best first.", {"limit": _COUNT})
+    @tool("leaderboard", "Every scored submission's public dev PGR (as agents are told it), best first.",
+          {"limit": _COUNT})
     def _tool_leaderboard(self, limit: int = 20):
         with self._scorer_call():
             board = self.ctx.scorer.leaderboard()[: int(limit)]
-        lines = []
-        for r in board:
-            dependence = r.get("teacher_dependence")
-            line = (f"#{r['submission']} {r['agent']} {(r['commit'] or '')[:10]} {r['method']}: "
-                    f"PGR {r['pgr']:+.4f} ± {r['pgr_se']:.4f}")
-            if dependence:
-                line += f", teacher adds {dependence['difference']:+.4f} ± {dependence['difference_se']:.4f}"
-            if r.get("flags"):
-                line += "; flags: " + ", ".join(f["kind"] for f in r["flags"])
-            lines.append(line)
+        lines = [f"#{r['submission']} {r['agent']} {(r['commit'] or '')[:10]} {r['method']}: public dev PGR "
+                 f"{r['pgr']:+.3f} ± {r['pgr_se']:.3f}" + ("; flags: " + ", ".join(r["flags"]) if r["flags"] else "")
+                 for r in board]
         return "\n".join(lines) or "no scored submissions yet", {"leaderboard": board}
 
     # ---- notebook ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ EXIT_BAD_INPUT = 2
 # Commands that only read the lab: they open its database read-only and create nothing (a write inside one, like
 # `lab forum post` or `lab score --method`, asks for the database with write=True).
 READ_ONLY_COMMANDS = {"status", "score", "forum", "log", "show", "report"}
-ROLES = {"dev": "dev", "heldout": "held-out"}
+ROLES = {"dev": "public dev", "private": "private dev", "heldout": "held-out"}
 
 
 def echo(text: str = "", err: bool = False, **style) -> None:
@@ -29,13 +29,6 @@ def fmt_pgr(score: dict | None) -> str:
     if score.get("status") == "failed":
         return "failed"
     return f"{score['pgr']:+.3f} ± {score['pgr_se']:.3f}"
-
-
-def fmt_dependence(dependence: dict | None) -> str:
-    """The teacher dependence: dev PGR with the real teacher minus with counterfactual ones, ± its SE."""
-    if not dependence:
-        return "-"
-    return f"{dependence['difference']:+.3f} ± {dependence['difference_se']:.3f}"
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

@@ -35,7 +35,7 @@ def _summary(r) -> str:
             f"leaderboard), {_count(open_flags, 'open flag')}, {_count(r.post_count, 'post')}, "
             f"${r.totals['dollars']:,.2f}")
     if best:
-        line += f"; best dev PGR {best.dev_pgr:+.3f} by {best.agent} (#{best.submission})"
+        line += f"; best private dev PGR {best.ranked_pgr:+.3f} by {best.agent} (#{best.submission})"
     return line
 
 

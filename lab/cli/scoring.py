@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from lab.cli.base import ROLES, Context, cli, echo, fmt_dependence, fmt_pgr, table
+from lab.cli.base import ROLES, Context, cli, echo, fmt_pgr, table
 
 
 @cli.command()
@@ -21,7 +21,7 @@ def init(obj: Context, force: bool) -> None:
     rows = []
     for b in prepared.baselines:
         sizes = prepared.testbed.sizes(b.dataset)
-        role = "dev" if b.dataset == cfg.task.dev else "held-out"
+        role = ROLES["dev" if b.dataset == cfg.task.dev else "private" if b.dataset == cfg.task.private else "heldout"]
         rows.append([b.dataset, role, f"{sizes.teacher}/{sizes.train}/{sizes.test}", f"{b.weak_acc:.3f}",
                      f"{b.ceiling_acc:.3f}", f"{b.gap * 100:+.1f}"])
     echo(("prepared" if prepared.rebuilt else "reused the prepared") + f" testbed in {cfg.state_dir}")
@@ -38,15 +38,15 @@ def init(obj: Context, force: bool) -> None:
 def _print_result(result: dict) -> None:
     rows = [[name, ROLES[d["role"]], f"{d['weak_acc']:.3f}", f"{d['ceiling_acc']:.3f}", f"{d['acc']:.3f}", fmt_pgr(d),
              str(len(d["seeds"]))] for name, d in result["datasets"].items()]
-    rows += [[name, "held-out", "", "", "", f"failed: {err}", ""] for name, err in result["failed"].items()]
+    rows += [[name, "", "", "", "", f"failed: {err}", ""] for name, err in result["failed"].items()]
     commit = (result["commit"] or "")[:10] or "(working tree)"
     echo(f"submission {result['submission']}: {result['method']} at {commit}, {result['duration_s']:.1f} s")
     echo(table(["dataset", "role", "weak acc", "ceiling acc", "acc", "PGR ± SE", "seeds"], rows))
-    dependence = result.get("teacher_dependence")
-    if dependence:
-        from lab.scorer.integrity import describe_dependence
+    following = result.get("teacher_following")
+    if following:
+        from lab.scorer.teacher_check import describe_following
 
-        echo(f"teacher dependence: {describe_dependence(dependence)} ({dependence['counterfactual']})")
+        echo(f"teacher check: {describe_following(following)}")
     _print_flags(result["flags"])
 
 
@@ -95,20 +95,19 @@ def score(obj: Context, method_path: Path | None, baselines: bool, disqualify: i
 def _print_baselines(cfg, results: dict) -> None:
     from lab.task.testbed import Testbed
 
+    from lab.scorer.teacher_check import short
+
     testbed = Testbed(cfg.state_dir, cfg.task)
-    for ds in cfg.task.datasets:
+    for ds in cfg.task.scored:
         b = testbed.baseline(ds)
         echo(f"{ds}: weak {b.weak_acc:.3f}, ceiling {b.ceiling_acc:.3f} (mean of {len(b.seeds)} seeds)")
     rows = []
     for entry, r in results.items():
-        dependence = r.get("teacher_dependence")
-        counterfactual = (f"{dependence['counterfactual_pgr']:+.3f} ± {dependence['counterfactual_pgr_se']:.3f}"
-                          if dependence else "-")
-        rows.append([entry, fmt_pgr(r["datasets"][cfg.task.dev]), counterfactual, fmt_dependence(dependence)]
-                    + [fmt_pgr(r["datasets"].get(ds)) if ds not in r["failed"] else "failed" for ds in cfg.task.heldout]
-                    + [", ".join(f["kind"] for f in r["flags"]) or "-"])
-    echo(table(["method", f"{cfg.task.dev} PGR", "counterfactual PGR", "teacher adds",
-                *[f"{ds} PGR" for ds in cfg.task.heldout], "flags"], rows))
+        rows.append([entry] + [fmt_pgr(r["datasets"].get(ds)) if ds not in r["failed"] else "failed"
+                               for ds in (cfg.task.private, cfg.task.dev, *cfg.task.heldout)]
+                    + [short(r.get("teacher_following")), ", ".join(f["kind"] for f in r["flags"]) or "-"])
+    echo(table(["method", "private PGR", "public PGR", *[f"{ds} PGR" for ds in cfg.task.heldout],
+                "follows teacher", "flags"], rows))
 
 
 def _print_leaderboard(obj: Context, as_json: bool) -> None:
@@ -121,19 +120,21 @@ def _print_leaderboard(obj: Context, as_json: bool) -> None:
                                 "datasets": {x["dataset"]: {k: x[k] for k in ("role", "status", "weak_acc",
                                              "ceiling_acc", "acc", "pgr", "pgr_se", "seeds")}
                                              for x in s["scores"]},
-                                "teacher_dependence": s["teacher_dependence"],
+                                "teacher_following": s["teacher_dependence"],
                                 "flags": s["open_flags"]} for s in board], indent=2))
         return
     if not board:
         echo("no scored submissions yet (try `lab score --baselines`)")
         return
-    dev, heldout = obj.view.task.dev, obj.view.task.heldout
+    from lab.scorer.teacher_check import short
+
+    task = obj.view.task
     score = lambda s, ds: fmt_pgr(next((x for x in s["scores"] if x["dataset"] == ds), None))
-    rows = [[str(s["id"]), s["agent"], (s["commit_sha"] or "")[:10] or "-", s["path"], score(s, dev),
-             fmt_dependence(s["teacher_dependence"])] + [score(s, ds) for ds in heldout]
-            + [", ".join(f["kind"] for f in s["open_flags"]) or "-"] for s in board]
-    echo(table(["id", "agent", "commit", "method", f"{dev} PGR", "teacher adds", *[f"{ds} PGR" for ds in heldout],
-                "flags"], rows))
+    rows = [[str(s["id"]), s["agent"], (s["commit_sha"] or "")[:10] or "-", s["path"], score(s, task.private),
+             score(s, task.dev)] + [score(s, ds) for ds in task.heldout]
+            + [short(s["teacher_dependence"]), ", ".join(f["kind"] for f in s["open_flags"]) or "-"] for s in board]
+    echo(table(["id", "agent", "commit", "method", "private PGR", "public PGR", *[f"{ds} PGR" for ds in task.heldout],
+                "follows teacher", "flags"], rows))
 
 
 @cli.command("scorer")

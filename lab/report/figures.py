@@ -1,4 +1,4 @@
-"""The report's two PNG figures: best dev PGR over time, and spend and experiments per agent."""
+"""The report's two PNG figures: best private dev PGR over time, and spend and experiments per agent."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,12 +23,12 @@ def _empty(ax, text: str) -> None:
 
 
 def pgr_over_time(report: Report, path: Path) -> Path:
-    """Each agent's best dev PGR so far as steps, the lab's best thicker, baselines as dashed lines."""
+    """Each agent's best private dev PGR so far as steps, the lab's best thicker, baselines as dashed lines."""
     fig, ax = plt.subplots(figsize=(10, 5.2), dpi=DPI, layout="constrained")
     series = {name: points for name, points in report.best_over_time.items() if points}
-    ax.set_title(f"Best dev PGR so far ({report.dev})")
+    ax.set_title(f"Best private dev PGR so far ({report.private})")
     ax.set_xlabel("hours since the first submission")
-    ax.set_ylabel("dev PGR")
+    ax.set_ylabel("private dev PGR")
     if not series and not report.baselines:
         _empty(ax, "no scored submissions yet")
     else:

@@ -18,17 +18,17 @@ NOT_AGENTS = ("baseline", "person")  # submitters that are not research agents
 @dataclass(frozen=True)
 class Score:
     dataset: str
-    role: str          # "dev" or "heldout"
+    role: str          # "dev" (the public dev set), "private" (its replica) or "heldout"
     status: str
     pgr: float | None
     pgr_se: float | None
 
 
 @dataclass(frozen=True)
-class Dependence:
-    """How much dev PGR the teacher adds: PGR with it minus PGR with counterfactual teachers."""
-    difference: float
-    difference_se: float
+class Following:
+    """How far the predictions follow the teacher (lab.scorer.teacher_check): 1 copies it, 0 ignores it."""
+    following: float
+    se: float
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,24 @@ class Entry:
     created: float
     scores: dict[str, Score]
     open_flags: list[str]
-    teacher_dependence: Dependence | None = None
+    following: Following | None = None
+
+    def pgr_of(self, role: str) -> float | None:
+        score = next((s for s in self.scores.values() if s.role == role), None)
+        return score.pgr if score and score.status != "failed" else None
 
     @property
     def dev_pgr(self) -> float | None:
-        dev = next((s for s in self.scores.values() if s.role == "dev"), None)
-        return dev.pgr if dev and dev.status != "failed" else None
+        return self.pgr_of("dev")
+
+    @property
+    def private_pgr(self) -> float | None:
+        return self.pgr_of("private")
+
+    @property
+    def ranked_pgr(self) -> float | None:
+        """What ranks it: the private replica's PGR (the public one for a submission scored before there was one)."""
+        return self.private_pgr if self.private_pgr is not None else self.dev_pgr
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,7 @@ class AgentSpend:
     experiments: int
     scorer_queries: int
     submissions: int
-    best_dev_pgr: float | None
+    best_pgr: float | None       # the private replica's, as the leaderboard ranks
     active_hours: float
 
 
@@ -95,7 +107,7 @@ class MethodDiff:
     submission: int
     commit: str
     path: str
-    dev_pgr: float | None
+    pgr: float | None            # the private replica's, as the leaderboard ranks
     diff: str | None
     missing: str | None    # why there is no diff, when there is none
 
@@ -113,7 +125,8 @@ class Report:
     root: Path
     generated: float
     dev: str
-    datasets: list[str]
+    private: str
+    heldout: list[str]
     first: float | None                    # the earliest and latest recorded activity
     last: float | None
     start: float | None                    # the first submission: time zero of the PGR chart
@@ -137,7 +150,7 @@ class Report:
 
     @property
     def best(self) -> Entry | None:
-        return next((e for e in self.leaderboard if e.dev_pgr is not None), None)
+        return next((e for e in self.leaderboard if e.ranked_pgr is not None), None)
 
 
 def _score(row: dict) -> Score:
@@ -146,9 +159,13 @@ def _score(row: dict) -> Score:
 
 def _entry(rank: int, sub: dict) -> Entry:
     d = sub["teacher_dependence"]
-    dependence = Dependence(d["difference"], d["difference_se"]) if d else None
+    following = Following(d["following"], d["se"]) if d and "following" in d else None   # older ones: none
     return Entry(rank, sub["id"], sub["agent"], sub["commit_sha"], sub["path"], sub["created"],
-                 {s["dataset"]: _score(s) for s in sub["scores"]}, [f["kind"] for f in sub["open_flags"]], dependence)
+                 {s["dataset"]: _score(s) for s in sub["scores"]}, [f["kind"] for f in sub["open_flags"]], following)
+
+
+def _ranked(sub: dict) -> float | None:
+    return sub["private_pgr"] if sub["private_pgr"] is not None else sub["dev_pgr"]
 
 
 def _baselines(db) -> dict[str, float]:
@@ -158,9 +175,9 @@ def _baselines(db) -> dict[str, float]:
 
 def _spend(db, board: list[dict]) -> list[AgentSpend]:
     best: dict[str, float] = {}
-    for sub in board:  # best dev PGR first
-        if sub["dev_pgr"] is not None:
-            best.setdefault(sub["agent"], sub["dev_pgr"])
+    for sub in board:  # best first
+        if _ranked(sub) is not None:
+            best.setdefault(sub["agent"], _ranked(sub))
     counts = dict(db.execute("SELECT agent, count(*) FROM submissions GROUP BY agent").fetchall())
     return [AgentSpend(a["name"], a["backend"] or "-", a["state"], a["tokens_in"] or 0, a["tokens_out"] or 0,
                        a["dollars"] or 0.0, a["experiments"] or 0, a["scorer_queries"] or 0,
@@ -196,7 +213,7 @@ def _posts(db) -> list[Post]:
 def _diffs(cfg, board: list[dict]) -> list[MethodDiff]:
     """The best submission with a commit of each of the top agents, and its diff against the scaffold."""
     chosen: list[dict] = []
-    for sub in board:  # best dev PGR first
+    for sub in board:  # best first
         if (sub["commit_sha"] and sub["agent"] not in NOT_AGENTS
                 and sub["agent"] not in {c["agent"] for c in chosen}):
             chosen.append(sub)
@@ -210,7 +227,7 @@ def _diffs(cfg, board: list[dict]) -> list[MethodDiff]:
         diff, why = None, missing
         if history is not None:
             diff, why = _diff(history, sub["commit_sha"])
-        out.append(MethodDiff(sub["agent"], sub["id"], sub["commit_sha"], sub["path"], sub["dev_pgr"], diff, why))
+        out.append(MethodDiff(sub["agent"], sub["id"], sub["commit_sha"], sub["path"], _ranked(sub), diff, why))
     return out
 
 
@@ -263,7 +280,8 @@ def gather(cfg, db) -> Report:
         "scorer_queries": sum(a.scorer_queries for a in spend),
     }
     return Report(
-        root=Path(cfg.root).resolve(), generated=time.time(), dev=cfg.task.dev, datasets=list(cfg.task.datasets),
+        root=Path(cfg.root).resolve(), generated=time.time(), dev=cfg.task.dev, private=cfg.task.private,
+        heldout=list(cfg.task.heldout),
         first=first, last=last, start=start, scored=len(board),
         leaderboard=[_entry(i, sub) for i, sub in enumerate(board[:LEADERBOARD_ROWS], start=1)],
         best_over_time=submissions.best_over_time(db), baselines=_baselines(db), agents=spend,

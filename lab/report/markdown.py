@@ -91,9 +91,10 @@ def header(r: Report) -> str:
         f"({t['tokens_in']:,} in, {t['tokens_out']:,} out), {t['experiments']:,} experiments, "
         f"{t['scorer_queries']:,} scorer queries, {r.submissions:,} submissions ({r.scored:,} on the leaderboard), "
         f"{r.post_count:,} forum posts",
-        (f"- **Best dev PGR**: {score(best.scores.get(r.dev))} by {best.agent} "
+        (f"- **Best private dev PGR**: {score(best.scores.get(r.private) or best.scores.get(r.dev))} (public "
+         f"{score(best.scores.get(r.dev))}) by {best.agent} "
          f"(submission #{best.submission}" + (f", commit `{best.commit[:10]}`" if best.commit else "") + ")")
-        if best else "- **Best dev PGR**: no scored submissions yet",
+        if best else "- **Best private dev PGR**: no scored submissions yet",
         f"- **The person's actions**: {r.actions:,} (steering, starts and stops, reviews, posts)",
         f"- **The lab now**: {'; '.join([r.now, *(f'warning: {w}' for w in r.warnings)])}",
         f"- **Generated**: {when(r.generated)} by `lab report`",
@@ -105,31 +106,33 @@ def leaderboard(r: Report) -> str:
     out = ["## Leaderboard", ""]
     if not r.leaderboard:
         return "\n".join(out + ["No scored submissions yet (`lab score --baselines` scores the scaffold's baselines)."])
-    heldout = [d for d in r.datasets if d != r.dev]
+    heldout = r.heldout
     shown = f"All {r.scored}" if len(r.leaderboard) == r.scored else f"The top {len(r.leaderboard)} of {r.scored}"
-    out.append(f"{shown} scored submissions, best dev PGR first; disqualified ones "
-               f"are left out (see Flags). PGR is the mean ± standard error over seeds. `{r.dev}` is the dev set "
-               f"the agents optimise; " + (", ".join(f"`{d}`" for d in heldout) + " are held out: the agents never "
-                                           "see them." if heldout else "there are no held-out sets.")
-               + " *Teacher adds* is dev PGR with the real teacher minus dev PGR with counterfactual teachers "
-                 "that keep what the strong model sees and lose what the teacher knows beyond it.")
+    out.append(f"{shown} scored submissions, best private dev PGR first; disqualified ones "
+               f"are left out (see Flags). PGR is the mean ± standard error over seeds. *Public* is `{r.dev}`, the "
+               f"dev set the agents see and evaluate on; *private* is `{r.private}`, fresh texts of the same task "
+               f"that no agent has seen, which ranks them; " + (", ".join(f"`{d}`" for d in heldout) +
+                                                                " are held out: the agents never see them either."
+                                                                if heldout else "there are no held-out sets.")
+               + " *Follows teacher* is how far the predictions follow the teacher they are given, where two real "
+                 "teachers disagree (1: copies it, 0: ignores it), on data no agent has seen.")
     out.append("")
-    headers = ["rank", "submission", "agent", "commit", "method", f"{r.dev} (dev)", "teacher adds",
-               *[f"{d} (held-out)" for d in heldout], "open flags"]
-    rows = [[e.rank, f"#{e.submission}", e.agent, code((e.commit or "")[:10]), code(e.path), score(e.scores.get(r.dev)),
-             pgr(e.teacher_dependence.difference, e.teacher_dependence.difference_se) if e.teacher_dependence else "-",
-             *[score(e.scores.get(d)) for d in heldout], ", ".join(e.open_flags) or "-"]
+    headers = ["rank", "submission", "agent", "commit", "method", "private dev", "public dev",
+               *[f"{d} (held-out)" for d in heldout], "follows teacher", "open flags"]
+    rows = [[e.rank, f"#{e.submission}", e.agent, code((e.commit or "")[:10]), code(e.path),
+             score(e.scores.get(r.private)), score(e.scores.get(r.dev)), *[score(e.scores.get(d)) for d in heldout],
+             pgr(e.following.following, e.following.se) if e.following else "-", ", ".join(e.open_flags) or "-"]
             for e in r.leaderboard]
     return "\n".join(out + [table(headers, rows)])
 
 
 def over_time(r: Report) -> str:
-    out = ["## PGR over time", "", f"![Best dev PGR so far per agent]({PGR_FIGURE})", ""]
+    out = ["## PGR over time", "", f"![Best private dev PGR so far per agent]({PGR_FIGURE})", ""]
     agents = {n: p for n, p in r.best_over_time.items() if n != "lab" and p}
     if not agents and not r.best_over_time.get("lab"):
         out.append("No agent has a scored submission yet.")
     else:
-        out.append(f"Each agent's best dev PGR so far, a dot at each improvement; the thick grey line is the "
+        out.append(f"Each agent's best private dev PGR so far, a dot at each improvement; the thick grey line is the "
                    f"lab's best ({len(agents)} agents with a scored submission). Disqualified submissions "
                    f"do not count.")
     if r.baselines:
@@ -142,10 +145,10 @@ def spend(r: Report) -> str:
     if not r.agents:
         return "\n".join(out + ["No agents have run yet."])
     rows = [[a.name, a.backend, a.state, f"{a.tokens_in:,}", f"{a.tokens_out:,}", f"${a.dollars:,.2f}",
-             f"{a.experiments:,}", f"{a.scorer_queries:,}", f"{a.submissions:,}", pgr(a.best_dev_pgr),
+             f"{a.experiments:,}", f"{a.scorer_queries:,}", f"{a.submissions:,}", pgr(a.best_pgr),
              f"{a.active_hours:.2f}"] for a in r.agents]
     headers = ["agent", "backend", "state", "tokens in", "tokens out", "dollars", "experiments", "scorer queries",
-               "submissions", "best dev PGR", "active hours"]
+               "submissions", "best private PGR", "active hours"]
     return "\n".join(out + [table(headers, rows), "", f"![Dollars and experiments per agent]({SPEND_FIGURE})"])
 
 
@@ -155,7 +158,7 @@ def _fence(text: str) -> str:
 
 
 def method(rank: int, d: MethodDiff) -> str:
-    out = [f"### {rank}. {d.agent}: submission #{d.submission}, dev PGR {pgr(d.dev_pgr)}", "",
+    out = [f"### {rank}. {d.agent}: submission #{d.submission}, private dev PGR {pgr(d.pgr)}", "",
            f"Commit `{d.commit}`, method `{d.path}`; its diff against `main` (the scaffold it grew from):", ""]
     if d.diff is None:
         return "\n".join(out + [f"*No diff: {d.missing}.*"])

@@ -33,7 +33,7 @@ def fix_ceilings(testbed: Testbed, repo: SafeGit, engine: Engine, spec_for: Call
     commit = research.root_commit(repo)
     fixed: dict[str, Baseline] = {}
     done: dict[str, dict[str, float]] = {}
-    for dataset in testbed.task.datasets:
+    for dataset in testbed.task.scored:
         current = testbed.baseline(dataset)
         if (current.ceiling_acc is not None and current.seeds == seeds and current.ceiling_commit == commit
                 and not force):
@@ -58,7 +58,7 @@ def fix_ceilings(testbed: Testbed, repo: SafeGit, engine: Engine, spec_for: Call
     for dataset, accs in done.items():
         fixed[dataset] = testbed.set_ceiling(dataset, seeds, [accs[str(s)] for s in seeds], commit)
         _partial(testbed, dataset).unlink(missing_ok=True)
-    return [fixed[d] for d in testbed.task.datasets]
+    return [fixed[d] for d in testbed.task.scored]
 
 
 def _partial(testbed: Testbed, dataset: str) -> Path:

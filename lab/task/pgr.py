@@ -41,3 +41,14 @@ class DatasetScore:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def sampling_se(per_seed: list[dict[str, int]], truth: dict[str, int], weak: dict[str, int], gap: float) -> float:
+    """The SE of a PGR that counts the sampling of the test texts as well as the seeds: per text, the method's
+    accuracy over the seeds minus the weak teacher's, whose mean over the texts divided by the gap is the PGR."""
+    n = len(truth)
+    if n < 2 or gap <= 0 or not per_seed:
+        return 0.0
+    d = [sum(run[i] == y for run in per_seed) / len(per_seed) - (weak[i] == y) for i, y in truth.items()]
+    mean = sum(d) / n
+    return math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1) / n) / gap

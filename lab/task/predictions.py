@@ -18,6 +18,11 @@ def read_predictions(path: Path, expected_ids: list[str], max_bytes: int) -> dic
         raise MethodRejected("the method wrote no predictions file (expected JSONL at --out)") from None
     except Blocked as exc:
         raise MethodRejected(f"predictions file: {exc}".replace(f"{Path(path).name} is", "it is")) from None
+    return parse_predictions(content, expected_ids)
+
+
+def parse_predictions(content: bytes, expected_ids: list[str]) -> dict[str, int]:
+    """{id: label} for exactly the expected ids, from a predictions file's bytes, or MethodRejected."""
     expected = set(expected_ids)
     labels: dict[str, int] = {}
     for number, raw in enumerate(content.split(b"\n"), start=1):

@@ -1,11 +1,20 @@
-"""The embedded testbed on disk: the agents' view of each dataset and the private store beside it.
+"""The embedded testbed on disk: the agents' view of the dev dataset and the private store beside it.
 
     <state>/data/<dev>/            what agents may read (train with the teacher's soft labels, test
                                    without labels, strong features, meta.json, README.md)
-    <state>/private/<ds>/          labels.json, baselines.json, view/ (held-out sets only),
-                                   ground_truth_view/ (the train split with true labels, for the ceiling)
+    <state>/private/<set>/         labels.json, baselines.json, teachers.json (both teachers' soft labels on the
+                                   test split), view/ (every set but the public dev one), ground_truth_view/ (the
+                                   train split with true labels, for the ceiling), teacher_b_view/ (the sets of the
+                                   teacher check: the train split labelled by the second teacher)
     <state>/private/testbed.json   manifest: the task fingerprint and a hash of every file
     <state>/cache/features/        strong features by content, reused across rebuilds of the views
+
+The sets (lab.config_derived.TaskDatasets.scored): the public dev set, its private replica `<dev>_private` (other
+texts of the same source), and the held-out sets. Every teacher is the same weak model trained the same way on labelled
+texts of its own, none shared: the public dev set's teacher is the one agents learn from; each set no agent has seen
+(the replica, the held-out sets) has a first teacher, whose labels rank submissions there, and a second one, whose
+labels the teacher check's runs get. Both of those are teachers no agent has seen, drawn alike, so that nothing in a
+run's labels says which of the two it is in (the public teacher would be: a method knows its statistics).
 """
 from __future__ import annotations
 
@@ -39,7 +48,7 @@ Write predictions as JSONL, one {{"id": ..., "label": 0 or 1, "p1": optional pro
 """
 
 
-TESTBED_VERSION = 3  # bump when the way a testbed is built changes: prepared ones then rebuild
+TESTBED_VERSION = 4  # bump when the way a testbed is built changes: prepared ones then rebuild
 
 
 def task_fingerprint(task) -> str:
@@ -95,9 +104,17 @@ class Testbed:
     def ground_truth_view(self, dataset: str) -> Path:
         return self.private_dir(dataset) / "ground_truth_view"
 
+    def teacher_b_view(self, dataset: str) -> Path:
+        """The set's view with the second teacher's soft labels on its train split (the teacher check's)."""
+        return self.private_dir(dataset) / "teacher_b_view"
+
     # ---- private facts -----------------------------------------------------------------------
     def labels(self, dataset: str, split: str = "test") -> dict[str, int]:
         return json.loads((self.private_dir(dataset) / "labels.json").read_text())[split]
+
+    def teachers(self, dataset: str) -> dict[str, dict[str, float]]:
+        """Both teachers' soft labels on the set's test split: {"a": {id: p}, "b": {id: p}}."""
+        return json.loads((self.private_dir(dataset) / "teachers.json").read_text())
 
     def test_ids(self, dataset: str) -> list[str]:
         return [row["id"] for row in files.read_jsonl(self.view(dataset) / "test.jsonl")]
@@ -234,28 +251,61 @@ def _build_embedded(cfg, testbed: Testbed, force: bool) -> list[Path]:
     written: list[Path] = []
     for dataset in task.datasets:
         sizes = task.sizes_of(dataset)
+        carved = dataset == task.dev
+        wanted = {"teacher": sizes.teacher, "teacher_b": sizes.teacher}
+        wanted |= {"teacher_private": sizes.teacher} if carved else {}
+        wanted |= {"train": sizes.train, "test": sizes.test}
+        wanted |= {"replica_train": sizes.train, "replica_test": sizes.test} if carved else {}
         try:
             frame = DATASETS[dataset].read()
-            splits = make_splits(dataset, frame, sizes.teacher, sizes.train, sizes.test, task.split_seed)
+            splits = make_splits(dataset, frame, wanted, task.split_seed)
         except (ValueError, ModuleNotFoundError) as exc:
             raise TestbedError(f"cannot prepare dataset {dataset}: {exc}") from None
-        features = _features(cache, dataset, splits.train + splits.test, task, force)
-        train_x, test_x = features[: len(splits.train)], features[len(splits.train):]
-        teacher = Teacher([e.text for e in splits.teacher], [e.label for e in splits.teacher], task.split_seed)
-        weak_train = teacher.soft_labels([e.text for e in splits.train])
-        weak_test = teacher.soft_labels([e.text for e in splits.test])
-        weak_acc = float(np.mean((weak_test > 0.5) == np.array([e.label for e in splits.test])))
-
-        private = testbed.private_dir(dataset)
-        written += _write_view(testbed.view(dataset), splits.train, weak_train, splits.test, train_x, test_x, task)
-        truth = derived_view(testbed.view(dataset), testbed.ground_truth_view(dataset),
-                             ({"id": e.id, "text": e.text, "weak_soft": float(e.label)} for e in splits.train))
-        written.append(truth / "train.jsonl")
-        labels = {split: {e.id: e.label for e in getattr(splits, split)} for split in ("teacher", "train", "test")}
-        files.write_json(private / "labels.json", labels)
-        files.write_json(private / "baselines.json", {
-            "weak_acc": weak_acc, "weak_model": WEAK_MODEL, "strong_model": STRONG_MODEL,
-            "sizes": sizes.model_dump(),
-            "note": "the teacher is deterministic, so its accuracy is the same for every seed"})
-        written += [private / "labels.json", private / "baselines.json"]
+        teacher = {name: Teacher([e.text for e in splits[name]], [e.label for e in splits[name]], task.split_seed)
+                   for name in wanted if name.startswith("teacher")}
+        # (set, its texts, the teacher that labels it and ranks on it, the teacher split it learned from)
+        sets = [(dataset, splits["train"], splits["test"], "teacher")]
+        if carved:
+            sets.append((task.private, splits["replica_train"], splits["replica_test"], "teacher_private"))
+        for name, train, test, ranked in sets:
+            features = _features(cache, dataset, train + test, task, force)
+            checked = name in task.checked
+            written += _write_set(testbed, name, train, test, features, teacher[ranked],
+                                  teacher["teacher_b"] if checked else None, splits[ranked], task)
     return written
+
+
+def _write_set(testbed: Testbed, name: str, train: list[Example], test: list[Example], features: np.ndarray,
+               first: Teacher, second: Teacher | None, teacher_split: list[Example], task) -> list[Path]:
+    """One set's view (its first teacher's), labels, its teachers' test predictions, weak baseline, ground-truth
+    view, and for a set of the teacher check the second teacher's view."""
+    train_x, test_x = features[: len(train)], features[len(train):]
+    train_texts, test_texts = [e.text for e in train], [e.text for e in test]
+    soft = {"a": first.soft_labels(train_texts)}
+    tested = {"a": first.soft_labels(test_texts)}
+    if second is not None:
+        soft["b"], tested["b"] = second.soft_labels(train_texts), second.soft_labels(test_texts)
+    truth = np.array([e.label for e in test])
+    view = testbed.view(name)
+    written = _write_view(view, train, soft["a"], test, train_x, test_x, task)
+    ground = derived_view(view, testbed.ground_truth_view(name),
+                          ({"id": e.id, "text": e.text, "weak_soft": float(e.label)} for e in train))
+    written.append(ground / "train.jsonl")
+    if second is not None:
+        b_view = derived_view(view, testbed.teacher_b_view(name), ({"id": e.id, "text": e.text,
+                                                                    "weak_soft": round(float(p), 6)}
+                                                                   for e, p in zip(train, soft["b"])))
+        written.append(b_view / "train.jsonl")
+    private = testbed.private_dir(name)
+    files.write_json(private / "labels.json", {"teacher": {e.id: e.label for e in teacher_split},
+                                               "train": {e.id: e.label for e in train},
+                                               "test": {e.id: e.label for e in test}})
+    files.write_json(private / "teachers.json", {w: {e.id: round(float(p), 6) for e, p in zip(test, ps)}
+                                                 for w, ps in tested.items()})
+    files.write_json(private / "baselines.json", {
+        "weak_acc": float(np.mean((tested["a"] > 0.5) == truth)),
+        **({"second_teacher_acc": float(np.mean((tested["b"] > 0.5) == truth))} if second is not None else {}),
+        "weak_model": WEAK_MODEL, "strong_model": STRONG_MODEL,
+        "sizes": {"teacher": len(teacher_split), "train": len(train), "test": len(test)},
+        "note": "the teacher is deterministic, so its accuracy is the same for every seed"})
+    return written + [private / "labels.json", private / "teachers.json", private / "baselines.json"]

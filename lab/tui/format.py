@@ -44,13 +44,6 @@ def pgr_se(score: dict | None) -> str:
     return f"{score['pgr']:+.3f}±{score['pgr_se']:.3f}"
 
 
-def dependence(value: dict | None) -> str:
-    """How much dev PGR the teacher adds (real teacher minus counterfactual ones), ± its SE."""
-    if not value:
-        return "-"
-    return f"{value['difference']:+.3f}±{value['difference_se']:.3f}"
-
-
 def tokens(n: int | None) -> str:
     n = n or 0
     if n >= 1_000_000:

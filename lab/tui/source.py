@@ -52,7 +52,7 @@ def header_line(pid: int | None, best: float | None, dollars: float, experiments
     """One line for every screen's header: is the lab running (and is any of its loops silent), its best PGR, what it
     has spent."""
     return " · ".join([*(f"⚠ {line}" for line in silent), f"running (pid {pid})" if pid else "not running (S starts it)",
-                       f"best dev PGR {best:+.3f}" if best is not None else "no agent submission yet",
+                       f"best private PGR {best:+.3f}" if best is not None else "no agent submission ranked yet",
                        f"${dollars:.2f}", f"{experiments} experiments"])
 
 

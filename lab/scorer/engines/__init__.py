@@ -2,7 +2,7 @@
 cluster (`ray`), as `[cluster] engine` says.
 
 Every method run of the lab goes through the process's one engine: a submission's seeds, held-out sets and
-counterfactual teachers, `lab score --baselines`, the ceilings of `lab init`, and an agent's `run` tool.
+second-teacher runs, `lab score --baselines`, the ceilings of `lab init`, and an agent's `run` tool.
 Wherever it places a run, the engine runs the method in the same sandbox under the same limits, and gives
 back only what the method produced: predictions, logs and resource figures.
 """

@@ -12,7 +12,7 @@ from lab.scorer.runner import MethodRun
 
 @dataclass(frozen=True)
 class MethodJob:
-    label: str          # what the run is for: a dataset, or the counterfactual teacher's label
+    label: str          # what the run is for: a set, or a set with the second teacher (teacher_check.SECOND)
     view: Path          # the data folder the method reads, on this machine
     seed: int
     args: tuple[str, ...] = ()

@@ -1,13 +1,13 @@
 """What travels to a node, content-addressed: the method's code and the files of the data views it reads.
 
 On the head, every file of a view is put into Ray's object store once, under its SHA-256, and reused by every
-run and submission that reads the same bytes (a counterfactual view differs from the dev view only in its
+run and submission that reads the same bytes (a second teacher's view differs from its set's view only in its
 train.jsonl). A run receives, for each file of its view, the hash and a reference; a node keeps a cache of
 files by hash and fetches only what it lacks, checking each fetched file against its hash before use.
 
 Only the views a method may read travel, and the method's own code. Labels, baselines and the
-ground-truth views stay on the head: `Shipper.view` refuses any file below a `private/` folder that is not
-a held-out view (held-out views carry no labels: the sandboxed method reads them wherever it runs).
+ground-truth views stay on the head: `Shipper.view` refuses any file below a `private/` folder that is not a
+set's view or its second teacher's (these carry no labels: the sandboxed method reads them wherever it runs).
 """
 from __future__ import annotations
 
@@ -52,14 +52,14 @@ def pack_code(root: Path) -> CodeArchive:
 
 
 def check_shippable(view: Path, state_dir: Path | None) -> None:
-    """A view may travel unless it lies in the lab's private folder outside a held-out `view/`."""
+    """A view may travel unless it lies in the lab's private folder outside a set's `view/` or `teacher_b_view/`."""
     if state_dir is None:
         return
     private = Path(state_dir).resolve() / "private"
     where = Path(view).resolve()
     if where.is_relative_to(private):
         inside = where.relative_to(private).parts
-        if len(inside) < 2 or inside[1] != "view":
+        if len(inside) < 2 or inside[1] not in ("view", "teacher_b_view"):
             raise PrivateData(f"{view} carries labels or baselines and never leaves this machine "
                               "(only the views a method may read travel to the cluster's nodes)")
 

@@ -29,7 +29,7 @@ class DashboardScreen(AgentKeys, LiveScreen):
         with Container(id="lower"):
             with Vertical(id="board-pane", classes="pane"):
                 yield Label("leaderboard (enter: review)", classes="pane-title")
-                yield Leaderboard(cfg.task.dev, [d for d in cfg.task.datasets if d != cfg.task.dev], id="board")
+                yield Leaderboard(cfg.task.dev, cfg.task.private, cfg.task.heldout, id="board")
             with Vertical(id="chart-pane", classes="pane"):
                 yield PgrChart(id="chart")
             with Vertical(id="posts-pane", classes="pane"):

@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
+from lab.scorer.teacher_check import describe_following
 from lab.tui import format as fmt
 from lab.tui.screens.live import LiveScreen
 from lab.tui.source import BlockedAttempts, ReviewItem
@@ -54,12 +55,11 @@ def detail(item: ReviewItem) -> Group:
                          status_of(sub))
     if sub["disqualified_at"]:
         head.append(f"\n  disqualified: {sub['disqualified_reason']}", style="red")
-    scores = Text("\n".join(f"  {s['dataset'][:16]:<16} {s['role'][:4]:<4} {fmt.pgr_se(s):<13} acc {s['acc'] or 0:.3f}"
+    scores = Text("\n".join(f"  {s['dataset'][:24]:<24} {s['role'][:7]:<7} {fmt.pgr_se(s):<13} acc {s['acc'] or 0:.3f}"
                             for s in sub["scores"]))
-    if sub["teacher_dependence"]:
-        d = sub["teacher_dependence"]
-        scores.append(f"\n  teacher adds {fmt.dependence(d)} (dev PGR {d['counterfactual_pgr']:+.3f} with "
-                      f"counterfactual teachers, {len(d['seeds'])} runs)")
+    following = sub["teacher_dependence"]
+    if following and "following" in following:
+        scores.append(f"\n  teacher check: {describe_following(following)}")
     flags = [evidence_lines(f) for f in sub["flags"]]
     return Group(head, Text("\nscores", style="bold"), scores, Text("\nflags and their evidence", style="bold"),
                  *flags, Text("the method against the scaffold (main)", style="bold"),
@@ -79,8 +79,8 @@ class ReviewScreen(LiveScreen):
         yield Header()
         with Horizontal(id="review-body"):
             with Vertical(id="flagged-pane", classes="pane"):
-                yield SyncedTable([("id", "#"), ("agent", "agent"), ("dev", "dev PGR"), ("flags", "flags"),
-                                   ("status", "status")], id="flagged")
+                yield SyncedTable([("id", "#"), ("agent", "agent"), ("private", "private PGR"), ("public", "public PGR"),
+                                   ("flags", "flags"), ("status", "status")], id="flagged")
             with VerticalScroll(id="evidence-pane", classes="pane"):
                 yield Static("no flagged submission selected", id="evidence")
         with Vertical(id="blocked-pane", classes="pane"):
@@ -104,7 +104,7 @@ class ReviewScreen(LiveScreen):
         self.query_one("#blocked-pane").border_subtitle = Text(blocked_counts(blocked))
         self.items = {s["id"]: s for s in subs}
         self.query_one("#flagged", SyncedTable).sync([
-            (str(s["id"]), (str(s["id"]), s["agent"], fmt.pgr(s["dev_pgr"]),
+            (str(s["id"]), (str(s["id"]), s["agent"], fmt.pgr(s["private_pgr"]), fmt.pgr(s["dev_pgr"]),
                             ", ".join(sorted({f["kind"] for f in s["flags"]})), status_of(s))) for s in subs])
         self.query_one("#flagged-pane").border_subtitle = \
             f"{sum(bool(s['open_flags']) and not s['disqualified_at'] for s in subs)} to review"

@@ -53,12 +53,12 @@ class PgrChart(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         best_baseline = max(((v, k) for k, v in baselines.items() if v is not None), default=None)
-        plt.title("best dev PGR, hours" + (
+        plt.title("best private dev PGR, hours" + (
             f" · ─ {best_baseline[1].split('/')[-1].removesuffix('.py')} {best_baseline[0]:+.3f}"
             if best_baseline else ""))
         lab = series.get("lab", [])
         if not lab:
-            plt.title("best dev PGR: none scored yet")
+            plt.title("best private dev PGR: none scored yet")
             self.refresh()
             return
         start = lab[0][0]

@@ -9,6 +9,7 @@ import re
 from lab.agents.backends import recipes
 from lab.agents.backends.researcher import budget, knowledge, prose, submission
 from lab.agents.backends.researcher.context import Context, Move, ask
+from lab.agents.backends.researcher.halves import SELECT
 from lab.agents.backends.researcher.state import Experiment, Known, Stage
 from lab.agents.turns import ToolResult
 from lab.errors import is_lab_fault
@@ -58,7 +59,7 @@ def run(ctx: Context, exp: Experiment) -> Move:
 
 def evaluate(ctx: Context, exp: Experiment) -> Move:
     return budget.evaluate_wait(ctx) or ask(
-        f"evaluating {exp.tag} seed {exp.seed}", [("evaluate", {"predictions": exp.predictions})],
+        f"evaluating {exp.tag} seed {exp.seed}", [("evaluate", {"predictions": exp.predictions, "part": SELECT})],
         lambda results: after_evaluate(ctx, exp, results))
 
 
@@ -80,6 +81,7 @@ def after_evaluate(ctx: Context, exp: Experiment, results: list[ToolResult]) -> 
     budget.evaluation_spent(s.clock)
     s.fail_streak = 0
     data = result.data or {}
+    exp.predicted.append(exp.predictions)
     exp.pgrs.append(float(data["pgr"]))
     exp.accs.append(float(data["acc"]))
     if len(exp.pgrs) == 2:

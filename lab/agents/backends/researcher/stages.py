@@ -17,6 +17,7 @@ STAGES: dict[Stage, Callable[[Context, Experiment], Move]] = {
     Stage.COMMIT: experiment.commit,
     Stage.REVPARSE: experiment.revparse,
     Stage.POST: experiment.post,
+    Stage.CONFIRM: submission.confirm,
     Stage.CHECK: submission.check,
     Stage.SUBMIT: submission.submit,
     Stage.POST_SUBMISSION: submission.post_submission,

@@ -22,6 +22,7 @@ class Stage(Enum):
     COMMIT = "commit"                    # a state saved before runs went through `run`: commit what the shell ran
     REVPARSE = "revparse"                # nothing to commit: the worktree's HEAD already holds this recipe
     POST = "post"                        # post the result on the forum and note it
+    CONFIRM = "confirm"                  # a candidate: each seed's predictions scored on the half not selected on
     CHECK = "check"                      # a fresh look at the leaderboard: others may have got there first
     SUBMIT = "submit"                    # queue it with the scorer
     AWAIT = "await"                      # queued: other experiments go on while the scorer works on it
@@ -79,6 +80,7 @@ class Submission:
     seeds: Any                           # the scorer's seeds (a list), or their number
     flags: dict[str, str] = field(default_factory=dict)
     teacher: TeacherDependence | None = None
+    confirmed: float | None = None       # its recipe's PGR on the confirmation half, before it was submitted
 
 
 @dataclass
@@ -96,6 +98,8 @@ class Experiment:
     request: int | None = None           # the scorer's request id, once submitted
     submitted: Submission | None = None
     ran: str | None = None               # where the lab's `run` put this seed's predictions
+    predicted: list[str] = field(default_factory=list)    # each evaluated seed's predictions file
+    confirmed: list[float] = field(default_factory=list)  # their PGRs on the confirmation half
 
     @property
     def mean(self) -> float:
@@ -139,6 +143,7 @@ class ResearcherState:
     planned: Plan | None = None
     submissions: list[Submission] = field(default_factory=list)
     board_best: float | None = None                           # the best unflagged dev PGR on the leaderboard
+    confirmations: int = 0                                    # candidates scored on the confirmation half
     diffs: list[float] = field(default_factory=list)          # seed-0 minus seed-1 PGR of confirmed runs
     effects: dict[str, list[float]] = field(default_factory=dict)   # dimension -> child minus parent PGR
     focus_pos: int = 0

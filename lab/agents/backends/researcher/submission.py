@@ -1,22 +1,30 @@
-"""Submitting sparingly: only a confirmed recipe that beats this agent's best unflagged submission by more
-than the noise, is not far below the lab's best, and is not on a line the scorer flagged; then a fresh
-look at the leaderboard, and the submission. The scorer queues it and answers at once; the researcher
-goes on with its next experiment, asks about the submission now and then (at once after a note from
-the scorer), and posts what the scorer made of it (its flags included) when the result is in."""
+"""Submitting sparingly: only a recipe that beats this agent's best unflagged submission by more than the noise on
+the half of the public test texts it was chosen on, is not far below the lab's best, and is not on a line the scorer
+flagged; then the same on the other half, which chose nothing (with a bar that rises with the candidates confirmed
+so far: the more variants tried, the more one of them beats the bar by luck); then a fresh look at the leaderboard,
+and the submission. Submissions are ranked on texts no agent sees: a recipe picked for its luck on the public texts
+only widens the gap between its public and private PGR.
+
+The scorer queues a submission and answers at once; the researcher goes on with its next experiment, asks about the
+submission now and then (at once after a note from the scorer), and posts what the scorer made of it (its flags
+included) when the result is in."""
 from __future__ import annotations
 
 import math
 import time
+from statistics import NormalDist
 
 from lab.agents.backends import recipes
 from lab.agents.backends.researcher import budget, forum, knowledge, prose
 from lab.agents.backends.researcher.context import Context, Move, ask
+from lab.agents.backends.researcher.halves import CONFIRM
 from lab.agents.backends.researcher.state import Experiment, Stage, Submission
 from lab.agents.turns import ToolResult
 from lab.errors import is_lab_fault
 
 CHECK_EVERY_S = 60      # between questions to the scorer about a submission it is working on
 WAIT_S = 60             # the longest single wait for a result, when there is nothing else to do
+CONFIRM_LEVEL = 0.16    # a candidate's chance of clearing the confirmation bar by luck, shared by all confirmed
 
 
 def beats(mean: float, se: float, own_best: dict | None, board_best: float | None) -> bool:
@@ -36,6 +44,23 @@ def own_best(ctx: Context) -> Submission | None:
     """Its best submission that the scorer did not flag."""
     scored = [x for x in ctx.state.submissions if isinstance(x.pgr, (int, float)) and not x.flags]
     return max(scored, key=lambda x: x.pgr) if scored else None
+
+
+def own_best_confirmed(ctx: Context) -> float | None:
+    """The confirmation-half PGR of its best confirmed, unflagged submission."""
+    confirmed = [x.confirmed for x in ctx.state.submissions if x.confirmed is not None and not x.flags]
+    return max(confirmed) if confirmed else None
+
+
+def holds_up(ctx: Context, exp: Experiment) -> bool:
+    """Whether the candidate's confirmation-half PGR beats its best confirmed submission's by more than the noise,
+    at a bar that rises with the candidates confirmed so far (Bonferroni over them)."""
+    best = own_best_confirmed(ctx)
+    if best is None:
+        return True
+    z = NormalDist().inv_cdf(1 - CONFIRM_LEVEL / max(1, ctx.state.confirmations))
+    se = knowledge.noise(ctx.state) * math.sqrt(2 / len(exp.confirmed))   # the best's had about as many seeds
+    return sum(exp.confirmed) / len(exp.confirmed) > best + z * se
 
 
 def clears_the_bar(ctx: Context, exp: Experiment) -> bool:
@@ -63,14 +88,47 @@ def worth_submitting(ctx: Context, exp: Experiment) -> bool:
 
 
 def after_post(ctx: Context, exp: Experiment) -> None:
-    """After the result is posted: a fresh look at the leaderboard where it is worth submitting, else done."""
+    """After the result is posted: confirmation on the other half where it is worth submitting, else done."""
     if worth_submitting(ctx, exp):
-        exp.stage = Stage.CHECK
+        exp.stage = Stage.CONFIRM
         return
     reason = flagged_line_reason(ctx, exp)
     if reason and clears_the_bar(ctx, exp):
         ctx.state.notes.append(f"- not submitting {exp.tag}: {reason}")
     ctx.state.current = None
+
+
+def confirm(ctx: Context, exp: Experiment) -> Move:
+    """Score the next seed's predictions on the confirmation half; with every seed scored, go on or stop there."""
+    predictions = exp.predicted[len(exp.confirmed)]
+
+    def after(results: list[ToolResult]) -> None:
+        result = results[0] if results else None
+        if result is None:
+            return
+        kind = (result.data or {}).get("kind")
+        if result.is_error and (kind == "BudgetExceeded" or is_lab_fault(kind)):
+            (budget.evaluation_refused if kind == "BudgetExceeded" else budget.lab_failed)(ctx.state.clock, result)
+            return      # the stage stays
+        if result.is_error:
+            ctx.state.notes.append(f"- not submitting {exp.tag}: confirming it failed ({prose.first_line(result)})")
+            ctx.state.current = None
+            return
+        budget.evaluation_spent(ctx.state.clock)
+        exp.confirmed.append(float(result.data["pgr"]))
+        if len(exp.confirmed) < len(exp.predicted):
+            return
+        ctx.state.confirmations += 1
+        mean_b = sum(exp.confirmed) / len(exp.confirmed)
+        if holds_up(ctx, exp):
+            exp.stage = Stage.CHECK
+            return
+        ctx.state.notes.append(f"- not submitting {exp.tag}: PGR {exp.mean:+.2f} on the half it was chosen on, "
+                               f"{mean_b:+.2f} on the other half, not above its best by more than the noise")
+        ctx.state.current = None
+    return budget.evaluate_wait(ctx) or ask(
+        f"confirming {exp.tag} on the other half of the public texts (seed {len(exp.confirmed)})",
+        [("evaluate", {"predictions": predictions, "part": CONFIRM})], after)
 
 
 def check(ctx: Context, exp: Experiment) -> Move:
@@ -170,7 +228,8 @@ def after_result(ctx: Context, exp: Experiment, results: list[ToolResult]) -> No
     sub = Submission(submission=data.get("submission"), commit=exp.commit, key=exp.key, pgr=data.get("pgr"),
                      se=data.get("pgr_se"), acc=data.get("acc"), seeds=data.get("seeds"),
                      flags=forum.read_flags(data.get("flags")),
-                     teacher=forum.read_teacher(data.get("teacher_dependence")))
+                     teacher=forum.read_teacher(data.get("teacher_dependence")),
+                     confirmed=sum(exp.confirmed) / len(exp.confirmed) if exp.confirmed else None)
     s.submissions.append(sub)
     entry = knowledge.entry(s, exp.recipe, author=ctx.agent)
     if isinstance(sub.pgr, (int, float)):
