@@ -830,3 +830,23 @@ def test_per_agent_models_and_efforts_must_name_agents_of_the_lab(tmp_path):
     with pytest.raises(ConfigError, match=r"^lab.toml: claude.models names agent-12, not an agent of this lab "
                                           r"\(agents: agent-1 to agent-9\)$"):
         parse({"claude": claude}, root=tmp_path)
+
+
+# ---- about what an hour costs, said before anything starts ----------------------------------------
+def test_the_estimate_prices_a_measured_agent_hour_with_each_agents_own_prices_and_cache_lifetime(tmp_path):
+    from lab.agents.backends.claude.estimate import outlook, typical_hour
+
+    hour = known(MODEL).hour
+    assert hour["cache_read"] > 10 * hour["cache_write"]        # the bench's cache-read share, in the table
+    cfg = parse({"agents": {"count": 3}, "claude": {"models": {"agent-3": OPUS}, "prices": {"output": 12.0}}},
+                root=tmp_path)
+    seen = outlook(cfg)
+    sonnet = (hour["output"] * 12.0 + hour["cache_write"] * 2.5 + hour["cache_read"] * 0.1) / 1e6
+    opus = known(OPUS).prices.of(known(OPUS).hour)
+    assert seen.hourly == pytest.approx({"agent-1": sonnet, "agent-2": sonnet, "agent-3": opus})
+    assert seen.lab_hourly == pytest.approx(2 * sonnet + opus) and seen.models == f"{MODEL} x2, {OPUS} x1"
+    hourly = outlook(parse({"claude": {"cache_ttl": "1h"}}, root=tmp_path)).hourly["agent-1"]
+    assert hourly == pytest.approx((hour["output"] * 10 + hour["cache_write"] * 4.0 + hour["cache_read"] * 0.1) / 1e6)
+    mine = {"input": 1.0, "output": 1.0, "cache_write": 1.0, "cache_write_1h": 1.0, "cache_read": 1.0}
+    unknown = outlook(parse({"claude": {"model": "claude-sonnet-9", "prices": mine}}, root=tmp_path))
+    assert unknown.hourly["agent-1"] == pytest.approx(sum(typical_hour().values()) / 1e6)
