@@ -62,8 +62,8 @@ def experiment_s(rng: random.Random) -> float:
 TOOLS = [
     ("shell", 34, lambda r: {"command": f"python method.py --data $DATA --out runs/p{r.randint(1, 99)}.jsonl --seed "
                                         f"{r.randint(0, 4)}"}, (300, 6000), experiment_s),
-    ("edit_file", 12, lambda r: {"path": "w2s/losses.py", "old": text(r, 100, 600, CODE), "new": text(r, 100, 800, CODE)},
-     (60, 120), lambda r: 0.2),
+    ("edit_file", 12, lambda r: {"path": "w2s/losses.py", "old": text(r, 100, 600, CODE),
+                                 "new": text(r, 100, 800, CODE)}, (60, 120), lambda r: 0.2),
     ("read_file", 12, lambda r: {"path": "w2s/train.py"}, (1500, 10000), lambda r: 0.2),
     ("write_file", 10, lambda r: {"path": f"methods/m{r.randint(1, 99)}.py", "content": text(r, 1000, 6000, CODE)},
      (60, 80), lambda r: 0.2),
@@ -174,8 +174,8 @@ def run(model: str, hours: float, ttl: str, seed: int) -> Measured:
         if problems:
             raise SystemExit(f"the loopback API refused a request of {model}: {problems[0]}")
     totals = backend.totals
-    tokens = {"input": totals["input_tokens"], "output": totals["output_tokens"], "cache_read": totals["cache_read_tokens"],
-              "cache_write": totals["cache_write_tokens"] if ttl == "5m" else 0,
+    tokens = {"input": totals["input_tokens"], "output": totals["output_tokens"],
+              "cache_read": totals["cache_read_tokens"], "cache_write": totals["cache_write_tokens"] if ttl == "5m" else 0,
               "cache_write_1h": totals["cache_write_tokens"] if ttl == "1h" else 0}
     return Measured(model, backend.plan.effort, episode.now / 3600, totals["calls"], totals["resets"],
                     totals["dollars"], tokens)

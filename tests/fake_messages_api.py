@@ -210,7 +210,7 @@ def stalled_stream(reply: Reply, after_events: int, delay_s: float) -> Reply:
 
 def stream_broken_by_error(reply: Reply, after_events: int, kind: str = "overloaded_error",
                            text: str = "Overloaded") -> Reply:
-    """The reply streamed, then an `error` event after so many events: the API's way to end a stream it cannot finish."""
+    """The reply streamed, then an `error` event after so many events: how the API ends a stream it cannot finish."""
     return Reply(reply.status, reply.body, reply.headers, cut_after=after_events,
                  stream_error={"type": "error", "error": {"type": kind, "message": text}},
                  thinking_tokens=reply.thinking_tokens)
@@ -510,7 +510,8 @@ def sse_events(body: dict) -> list[tuple[str, dict]]:
               ("ping", {"type": "ping"})]
     for index, block in enumerate(body["content"]):
         kind = block["type"]
-        start = {"text": {"type": "text", "text": ""}, "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+        start = {"text": {"type": "text", "text": ""},
+                 "thinking": {"type": "thinking", "thinking": "", "signature": ""},
                  "tool_use": {**block, "input": {}}}.get(kind, block)
         events.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}))
         deltas = []

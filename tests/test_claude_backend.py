@@ -845,6 +845,9 @@ def test_the_estimate_prices_a_measured_agent_hour_with_each_agents_own_prices_a
     opus = known(OPUS).prices.of(known(OPUS).hour)
     assert seen.hourly == pytest.approx({"agent-1": sonnet, "agent-2": sonnet, "agent-3": opus})
     assert seen.lab_hourly == pytest.approx(2 * sonnet + opus) and seen.models == f"{MODEL} x2, {OPUS} x1"
+    # a price lab.toml sets over the table's is said at every start: one left from another model shows
+    assert seen.overrides() == [f"  prices of {MODEL} from lab.toml, not the table: output $12 (the table's: $10)"]
+    assert seen.overrides()[0] in seen.lines()
     hourly = outlook(parse({"claude": {"cache_ttl": "1h"}}, root=tmp_path)).hourly["agent-1"]
     assert hourly == pytest.approx((hour["output"] * 10 + hour["cache_write"] * 4.0 + hour["cache_read"] * 0.1) / 1e6)
     mine = {"input": 1.0, "output": 1.0, "cache_write": 1.0, "cache_write_1h": 1.0, "cache_read": 1.0}

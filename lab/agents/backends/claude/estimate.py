@@ -56,12 +56,24 @@ class Outlook:
             groups.setdefault(plan.describe(), []).append(plan)
         lines = [f"  {len(same)} agent{'s' if len(same) > 1 else ''} on {described}: about "
                  f"${self.hourly[same[0].agent]:.2f} an agent-hour" for described, same in groups.items()]
+        lines += self.overrides()
         agent = f"${self.agent_budget:.2f} an agent" if self.agent_budget else "no limit an agent"
         lab = f"${self.lab_budget:.2f} the lab" if self.lab_budget else "no limit for the lab"
         lines.append(f"  budget: {agent}, {lab} ([budget.agent] and [budget.lab] dollars in lab.toml)")
         lasts = (f": the lab's budget lasts about {self.lab_budget / self.lab_hourly:.1f} hours"
                  if self.lab_budget and self.lab_hourly else "")
         lines.append(f"  about ${self.lab_hourly:.2f} an hour in all{lasts}")
+        return lines
+
+    def overrides(self) -> list[str]:
+        """A line for each model whose prices lab.toml sets over the table's: a price left from another model shows."""
+        lines, seen = [], set()
+        for plan in self.plans:
+            if plan.overridden and plan.table and plan.model not in seen:
+                seen.add(plan.model)
+                keys = ", ".join(f"{key} ${getattr(plan.prices, key):g} (the table's: "
+                                 f"${getattr(plan.table.prices, key):g})" for key in plan.overridden)
+                lines.append(f"  prices of {plan.model} from lab.toml, not the table: {keys}")
         return lines
 
     def line(self) -> str:

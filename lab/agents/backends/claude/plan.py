@@ -49,12 +49,13 @@ class AgentPlan:
         return {"model": self.model, "thinking": self.thinking, "effort": self.effort}
 
     def describe(self) -> str:
-        kind = (self.thinking or {}).get("type")
-        thinking = {"adaptive": "adaptive thinking", "between_tools": "thinking between tool calls only",
-                    "disabled": "no thinking", "enabled": f"thinking budget {(self.thinking or {}).get('budget_tokens')}",
-                    None: "always thinks" if self.table and self.table.thinking == "always" else "no thinking"}[kind]
+        """The model and how it thinks, e.g. "claude-sonnet-5-5 (adaptive thinking, effort high)"."""
+        thinking = self.thinking or {}
+        words = {"adaptive": "adaptive thinking", "between_tools": "thinking between tool calls only",
+                 "disabled": "no thinking", "enabled": f"thinking budget {thinking.get('budget_tokens')}",
+                 None: "no thinking" if self.table else "its own default thinking"}[thinking.get("type")]
         effort = f", effort {self.effort}" if self.effort else ""
-        return f"{self.model} ({thinking}{effort})"
+        return f"{self.model} ({words}{effort})"
 
 
 def plans(cfg) -> list[AgentPlan]:
