@@ -15,11 +15,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# The lab on the embedded default: prepare the testbed, score the baselines, start the agents.
+# The lab on the embedded default: prepare the testbed, score the baselines, start the agents. Offline whatever
+# the environment holds: the researcher agents, and no process of the lab sees ANTHROPIC_API_KEY (`lab start`
+# alone offers Claude agents where the key is set, says what they would cost and asks).
 lab: install
 	$(BIN)/lab init
 	$(BIN)/lab score --baselines
-	$(BIN)/lab start
+	$(BIN)/lab start --offline
 
 test: install
 	$(BIN)/ruff check .

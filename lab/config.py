@@ -221,66 +221,71 @@ class BudgetSection(Strict):
 
 
 class Prices(Strict):
-    """Dollars per million tokens."""
-    input: float = Field(3.0, ge=0)
-    output: float = Field(15.0, ge=0)
-    cache_write: float = Field(3.75, ge=0)
-    cache_read: float = Field(0.30, ge=0)
+    """Dollars per million tokens. Each price left out comes from the backend's table of models
+    (lab/agents/backends/claude/models.toml); a model the table does not know needs all five."""
+    input: float | None = Field(None, ge=0)
+    output: float | None = Field(None, ge=0)            # thinking tokens are output tokens
+    cache_write: float | None = Field(None, ge=0)       # a 5-minute cache write
+    cache_write_1h: float | None = Field(None, ge=0)    # a 1-hour cache write
+    cache_read: float | None = Field(None, ge=0)
+
+
+Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
 
 class ClaudeSection(Strict):
-    model: str = "claude-sonnet-4-6"
-    models: dict[str, str] = {}          # per agent, e.g. {"agent-3" = "claude-opus-4-6"}; others use `model`
-    max_tokens: int = Field(8192, ge=256)
+    model: str = "claude-sonnet-5-5"
+    models: dict[str, str] = {}          # per agent, e.g. {"agent-3" = "claude-opus-5-5"}; others use `model`
+    thinking: Literal["adaptive", "off"] = "adaptive"   # "off": the least thinking each model allows
+    effort: Effort | None = None         # output_config.effort; None: each model's own default
+    efforts: dict[str, Effort] = {}      # per agent, e.g. {"agent-3" = "max"}; others use `effort`
+    thinking_budget: int = Field(0, ge=0)         # budget_tokens, for models with extended thinking only; 0: off
+    max_tokens: int | None = Field(None, ge=256)  # per reply; None: the model's default in the table
     context_tokens: int = Field(120000, ge=2000)
-    timeout_s: float = Field(300, gt=0)
+    timeout_s: float | None = Field(None, gt=0)   # None: follows max_tokens
     max_retries: int = Field(8, ge=0)
     retry_base_s: float = Field(2.0, ge=0)
     retry_max_wait_s: float = Field(60.0, gt=0)   # the longest single wait, a server's retry-after included
     base_url: str | None = None
-    cache_ttl: Literal["5m", "1h"] = "5m"         # prompt-cache lifetime; 1-hour writes cost 2x the input price
-    thinking_budget: int = Field(0, ge=0)         # extended thinking's budget_tokens; 0: off
-    prices: Prices = Prices()                     # of `model`
-    model_prices: dict[str, Prices] = {}          # of each other model that `models` names
+    cache_ttl: Literal["5m", "1h"] = "5m"         # prompt-cache lifetime: each lifetime's writes have their own price
+    prices: Prices = Prices()                     # of `model`, over the table's
+    model_prices: dict[str, Prices] = {}          # of other models, over the table's
 
     @model_validator(mode="after")
     def _consistent(self) -> "ClaudeSection":
         if self.thinking_budget and self.thinking_budget < 1024:
             raise ValueError(f"claude.thinking_budget must be 0 (off) or at least 1024 (the API's minimum), "
                              f"got {self.thinking_budget}")
-        if self.thinking_budget >= self.max_tokens:
+        if self.max_tokens is not None and self.thinking_budget >= self.max_tokens:
             raise ValueError(f"claude.thinking_budget ({self.thinking_budget}) must be below claude.max_tokens "
                              f"({self.max_tokens}): thinking tokens count toward max_tokens")
-        for agent, model in self.models.items():
-            number = agent.removeprefix("agent-")
-            if not (agent.startswith("agent-") and number.isdigit() and int(number) >= 1):
-                raise ValueError(f"claude.models: {agent!r} is not an agent's name (expected names like agent-3)")
-            if model != self.model and model not in self.model_prices:
-                raise ValueError(f"claude.models: {agent} uses {model!r}, which has no prices (add "
-                                 f'[claude.model_prices."{model}"] with input, output, cache_write and cache_read, '
-                                 "dollars per million tokens)")
-        for model, prices in self.model_prices.items():
-            if model == self.model:
-                raise ValueError(f"claude.model_prices names {model!r}, which is claude.model: its prices are "
-                                 "[claude.prices]")
-            missing = [k for k in Prices.model_fields if k not in prices.model_fields_set]
-            if missing:
-                raise ValueError(f'claude.model_prices."{model}": set every price, not only some (missing: '
-                                 f"{', '.join(missing)})")
+        for key, per_agent in (("models", self.models), ("efforts", self.efforts)):
+            for agent in per_agent:
+                number = agent.removeprefix("agent-")
+                if not (agent.startswith("agent-") and number.isdigit() and int(number) >= 1):
+                    raise ValueError(f"claude.{key}: {agent!r} is not an agent's name (expected names like agent-3)")
+        if self.model in self.model_prices:
+            raise ValueError(f"claude.model_prices names {self.model!r}, which is claude.model: its prices are "
+                             "[claude.prices]")
         return self
 
     def check_agents(self, names: list[str]) -> None:
-        """Every per-agent model names an agent of this lab (called by Config, which knows the agents)."""
-        unknown = [agent for agent in self.models if agent not in names]
-        if unknown:
-            raise ValueError(f"claude.models names {', '.join(unknown)}, not an agent of this lab "
-                             f"(agents: {names[0]} to {names[-1]})")
+        """Every per-agent model and effort names an agent of this lab (called by Config, which knows the agents)."""
+        for key, per_agent in (("models", self.models), ("efforts", self.efforts)):
+            unknown = [agent for agent in per_agent if agent not in names]
+            if unknown:
+                raise ValueError(f"claude.{key} names {', '.join(unknown)}, not an agent of this lab "
+                                 f"(agents: {names[0]} to {names[-1]})")
 
     def model_for(self, agent: str) -> str:
         return self.models.get(agent, self.model)
 
+    def effort_for(self, agent: str) -> Effort | None:
+        return self.efforts.get(agent, self.effort)
+
     def prices_for(self, model: str) -> Prices:
-        return self.prices if model == self.model else self.model_prices[model]
+        """The person's prices of that model (each one unset where lab.toml leaves it to the table)."""
+        return self.prices if model == self.model else self.model_prices.get(model, Prices())
 
 
 class SlicesSection(Strict):

@@ -58,13 +58,13 @@ def lab(tmp_path):
     root_sha = research.root_commit(repo)
     sha1 = _commit_on_branch(cfg.state_dir, tmp_path / "work", "agent-1", lines=300)
 
-    for name, backend, (tokens_in, tokens_out, dollars, experiments, queries), active_s in (
-            ("agent-1", "researcher", (0, 0, 0.0, 40, 12), 2 * HOUR),
-            ("agent-2", "claude", (120_000, 9_000, 3.5, 10, 7), 1.5 * HOUR),
-            ("agent-3", "claude", (50_000, 4_000, 1.25, 3, 2), 0.5 * HOUR)):
+    for name, backend, model, (tokens_in, tokens_out, dollars, experiments, queries), active_s in (
+            ("agent-1", "researcher", (None, None), (0, 0, 0.0, 40, 12), 2 * HOUR),
+            ("agent-2", "claude", ("claude-sonnet-5-5", "high"), (120_000, 9_000, 3.5, 10, 7), 1.5 * HOUR),
+            ("agent-3", "claude", ("claude-opus-5-5", "medium"), (50_000, 4_000, 1.25, 3, 2), 0.5 * HOUR)):
         counts = dict(tokens_in=tokens_in, tokens_out=tokens_out, dollars=dollars, experiments=experiments,
                       scorer_queries=queries)
-        agents.ensure(db, name, backend, "a direction", "cpu 0")
+        agents.ensure(db, name, backend, "a direction", "cpu 0", model=model[0], effort=model[1])
         agents.add_counts(db, name, **counts)
         agents.update(db, name, active_s=active_s, state="stopped")
 
@@ -164,7 +164,9 @@ def test_report_of_a_seeded_lab(lab, tmp_path):
     # the header
     assert f"`{cfg.root}`" in text
     assert "**Agents**: 3" in text
-    assert "$4.75" in text and "183,000 tokens" in text and "53 experiments" in text
+    assert "$4.75 ($145.25 left of the $150.00 budget)" in text and "183,000 tokens" in text
+    assert "53 experiments" in text
+    assert "**Spend rate**: $1.19 an agent-hour over 4.0 agent-hours; $" in text
     assert "8 submissions (6 on the leaderboard)" in text and "4 forum posts" in text
     assert (f"**Best private dev PGR**: +0.620 ± 0.020 (public +0.720 ± 0.020) by agent-1 (submission "
             f"#{ids['a1_best']}") in text
@@ -215,6 +217,9 @@ def test_report_of_a_seeded_lab(lab, tmp_path):
     a2 = spend["agent-2"]
     assert (a2["backend"], a2["state"], a2["tokens in"], a2["tokens out"], a2["dollars"]) == \
            ("claude", "stopped", "120,000", "9,000", "$3.50")
+    assert (a2["model"], a2["dollars an hour"]) == ("claude-sonnet-5-5 (high)", "$2.33")
+    assert (spend["agent-1"]["model"], spend["agent-3"]["model"]) == ("-", "claude-opus-5-5 (medium)")
+    assert spend["agent-1"]["dollars an hour"] == "$0.00" and spend["agent-3"]["dollars an hour"] == "$2.50"
     assert (a2["experiments"], a2["scorer queries"], a2["submissions"], a2["best private PGR"],
             a2["active hours"]) == ("10", "7", "2", "+0.500", "1.50")
     assert (spend["agent-1"]["experiments"], spend["agent-1"]["submissions"], spend["agent-1"]["best private PGR"]) \

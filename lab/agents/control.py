@@ -114,19 +114,26 @@ def check_names(cfg, names: list[str]) -> list[str]:
     return names
 
 
-def start_daemon(cfg, config_path: str, only: list[str] | None = None) -> tuple[Running, bool]:
+def start_daemon(cfg, config_path: str, only: list[str] | None = None,
+                 backend: str | None = None) -> tuple[Running, bool]:
     """Start the supervisor in its own session and wait until it is ready (its pid file appears). Where another
     supervisor holds the lab (one started by other means, still starting), that one once ready; the bool says
-    which: True for another's."""
+    which: True for another's. `backend` is the one chosen for it (and agreed to, where "auto" asked): the
+    supervisor takes it from its command line, and only a supervisor of Claude agents is given the API key."""
+    from lab.agents.backends import environment
+
     paths = Paths(cfg.run_dir)
     paths.logs.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "lab.agents.supervisor", "--config", str(Path(config_path).resolve())]
+    if backend:
+        argv += ["--backend", backend]
     if only:
         argv += ["--only", *only]
+    env = environment(backend) if backend else dict(os.environ)
     log_path = cfg.run_dir / "supervisor.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=cfg.root, env={**os.environ, **DAEMON_ENV})
+                                start_new_session=True, cwd=cfg.root, env={**env, **DAEMON_ENV})
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None and proc.returncode == EXIT_ALREADY_SUPERVISED:
@@ -175,15 +182,16 @@ class Started:
     replaced: str | None = None     # why a frozen supervisor was killed first
 
 
-def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) -> Started:
+def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None, choice=None) -> Started:
     """Prepare what is missing (the testbed; the supervisor makes the worktrees as it starts) and start the
     supervisor, unless it already runs. One start at a time: a start while another is under way waits for it, and
-    then finds the lab running."""
-    from lab.agents.backends import resolve
-    from lab.prepare import prepare
-
-    _, why = resolve(cfg.agents.backend, cfg.task.kind)
+    then finds the lab running. `choice` is the backend `lab start` chose (lab.agents.backends.Choice), the
+    person's yes included; without one, "auto" that would spend on Claude is refused (SpendNotConfirmed)."""
     names = check_names(cfg, list(names or []))
+    # said before anything is created: a missing API key, spending nobody agreed to, a model with no known price
+    backend, why = (choice.backend, choice.why) if choice else (None, "")
+    if backend is None and running(cfg) is None:
+        backend, why = _backend(cfg)
     with StartLock(cfg.run_dir):
         replaced = None
         frozen = frozen_supervisor(cfg)
@@ -195,11 +203,27 @@ def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None) ->
         live = running(cfg)
         if live:
             return Started(live, True, why, False, 0)
+        if backend is None:   # it was running a moment ago
+            backend, why = _backend(cfg)
+        from lab.prepare import prepare
+
         prepared = prepare(cfg, sandbox)
-        started, another = start_daemon(cfg, config_path, names or None)
+        started, another = start_daemon(cfg, config_path, names or None, backend)
     if another:
         return Started(started, True, why, prepared.rebuilt, 0, replaced)
     return Started(started, False, why, prepared.rebuilt, len(names) or cfg.agents.count, replaced)
+
+
+def _backend(cfg) -> tuple[str, str]:
+    """The backend of a start that nobody can be asked about, and why; Claude agents' plans checked."""
+    from lab.agents.backends import resolve
+
+    backend, why = resolve(cfg.agents.backend, cfg.task.kind)
+    if backend == "claude":
+        from lab.agents.backends.claude.plan import plans
+
+        plans(cfg)
+    return backend, why
 
 
 def lab_processes(cfg) -> list[psutil.Process]:
@@ -278,6 +302,8 @@ def best_by_agent(db) -> dict[str, float]:
 
 
 def status(cfg, db, now: float | None = None) -> dict:
+    from lab.agents import spend
+
     live = running(cfg)
     best = best_by_agent(db)
     now = time.time() if now is None else now
@@ -288,10 +314,15 @@ def status(cfg, db, now: float | None = None) -> dict:
             state, reason = "stopped", "the lab is not running (`lab start` resumes it)"
         uptime = now - row["started"] if state in agents.LIVE and row["started"] else 0.0
         rows.append({"name": row["name"], "state": state, "reason": reason, "backend": row["backend"],
+                     "model": row.get("model"), "effort": row.get("effort"), "started": row["started"],
                      "direction": row["direction"], "step": row["step"], "slice": row["slice"], "pid": row["pid"],
                      "uptime_s": round(uptime, 1), "restarts": row["restarts"], "tokens": row["tokens_in"] + row["tokens_out"],
                      "dollars": round(row["dollars"], 4), "experiments": row["experiments"],
                      "scorer_queries": row["scorer_queries"], "best_pgr": best.get(row["name"])})
+    rates = spend.hourly(db, rows, now)
+    for row in rows:
+        row["dollars_per_hour"] = round(rates.get(row["name"], 0.0), 4)
+        row["dollars_left"] = spend.left(cfg.budget.agent.dollars, row["dollars"])
     agent_best = [v for k, v in best.items() if k not in ("person", "baseline")]
     totals = agents.totals(db)
     return {"running": bool(live), "supervisor_pid": live.pid if live else None,
@@ -305,6 +336,9 @@ def status(cfg, db, now: float | None = None) -> dict:
             # where method runs execute: the engine's nodes, runs in flight per node, runs queued
             "cluster": read_cluster(cfg.run_dir, since=live.started) if live else None,
             "lab": {"best_pgr": max(agent_best) if agent_best else None, "dollars": round(totals["dollars"], 4),
+                    "dollars_per_hour": round(sum(rates.values()), 4), "dollars_budget": cfg.budget.lab.dollars,
+                    "dollars_left": spend.left(cfg.budget.lab.dollars, totals["dollars"]),
+                    "agent_dollars_budget": cfg.budget.agent.dollars,
                     "tokens": totals["tokens_in"] + totals["tokens_out"], "experiments": totals["experiments"],
                     "forum_posts": forum.count(db),
                     "submissions": db.execute("SELECT count(*) FROM submissions WHERE agent NOT IN "

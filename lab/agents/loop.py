@@ -19,7 +19,7 @@ from dataclasses import replace
 from lab.agents import budget
 from lab.agents.budget import BudgetReached
 from lab.agents.tools import Toolbox
-from lab.agents.turns import AgentFinished, Backend, Message, ToolResult, Turn
+from lab.agents.turns import AgentFinished, Backend, Message, ToolResult, Turn, Usage
 from lab.disk_full import patiently
 from lab.errors import INTERRUPTED, LabError, is_lab_fault
 from lab.sandbox.workspace import WorktreeMissing
@@ -97,7 +97,10 @@ class AgentLoop:
     def step(self, inbox: list[Message]) -> Turn:
         try:
             return self.backend.step(inbox)
-        except BaseException:
+        except BaseException as exc:
+            spent = getattr(exc, "spent", None)   # a failed step's calls may have cost money all the same
+            if spent:
+                self.record_usage(spent)
             for message in inbox:  # not read yet: they wait for the restarted agent
                 commands.send(self.db, [self.name], "message", message.text, author=message.author)
             raise
@@ -159,14 +162,16 @@ class AgentLoop:
     # ---- records -------------------------------------------------------------------------------
     def record_turn(self, turn: Turn) -> None:
         if turn.usage:
-            u = turn.usage
-            self.keep(agents.record_model_call, self.db, self.name, model=u.model, input_tokens=u.input_tokens,
-                      output_tokens=u.output_tokens, cache_write_tokens=u.cache_write_tokens,
-                      cache_read_tokens=u.cache_read_tokens, dollars=u.dollars, duration_s=u.duration_s,
-                      retries=u.retries)
+            self.record_usage(turn.usage)
         if turn.step:
             self.keep(agents.update, self.db, self.name, step=turn.step[:200])
         self.note("turn", turn.text.strip().splitlines()[0] if turn.text.strip() else turn.step, turn.to_dict())
+
+    def record_usage(self, u: Usage) -> None:
+        self.keep(agents.record_model_call, self.db, self.name, model=u.model, input_tokens=u.input_tokens,
+                  output_tokens=u.output_tokens, cache_write_tokens=u.cache_write_tokens,
+                  cache_read_tokens=u.cache_read_tokens, dollars=u.dollars, duration_s=u.duration_s,
+                  retries=u.retries)
 
     def note(self, kind: str, summary: str, data: dict | None = None) -> None:
         self.keep(events.record, self.db, self.name, kind, summary, data)

@@ -69,8 +69,9 @@ class Steering:
         self._supervise("start_agent", name)
 
     # ---- the whole lab -------------------------------------------------------------------------
-    def start_lab(self, config_path: str, sandbox, names: list[str] | None = None) -> control.Started:
-        started = control.start_lab(self.cfg, config_path, sandbox, names)
+    def start_lab(self, config_path: str, sandbox, names: list[str] | None = None, choice=None) -> control.Started:
+        """`choice`: the backend `lab start` chose and the person agreed to (control.start_lab)."""
+        started = control.start_lab(self.cfg, config_path, sandbox, names, choice)
         if not started.already_running:
             self._record("start_lab", ",".join(names or []), pid=started.running.pid)
         return started

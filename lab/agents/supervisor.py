@@ -31,7 +31,8 @@ import psutil
 
 from lab import config as configs
 from lab.agents import worktrees
-from lab.agents.backends import resolve
+from lab.agents.backends import choose, resolve
+from lab.agents.backends.claude.plan import plans as claude_plans
 from lab.agents.control import _config_of
 from lab.agents.locks import EXIT_ALREADY_SUPERVISED, AlreadySupervised, take_supervisor_lock
 from lab.agents.paths import Paths
@@ -69,7 +70,7 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, config_path: str, only: list[str] | None = None):
+    def __init__(self, config_path: str, only: list[str] | None = None, backend: str | None = None):
         self.config_path = str(Path(config_path).resolve())
         self.cfg = configs.load(self.config_path, remember=True)   # for read-only commands: lab.config_cache
         self.paths = Paths(self.cfg.run_dir)
@@ -85,8 +86,14 @@ class Supervisor:
             self.log(f"the lab's daemons run below the person's tools: {lower_own_priority(self.sandbox.cgroups)}")
         except SandboxError as exc:
             self.log(f"warning: the lab's daemons keep the person's CPU priority: {exc}")
-        self.backend, why = resolve(self.cfg.agents.backend, self.cfg.task.kind)
+        if backend:   # chosen by `lab start`, which asked where "auto" would spend on Claude
+            self.backend, why = choose(backend, self.cfg.task.kind).backend, f"backend {backend}, as `lab start` chose"
+        else:         # started by hand: "auto" that would spend on Claude is refused
+            self.backend, why = resolve(self.cfg.agents.backend, self.cfg.task.kind)
         self.log(why)
+        self.claude = {p.agent: p for p in claude_plans(self.cfg)} if self.backend == "claude" else {}
+        for agent_plan in self.claude.values():
+            self.log(f"{agent_plan.agent}: {agent_plan.describe()}")
         # It dies with us (and so, by their own death signal, do the runners it forked); it imports while we go on.
         self.zygote = Zygote(self.config_path, self.backend, tick=self.heart.beat)
         self.zygote.start()
@@ -132,7 +139,9 @@ class Supervisor:
         self.paths.url.write_text(self.scorer.url + "\n")
         self.log(f"scorer listening on {self.scorer.url}")
         for i, name in enumerate(self.cfg.agents.names):
-            agents.ensure(self.db, name, self.backend, self.cfg.agents.direction(i), self.slices[name].label)
+            claude = self.claude.get(name)
+            agents.ensure(self.db, name, self.backend, self.cfg.agents.direction(i), self.slices[name].label,
+                          model=claude.model if claude else None, effort=claude.effort if claude else None)
         for name in self.initial:
             self.await_previous(previous.get(name))
             self.start(name)
@@ -389,12 +398,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True)
     parser.add_argument("--only", nargs="*", help="start only these agents (others can be started later)")
+    parser.add_argument("--backend", help="the backend `lab start` chose (and the person agreed to)")
     args = parser.parse_args(argv)
     try:
-        supervisor = Supervisor(args.config, args.only)
+        supervisor = Supervisor(args.config, args.only, args.backend)
     except AlreadySupervised as exc:   # said on stdout, which `lab start` points at the supervisor's log
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {exc}", flush=True)
         return EXIT_ALREADY_SUPERVISED
+    except LabError as exc:   # one line, the last of its log, which `lab start` shows
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} error: {exc}", flush=True)
+        return 2
     supervisor.run()
     # Leave at once: a submission still being scored would hold the exit until it ends; its sandboxed
     # runs die with this process (they were started with PR_SET_PDEATHSIG).

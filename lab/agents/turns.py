@@ -13,7 +13,10 @@ from lab.errors import LabError
 
 
 class BackendError(LabError):
-    """The backend cannot go on (bad credentials, retries exhausted); the supervisor restarts the agent."""
+    """The backend cannot go on (bad credentials, retries exhausted); the supervisor restarts the agent.
+
+    `spent` is what the failed step cost all the same (streams that broke before the failure), for the ledger."""
+    spent: "Usage | None" = None
 
 
 class AgentFinished(LabError):

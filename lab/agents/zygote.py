@@ -35,7 +35,7 @@ from lab.errors import LabError
 from lab.sandbox.base import die_with_parent
 from lab.threads import DAEMON_ENV
 
-BACKEND_MODULES = {"researcher": "lab.agents.backends.researcher", "claude": "lab.agents.backends.claude",
+BACKEND_MODULES = {"researcher": "lab.agents.backends.researcher", "claude": "lab.agents.backends.claude.backend",
                    "scripted": "lab.agents.backends.scripted"}
 REPLY_TIMEOUT_S = 120      # the first request waits for the zygote's imports (about a second)
 LOST_CODE = -signal.SIGTERM  # a runner whose zygote died: its parent's death sent it SIGTERM

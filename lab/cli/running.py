@@ -37,18 +37,29 @@ def _limits_in_force(cfg) -> str:
 @cli.command()
 @click.argument("names", nargs=-1, metavar="[AGENT]...")
 @click.option("--detach", is_flag=True, help="Do not attach the TUI, even in a terminal.")
+@click.option("--yes", is_flag=True, help='Start the Claude agents that backend = "auto" chose without asking.')
+@click.option("--offline", is_flag=True, help="Run the offline researcher whatever ANTHROPIC_API_KEY holds; the lab "
+                                              "never sees the key (what `make lab` runs).")
 @click.pass_obj
-def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
-    """Start the lab (every agent) as a daemon and watch it in the TUI, or start the named agents again."""
+def start(obj: Context, names: tuple[str, ...], detach: bool, yes: bool, offline: bool) -> None:
+    """Start the lab (every agent) as a daemon and watch it in the TUI, or start the named agents again.
+
+    With backend = "auto" and ANTHROPIC_API_KEY set, the agents would be Claude: in a terminal this says how many,
+    on which models, against which budget and about what they cost an hour, and asks; with --detach or without a
+    terminal it refuses, unless --yes is given or lab.toml names the backend."""
     import sys
 
     from lab.agents import control
-    from lab.agents.backends import resolve
+    from lab.agents.backends import choose
     from lab.agents.steering import Steering
 
     cfg = obj.cfg
-    resolve(cfg.agents.backend, cfg.task.kind)      # a missing API key is said before anything is created
+    # a missing API key, a model with no known price, spending nobody agreed to: said before anything is created
+    choice = choose(cfg.agents.backend, cfg.task.kind, offline=offline)
     names = control.check_names(cfg, list(names))
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if choice.backend == "claude" and not control.running(cfg):
+        _agree_to_spend(cfg, choice, list(names), yes=yes, can_ask=terminal and not detach)
     steering = Steering(cfg, obj.db())
     if names and control.running(cfg):
         for name in names:
@@ -57,7 +68,7 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
         for name, state in states.items():
             echo(f"{name}: {state}")
         return
-    started = steering.start_lab(obj.config_path, obj.sandbox(), list(names))
+    started = steering.start_lab(obj.config_path, obj.sandbox(), list(names), choice)
     live = started.running
     if started.replaced:
         echo(started.replaced, err=True, fg="yellow")
@@ -72,7 +83,7 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
         echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.run_dir / 'logs'} and "
                    f"{cfg.run_dir / 'supervisor.log'}")
         _say_failed_starts(obj, names or cfg.agents.names)
-    if sys.stdin.isatty() and sys.stdout.isatty() and not detach:
+    if terminal and not detach:
         from lab.tui import run_tui
 
         run_tui(cfg, obj.config_path)
@@ -80,6 +91,31 @@ def start(obj: Context, names: tuple[str, ...], detach: bool) -> None:
         return
     echo("watch: `lab tui` (or `lab status`, `lab forum`, `lab log`); steer: `lab message`, `lab pause`; "
                "stop: `lab stop`")
+
+
+def _agree_to_spend(cfg, choice, names: list[str], yes: bool, can_ask: bool) -> None:
+    """Say what the Claude agents would cost; where "auto" chose them from a key in the environment, go on only
+    with the person's yes (asked in a terminal) or --yes."""
+    from lab.agents.backends import KEY, SpendNotConfirmed
+    from lab.agents.backends.claude.estimate import outlook
+
+    seen = outlook(cfg, names or None)      # a model with no known price, a setting a model refuses: one line
+    if choice.asks and not yes:
+        if not can_ask:
+            raise SpendNotConfirmed(f'backend = "auto" and {KEY} is set, so this would start {seen.line()}; nobody '
+                                    "was asked: pass --yes to start them, --offline for the offline researcher, or "
+                                    'name the backend in lab.toml (agents.backend = "claude")')
+        echo(f'backend = "auto" and {KEY} is set, so the agents would be Claude, and spend money:')
+        for line in seen.lines():
+            echo(line)
+        if not click.confirm(f"Start {len(seen.plans)} Claude agents?", default=False):
+            echo("nothing started: `lab start --offline` runs the offline researcher; agents.backend in lab.toml "
+                 "chooses for good")
+            click.get_current_context().exit(1)
+        return
+    echo(f"Claude agents ({choice.why}):")
+    for line in seen.lines():
+        echo(line)
 
 
 def _say_failed_starts(obj: Context, names: list[str]) -> None:
@@ -131,8 +167,9 @@ def stop(obj: Context, names: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
 def status(obj: Context, as_json: bool) -> None:
-    """Each agent's state, step, slice, spend and best dev PGR; the lab's best and spend."""
+    """Each agent's state, model, step, slice, spend and best dev PGR; the lab's best, spend and spend rate."""
     from lab.agents import control
+    from lab.store import agents
 
     report = control.status(obj.view, obj.db())
     report["limits"] = _limits_in_force(obj.view)
@@ -142,8 +179,9 @@ def status(obj: Context, as_json: bool) -> None:
     lab = report["lab"]
     running = f"running, supervisor pid {report['supervisor_pid']}" if report["running"] else "not running"
     best = f"best dev PGR {lab['best_pgr']:+.3f}" if lab["best_pgr"] is not None else "no agent submission scored yet"
-    echo(f"lab {running}; {best}; ${lab['dollars']:.2f}, {lab['tokens']} tokens, {lab['experiments']} "
-               f"experiments, {lab['submissions']} submissions, {lab['forum_posts']} forum posts")
+    echo(f"lab {running}; {best}; {_spend(lab['dollars'], lab['dollars_left'], lab['dollars_per_hour'])}, "
+         f"{lab['tokens']} tokens, {lab['experiments']} experiments, {lab['submissions']} submissions, "
+         f"{lab['forum_posts']} forum posts")
     for warning in report["warnings"]:
         echo(f"warning: {warning}", fg="red")
     echo(report["limits"])
@@ -161,13 +199,22 @@ def status(obj: Context, as_json: bool) -> None:
     if not report["agents"]:
         echo("no agents yet: `lab start` starts them")
         return
-    rows = [[a["name"], a["state"], a["backend"] or "-", (a["direction"] or "")[:28], a["slice"] or "-",
+    rows = [[a["name"], a["state"], a["backend"] or "-", agents.model_of(a) or "-", (a["direction"] or "")[:28],
+             a["slice"] or "-",
              _ago(a["uptime_s"]) if a["uptime_s"] else "-", str(a["tokens"]), f"${a['dollars']:.2f}",
+             f"${a['dollars_per_hour']:.2f}", f"${a['dollars_left']:.2f}" if a["dollars_left"] is not None else "-",
              str(a["experiments"]), f"{a['best_pgr']:+.3f}" if a["best_pgr"] is not None else "-",
              ((a["step"] if a["state"] in ("running", "starting") else a["reason"]) or "")[:60]]
             for a in report["agents"]]
-    echo(table(["agent", "state", "backend", "direction", "slice", "uptime", "tokens", "$", "exps",
-                      "best PGR", "step / reason"], rows))
+    echo(table(["agent", "state", "backend", "model", "direction", "slice", "uptime", "tokens", "$", "$/h", "$ left",
+                "exps", "best PGR", "step / reason"], rows))
+
+
+def _spend(dollars: float, left: float | None, per_hour: float) -> str:
+    """What the lab has spent, what is left of its budget, and what it spends an hour now."""
+    budget = f" (${left:.2f} left of the budget)" if left is not None else ""
+    return f"${dollars:.2f} spent{budget}, ${per_hour:.2f} an hour now"
+
 
 
 @cli.command()

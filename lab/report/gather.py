@@ -66,6 +66,7 @@ class Entry:
 class AgentSpend:
     name: str
     backend: str
+    model: str                      # "-" for the backends without one; with its effort where it has one
     state: str
     tokens_in: int
     tokens_out: int
@@ -75,6 +76,11 @@ class AgentSpend:
     submissions: int
     best_pgr: float | None       # the private replica's, as the leaderboard ranks
     active_hours: float
+
+    @property
+    def dollars_per_hour(self) -> float | None:
+        """What an hour of this agent's work cost, on average over its run."""
+        return self.dollars / self.active_hours if self.active_hours else None
 
 
 @dataclass(frozen=True)
@@ -179,7 +185,8 @@ def _spend(db, board: list[dict]) -> list[AgentSpend]:
         if _ranked(sub) is not None:
             best.setdefault(sub["agent"], _ranked(sub))
     counts = dict(db.execute("SELECT agent, count(*) FROM submissions GROUP BY agent").fetchall())
-    return [AgentSpend(a["name"], a["backend"] or "-", a["state"], a["tokens_in"] or 0, a["tokens_out"] or 0,
+    return [AgentSpend(a["name"], a["backend"] or "-", agents.model_of(a) or "-", a["state"], a["tokens_in"] or 0,
+                       a["tokens_out"] or 0,
                        a["dollars"] or 0.0, a["experiments"] or 0, a["scorer_queries"] or 0,
                        counts.get(a["name"], 0), best.get(a["name"]), (a["active_s"] or 0.0) / 3600)
             for a in agents.all_agents(db)]
@@ -278,6 +285,7 @@ def gather(cfg, db) -> Report:
         "tokens_out": sum(a.tokens_out for a in spend),
         "experiments": sum(a.experiments for a in spend),
         "scorer_queries": sum(a.scorer_queries for a in spend),
+        "dollars_budget": cfg.budget.lab.dollars,
     }
     return Report(
         root=Path(cfg.root).resolve(), generated=time.time(), dev=cfg.task.dev, private=cfg.task.private,
@@ -288,13 +296,15 @@ def gather(cfg, db) -> Report:
         diffs=_diffs(cfg, board), flags=_flags(db), posts=_posts(db),
         submissions=db.execute("SELECT count(*) FROM submissions").fetchone()[0], post_count=forum.count(db),
         actions=db.execute("SELECT count(*) FROM actions").fetchone()[0], totals=totals, blocked=_blocked(db),
-        nodes=runs.by_node(db), cluster=read_cluster(cfg.run_dir, since=None), **_now(cfg))
+        nodes=runs.by_node(db), cluster=read_cluster(cfg.run_dir, since=None), **_now(cfg, db))
 
 
-def _now(cfg) -> dict:
-    from lab.agents import control
+def _now(cfg, db) -> dict:
+    from lab.agents import control, spend
 
     live = control.running(cfg)
     if live is None:
         return {"now": "not running", "warnings": []}
-    return {"now": f"running (supervisor pid {live.pid})", "warnings": live.warnings}
+    per_hour = sum(spend.hourly(db, agents.all_agents(db), time.time()).values())
+    return {"now": f"running (supervisor pid {live.pid}), spending ${per_hour:.2f} an hour now",
+            "warnings": live.warnings}

@@ -87,10 +87,11 @@ def header(r: Report) -> str:
         f"- **Covers**: {when(r.first)} to {when(r.last)}{hours}" if r.first is not None
         else "- **Covers**: nothing recorded yet",
         f"- **Agents**: {len(r.agents)}",
-        f"- **Totals**: ${t['dollars']:,.2f}, {t['tokens_in'] + t['tokens_out']:,} tokens "
+        f"- **Totals**: ${t['dollars']:,.2f}{_budget_left(t)}, {t['tokens_in'] + t['tokens_out']:,} tokens "
         f"({t['tokens_in']:,} in, {t['tokens_out']:,} out), {t['experiments']:,} experiments, "
         f"{t['scorer_queries']:,} scorer queries, {r.submissions:,} submissions ({r.scored:,} on the leaderboard), "
         f"{r.post_count:,} forum posts",
+        f"- **Spend rate**: {_rates(r)}",
         (f"- **Best private dev PGR**: {score(best.scores.get(r.private) or best.scores.get(r.dev))} (public "
          f"{score(best.scores.get(r.dev))}) by {best.agent} "
          f"(submission #{best.submission}" + (f", commit `{best.commit[:10]}`" if best.commit else "") + ")")
@@ -140,15 +141,31 @@ def over_time(r: Report) -> str:
     return "\n".join(out)
 
 
+def _budget_left(totals: dict) -> str:
+    budget = totals["dollars_budget"]
+    return f" (${max(0.0, budget - totals['dollars']):,.2f} left of the ${budget:,.2f} budget)" if budget else ""
+
+
+def _rates(r: Report) -> str:
+    """Dollars an hour: of an agent's working hour, on average, and of the lab's, over the hours the report covers."""
+    agent_hours = sum(a.active_hours for a in r.agents)
+    per_agent = (f"${r.totals['dollars'] / agent_hours:,.2f} an agent-hour over {agent_hours:,.1f} agent-hours"
+                 if agent_hours else "no agent-hours yet")
+    hours = (r.last - r.first) / 3600 if r.first is not None and r.last is not None else 0.0
+    lab = f"${r.totals['dollars'] / hours:,.2f} an hour for the lab over its {hours:,.1f} h" if hours else ""
+    return "; ".join(part for part in (per_agent, lab) if part)
+
+
 def spend(r: Report) -> str:
     out = ["## Spend and experiments per agent", ""]
     if not r.agents:
         return "\n".join(out + ["No agents have run yet."])
-    rows = [[a.name, a.backend, a.state, f"{a.tokens_in:,}", f"{a.tokens_out:,}", f"${a.dollars:,.2f}",
+    rows = [[a.name, a.backend, a.model, a.state, f"{a.tokens_in:,}", f"{a.tokens_out:,}", f"${a.dollars:,.2f}",
+             f"${a.dollars_per_hour:,.2f}" if a.dollars_per_hour is not None else "-",
              f"{a.experiments:,}", f"{a.scorer_queries:,}", f"{a.submissions:,}", pgr(a.best_pgr),
              f"{a.active_hours:.2f}"] for a in r.agents]
-    headers = ["agent", "backend", "state", "tokens in", "tokens out", "dollars", "experiments", "scorer queries",
-               "submissions", "best private PGR", "active hours"]
+    headers = ["agent", "backend", "model", "state", "tokens in", "tokens out", "dollars", "dollars an hour",
+               "experiments", "scorer queries", "submissions", "best private PGR", "active hours"]
     return "\n".join(out + [table(headers, rows), "", f"![Dollars and experiments per agent]({SPEND_FIGURE})"])
 
 

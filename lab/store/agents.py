@@ -34,13 +34,31 @@ def _create(db: sqlite_utils.Database) -> None:
     db["model_calls"].create_index(["agent", "created"], if_not_exists=True)
 
 
-def ensure(db, name: str, backend: str, direction: str, slice_: str) -> dict:
-    """The agent's row, created on first start; backend, direction and slice follow the configuration."""
+@migration("agents", 2)
+def _model_and_effort(db: sqlite_utils.Database) -> None:
+    """The model a Claude agent calls and the effort it asks for (NULL for the other backends)."""
+    for column in ("model", "effort"):
+        if column not in db["agents"].columns_dict:
+            db["agents"].add_column(column, str)
+
+
+def ensure(db, name: str, backend: str, direction: str, slice_: str, model: str | None = None,
+           effort: str | None = None) -> dict:
+    """The agent's row, created on first start; backend, model, effort, direction and slice follow the
+    configuration."""
     with transaction(db):
         if not list(db["agents"].rows_where("name = ?", [name])):
             db["agents"].insert({"name": name, "state": "stopped", "created": time.time()})
-        db["agents"].update(name, {"backend": backend, "direction": direction, "slice": slice_})
+        db["agents"].update(name, {"backend": backend, "model": model, "effort": effort, "direction": direction,
+                                   "slice": slice_})
     return get(db, name)
+
+
+def model_of(row: dict) -> str | None:
+    """A Claude agent's model and effort as one label, "claude-opus-5-5 (medium)"; None for the other backends."""
+    if not row.get("model"):
+        return None
+    return f"{row['model']} ({row['effort']})" if row.get("effort") else row["model"]
 
 
 def get(db, name: str) -> dict:
@@ -102,6 +120,12 @@ def totals(db) -> dict:
                      "coalesce(sum(experiments), 0), coalesce(sum(scorer_queries), 0), coalesce(max(active_s), 0) "
                      "FROM agents").fetchone()
     return dict(zip(("tokens_in", "tokens_out", "dollars", "experiments", "scorer_queries", "active_s"), row))
+
+
+def spent_since(db, since: float) -> dict[str, float]:
+    """Dollars each agent's model calls cost since a moment (only agents that spent anything)."""
+    rows = db.execute("SELECT agent, sum(dollars) FROM model_calls WHERE created >= ? GROUP BY agent", [since])
+    return {agent: dollars or 0.0 for agent, dollars in rows.fetchall()}
 
 
 # ---- memory that survives a restart: the notebook and the backend's own saved state -------------

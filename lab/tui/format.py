@@ -57,6 +57,14 @@ def dollars(x: float | None) -> str:
     return f"${x or 0:.2f}"
 
 
+def model(name: str | None, effort: str | None = None) -> str:
+    """A Claude agent's model, short: "sonnet-5-5 high"; "-" for the other backends."""
+    if not name:
+        return "-"
+    short = name.removeprefix("claude-")
+    return f"{short} {effort}" if effort else short
+
+
 def state(name: str) -> Text:
     return Text(name, style=STATE_STYLES.get(name, ""))
 

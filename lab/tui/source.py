@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from lab.agents import control
+from lab.agents import control, spend
 from lab.errors import NotFound
 from lab.inert import inert, inert_data
 from lab.machine import Load, prime_cpu, read_load
@@ -44,16 +44,18 @@ class Dashboard:
     def header(self) -> str:
         lab = self.status["lab"]
         return header_line(self.status["supervisor_pid"], lab["best_pgr"], lab["dollars"], lab["experiments"],
-                           self.status.get("silent") or [])
+                           self.status.get("silent") or [], lab["dollars_per_hour"], lab["dollars_left"])
 
 
 def header_line(pid: int | None, best: float | None, dollars: float, experiments: int,
-                silent: list[str] = ()) -> str:
-    """One line for every screen's header: is the lab running (and is any of its loops silent), its best PGR, what it
-    has spent."""
+                silent: list[str] = (), per_hour: float = 0.0, left: float | None = None) -> str:
+    """One line for every screen's header: is the lab running (and is any of its loops silent), what it has spent,
+    what is left of its budget and what it spends an hour now, its best PGR."""
+    spent = f"${dollars:.2f}" + (f" (${left:.2f} left)" if left is not None else "")
     return " · ".join([*(f"⚠ {line}" for line in silent), f"running (pid {pid})" if pid else "not running (S starts it)",
+                       f"${per_hour:.2f}/h", spent,   # first: what money goes shows in a narrow terminal too
                        f"best private PGR {best:+.3f}" if best is not None else "no agent submission ranked yet",
-                       f"${dollars:.2f}", f"{experiments} experiments"])
+                       f"{experiments} experiments"])
 
 
 @dataclass
@@ -119,12 +121,14 @@ class Source:
 
     def header(self) -> str:
         """The header line, for screens other than the dashboard (whose read already holds what it says)."""
+        live = control.running(self.cfg)
         with self._lock:
             best = submissions.best_over_time(self.db).get("lab")
             totals = agents.totals(self.db)
-        live = control.running(self.cfg)
+            per_hour = sum(spend.hourly(self.db, agents.all_agents(self.db), self.clock()).values()) if live else 0.0
         return header_line(live.pid if live else None, best[-1][1] if best else None, totals["dollars"],
-                           totals["experiments"], live.silent if live else [])
+                           totals["experiments"], live.silent if live else [], per_hour,
+                           spend.left(self.cfg.budget.lab.dollars, totals["dollars"]))
 
     def agent(self, name: str, after_event: int = 0) -> AgentView:
         live = control.running(self.cfg)

@@ -85,8 +85,9 @@ class AgentScreen(AgentKeys, LiveScreen):
         view, commits = data
         row = view.row
         doing = inert_line(row["step"] if row["state"] in ("running", "starting") else row["reason"]) or "-"
+        model = f" {fmt.model(row.get('model'), row.get('effort'))}" if row.get("model") else ""
         line = Text.assemble((f"{row['name']} ", "bold"), fmt.state(row["state"]),
-                             f"  {row['backend'] or '-'} · {row['slice'] or '-'} · "
+                             f"  {row['backend'] or '-'}{model} · {row['slice'] or '-'} · "
                              f"{fmt.tokens((row['tokens_in'] or 0) + (row['tokens_out'] or 0))} tokens · "
                              f"{fmt.dollars(row['dollars'])} · {row['experiments']} exps · "
                              f"restarts {row['restarts']}\n", ("direction: ", "dim"),

@@ -1,7 +1,8 @@
 """ClaudeBackend: a step makes at most one successful API call, so the loop records each call's cost at once.
 
 A summary before a context reset is a step of its own for that reason: the call after it may fail,
-and the summary's cost is already in the ledger by then.
+and the summary's cost is already in the ledger by then. A streamed call that broke and was tried
+again adds what it cost to its step's; where the step fails, its BackendError carries that cost.
 """
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ import anthropic
 from lab.agents.backends.claude import prompts
 from lab.agents.backends.claude.conversation import (answering_without_thinking, assistant_blocks, calls_of, describe,
                                                      digest, interrupted, with_user)
+from lab.agents.backends.claude.plan import plan_for
 from lab.agents.backends.claude.pricing import cache_control, context_tokens, priced
 from lab.agents.backends.claude.retries import PromptTooLong, call_with_retries
+from lab.agents.backends.claude.streaming import streamed
 from lab.agents.turns import AgentWorld, BackendError, Message, ToolResult, Turn, Usage
 
 log = logging.getLogger("lab.agents.backends.claude")
@@ -30,21 +33,21 @@ class ClaudeBackend:
 
     def __init__(self, cfg, world: AgentWorld, saved: dict | None = None):
         self.cfg, self.world = cfg.claude, world
-        self.model = self.cfg.model_for(world.name)
-        self.prices = self.cfg.prices_for(self.model)
+        self.plan = plan_for(self.cfg, world.name)
+        self.model = self.plan.model
         api_key = os.environ.get("ANTHROPIC_API_KEY")
         if not api_key:
             raise BackendError("the claude backend needs ANTHROPIC_API_KEY in the environment")
-        # max_retries=0: we retry ourselves, so that every retry is counted and logged.
+        # max_retries=0: we retry ourselves, so that every retry is counted and logged, a broken stream's too.
+        # The timeout bounds connecting and each wait for the stream's next event, not the whole reply.
         self.client = anthropic.Anthropic(api_key=api_key, base_url=self.cfg.base_url, max_retries=0,
-                                          timeout=self.cfg.timeout_s)
+                                          timeout=anthropic.Timeout(self.plan.timeout_s,
+                                                                    connect=min(5.0, self.plan.timeout_s)))
         self.cache = cache_control(self.cfg.cache_ttl)
         self.system = [{"type": "text", "text": prompts.system_prompt(world), "cache_control": self.cache}]
         self.tools = copy.deepcopy(world.tools)
         if self.tools:
             self.tools[-1]["cache_control"] = self.cache
-        self.thinking = ({"thinking": {"type": "enabled", "budget_tokens": self.cfg.thinking_budget}}
-                         if self.cfg.thinking_budget else {})
         saved = saved or {}
         self.messages: list[dict] = list(saved.get("messages", []))
         self.pending: list[dict] = list(saved.get("pending", []))   # tool_result blocks for the next call
@@ -52,23 +55,28 @@ class ClaudeBackend:
         self.fresh: bool = saved.get("fresh", not self.messages)   # the next step starts a new iteration
         self.reset_due: bool = saved.get("reset_due", False)      # the last call passed context_tokens
         self.iteration: int = saved.get("iteration", 0)
-        self.totals: dict = {"calls": 0, "retries": 0, "resets": 0, "dollars": 0.0, **{k: 0 for k in TOKENS},
-                             **saved.get("totals", {})}
-        if self.thinking and not self.fresh and answering_without_thinking(self.messages):
-            # Thinking was turned on since this conversation's last turn, which the API now refuses to continue.
-            self._restart_from_last_steps([], "extended thinking was turned on mid-conversation")
+        self.totals: dict = {"calls": 0, "retries": 0, "broken_streams": 0, "resets": 0, "dollars": 0.0,
+                             **{k: 0 for k in TOKENS}, **saved.get("totals", {})}
+        if not self.fresh and self._settings_changed(saved.get("settings")):
+            self._restart_from_last_steps([], "the model or its thinking changed since this conversation began")
 
     # ---- the Backend protocol -----------------------------------------------------------------
     def step(self, inbox: list[Message]) -> Turn:
         started = time.monotonic()
         usage = Usage(model=self.model)
         notes = [{"type": "text", "text": prompts.inbox_text(m)} for m in inbox]
-        if self.fresh:
-            turn = self._begin(notes, usage)
-        elif self.reset_due:
-            turn = self._summarise(notes, usage)
-        else:
-            turn = self._go_on(notes, usage)
+        try:
+            if self.fresh:
+                turn = self._begin(notes, usage)
+            elif self.reset_due:
+                turn = self._summarise(notes, usage)
+            else:
+                turn = self._go_on(notes, usage)
+        except BackendError as exc:
+            if usage.dollars or usage.input_tokens or usage.output_tokens:   # broken streams before the failure
+                usage.duration_s = time.monotonic() - started
+                exc.spent = usage
+            raise
         usage.duration_s = time.monotonic() - started
         return turn
 
@@ -79,7 +87,8 @@ class ClaudeBackend:
 
     def state(self) -> dict:
         return {"messages": list(self.messages), "pending": list(self.pending), "fresh": self.fresh,
-                "reset_due": self.reset_due, "iteration": self.iteration, "totals": dict(self.totals)}
+                "reset_due": self.reset_due, "iteration": self.iteration, "totals": dict(self.totals),
+                "settings": self.plan.settings}
 
     # ---- the three kinds of step --------------------------------------------------------------
     def _begin(self, notes: list[dict], usage: Usage) -> Turn:
@@ -117,6 +126,14 @@ class ClaudeBackend:
         return Turn(text=summary, usage=usage, step="context reset: fresh conversation from a summary")
 
     # ---- conversations ------------------------------------------------------------------------
+    def _settings_changed(self, saved: dict | None) -> bool:
+        """Whether the saved conversation cannot go on under this plan: another model wrote its thinking blocks, or
+        its thinking or effort changed; a conversation saved before settings were kept is checked for what
+        extended thinking requires of it."""
+        if saved is not None:
+            return saved != self.plan.settings
+        return bool(self.plan.thinking) and answering_without_thinking(self.messages)
+
     def _opening(self, **reset) -> dict:
         return prompts.opening(self.iteration, self.world.notebook(), **reset)
 
@@ -155,7 +172,7 @@ class ClaudeBackend:
         if stop == "max_tokens" and content[-1]["type"] == "tool_use":
             cut = calls.pop()   # its input may be truncated: never run it
             self.pending = [{"type": "tool_result", "tool_use_id": cut.id, "is_error": True,
-                             "content": prompts.cut_off_call(self.cfg.max_tokens)}]
+                             "content": prompts.cut_off_call(self.plan.max_tokens)}]
             step = f"reply cut off at max_tokens in a {cut.name} call: not run, asked to work in smaller steps"
             step += f"; {describe(calls, text)}" if calls else ""
         elif stop == "max_tokens" and not calls:
@@ -169,21 +186,29 @@ class ClaudeBackend:
     def _create(self, messages: list[dict], usage: Usage, **extra):
         messages = copy.deepcopy(messages)
         messages[-1]["content"][-1]["cache_control"] = self.cache   # the conversation so far is cached too
-        return call_with_retries(
-            lambda: self.client.messages.create(model=self.model, max_tokens=self.cfg.max_tokens, system=self.system,
-                                                tools=self.tools, messages=messages, **self.thinking, **extra),
-            self.cfg, on_retry=lambda: self._retried(usage))
+        params = dict(model=self.model, max_tokens=self.plan.max_tokens, system=self.system, tools=self.tools,
+                      messages=messages, **self.plan.options(), **extra)
+        return call_with_retries(lambda: streamed(self.client, params, lambda spent: self._broke(spent, usage)),
+                                 self.cfg, self.plan.timeout_s, on_retry=lambda: self._retried(usage))
 
     def _retried(self, usage: Usage) -> None:
         usage.retries += 1
         self.totals["retries"] += 1
 
+    def _broke(self, spent, usage: Usage) -> None:
+        """A stream that broke after it began: what the API reported of its usage is charged to the step."""
+        self._charge(spent, usage)
+        self.totals["broken_streams"] += 1
+
     def _count(self, response, usage: Usage) -> None:
-        call = priced(response.usage, self.model, self.prices, self.cfg.cache_ttl)
+        self._charge(response.usage, usage)
+        self.totals["calls"] += 1
+
+    def _charge(self, reported, usage: Usage) -> None:
+        call = priced(reported, self.model, self.plan.prices, self.cfg.cache_ttl)
         for key in (*TOKENS, "dollars"):
             setattr(usage, key, getattr(usage, key) + getattr(call, key))
             self.totals[key] += getattr(call, key)
-        self.totals["calls"] += 1
 
     def _warn(self, what: str) -> None:
         log.warning("%s %s: %s", datetime.now().astimezone().isoformat(timespec="seconds"), self.world.name, what)

@@ -1,15 +1,14 @@
-"""What one call cost: its tokens from the API's usage, priced per million tokens for the agent's model.
+"""What one call cost: its tokens from the API's usage, priced per million tokens by the agent's plan.
 
-Cache writes cost by their lifetime: a 5-minute write at `prices.cache_write` (1.25 times the input
-price in Anthropic's list), a 1-hour write at twice the input price. Where the API splits the writes
-by lifetime (`usage.cache_creation`), that split is priced; otherwise every write has the lifetime
+Thinking tokens are output tokens. Cache writes cost by their lifetime, each at its own price
+(`cache_write` for 5 minutes, `cache_write_1h` for an hour). Where the API splits the writes by
+lifetime (`usage.cache_creation`), that split is priced; otherwise every write has the lifetime
 that the lab asked for.
 """
 from __future__ import annotations
 
+from lab.agents.backends.claude.models import Prices
 from lab.agents.turns import Usage
-
-ONE_HOUR_WRITE = 2.0   # times the input price
 
 
 def cache_control(ttl: str) -> dict:
@@ -33,18 +32,24 @@ def cache_writes(usage, ttl: str) -> tuple[int, int]:
     return (0, written) if ttl == "1h" else (written, 0)
 
 
-def priced(usage, model: str, prices, ttl: str) -> Usage:
-    """The call's tokens and dollars (prices: lab.config.Prices, dollars per million tokens)."""
+def tokens(usage, ttl: str) -> dict[str, int]:
+    """The call's tokens by how they are priced (the keys of models.Prices)."""
     five_minutes, one_hour = cache_writes(usage, ttl)
-    read = field(usage, "cache_read_input_tokens") or 0
-    call = Usage(model, usage.input_tokens, usage.output_tokens, five_minutes + one_hour, read)
-    call.dollars = (usage.input_tokens * prices.input + usage.output_tokens * prices.output
-                    + five_minutes * prices.cache_write + one_hour * ONE_HOUR_WRITE * prices.input
-                    + read * prices.cache_read) / 1e6
+    return {"input": field(usage, "input_tokens") or 0, "output": field(usage, "output_tokens") or 0,
+            "cache_write": five_minutes, "cache_write_1h": one_hour,
+            "cache_read": field(usage, "cache_read_input_tokens") or 0}
+
+
+def priced(usage, model: str, prices: Prices, ttl: str) -> Usage:
+    """The call's tokens and dollars."""
+    counts = tokens(usage, ttl)
+    call = Usage(model, counts["input"], counts["output"], counts["cache_write"] + counts["cache_write_1h"],
+                 counts["cache_read"])
+    call.dollars = prices.of(counts)
     return call
 
 
 def context_tokens(usage) -> int:
     """How long the prompt of the call was, cached or not: what the next call starts from."""
-    return (usage.input_tokens + (field(usage, "cache_read_input_tokens") or 0)
+    return ((field(usage, "input_tokens") or 0) + (field(usage, "cache_read_input_tokens") or 0)
             + (field(usage, "cache_creation_input_tokens") or 0))

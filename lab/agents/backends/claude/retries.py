@@ -1,17 +1,23 @@
-"""One API call with our own retries, on the signals the anthropic SDK itself honours.
+"""One API call with our own retries, on the signals the anthropic SDK itself honours, and on a broken stream.
 
-The SDK's retries are off (max_retries=0) so that each retry is counted, logged and timed by us.
-Like the SDK: a server's `x-should-retry: true|false` decides first; otherwise 408, 409, 429 and
-every 5xx (529, overloaded, included), timeouts and dropped connections are retried; the wait is
-the server's `retry-after-ms` or `retry-after` (seconds or an HTTP date) where it sends one, else
-exponential backoff with jitter, and never longer than `retry_max_wait_s`. Errors are read from
-the status code, the response's headers and its JSON body, which every SDK version exposes.
+The SDK's retries are off (max_retries=0) so that each retry is counted, logged and timed by us,
+and because the SDK retries only until a response begins: a stream that breaks after its headers
+(the connection cut, a read timeout between events, an `error` event such as `overloaded_error`
+inside a 200 reply) reaches the caller as it is. Like the SDK: a server's `x-should-retry:
+true|false` decides first; otherwise 408, 409, 429 and every 5xx (529, overloaded, included),
+timeouts, dropped connections and broken streams are retried; the wait is the server's
+`retry-after-ms` or `retry-after` (seconds or an HTTP date) where it sends one, else exponential
+backoff with jitter, and never longer than `retry_max_wait_s`. Errors are read from the status
+code, the response's headers and its JSON body, which every SDK version exposes; an error event
+inside a stream is read by its error type, as the status the API gives that type.
 """
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +31,10 @@ from lab.agents.turns import BackendError
 log = logging.getLogger("lab.agents.backends.claude")
 
 RETRIED_STATUS = {408, 409, 429}   # and every 5xx
+# The status the API answers each error type with: how an `error` event inside a 200 stream is read.
+STATUS_OF_TYPE = {"invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
+                  "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
+                  "rate_limit_error": 429, "api_error": 500, "timeout_error": 504, "overloaded_error": 529}
 # A 400 with these words: no error code names the cause, so the wording is all there is.
 TOO_LONG = ("prompt is too long", "exceed context limit")
 T = TypeVar("T")
@@ -42,16 +52,37 @@ class Failure:
     too_long: bool = False
 
 
-def failure_of(exc: anthropic.APIError, timeout_s: float) -> Failure:
+def http_library():
+    """The HTTP library the SDK is built on (httpx; httpx2 in later versions), as the SDK's own client class says:
+    a stream that breaks after its headers raises that library's errors from inside the SDK's iterator."""
+    base = next(c for c in anthropic.DefaultHttpxClient.__mro__ if c.__module__.partition(".")[0] != "anthropic")
+    return sys.modules[base.__module__.partition(".")[0]]
+
+
+def transient() -> tuple[type[Exception], ...]:
+    """What a call may raise that is worth another try: the API's errors (read further by failure_of), the
+    transport's (a connection cut or a read timeout in the middle of a stream) and an event cut mid-JSON."""
+    return anthropic.APIStatusError, anthropic.APIConnectionError, http_library().TransportError, json.JSONDecodeError
+
+
+def failure_of(exc: Exception, timeout_s: float) -> Failure:
     if isinstance(exc, anthropic.APIStatusError):
         return status_failure(exc.status_code, exc.response.headers, exc.body, exc.message)
     if isinstance(exc, anthropic.APITimeoutError):
         return Failure(f"no reply within {timeout_s:g} s", retry=True)
-    return Failure(f"connection failed: {exc.__cause__ or exc.message}", retry=True)
+    if isinstance(exc, anthropic.APIConnectionError):
+        return Failure(f"connection failed: {exc.__cause__ or exc.message}", retry=True)
+    if isinstance(exc, http_library().TimeoutException):
+        return Failure(f"the stream broke: no event within {timeout_s:g} s", retry=True)
+    return Failure(f"the stream broke: {type(exc).__name__}: {exc}", retry=True)
 
 
 def status_failure(status: int, headers, body, fallback: str) -> Failure:
     kind, message = error_of(body)
+    if status < 400:   # an error event inside a streamed 200 reply: read as the status the API gives its type
+        as_status = STATUS_OF_TYPE.get(kind or "", 500)
+        reason = f"the stream broke with an error event: {kind or 'error'}: {message or fallback}"
+        return Failure(reason, as_status in RETRIED_STATUS or as_status >= 500, None, as_status == 413)
     reason = f"HTTP {status} {kind or 'error'}: {message or fallback}"
     told = headers.get("x-should-retry")
     if told in ("true", "false"):
@@ -87,17 +118,17 @@ def backoff_s(attempt: int, base_s: float, max_wait_s: float) -> float:
     return min(base_s * 2 ** (attempt - 1), max_wait_s) * random.uniform(0.5, 1.0)
 
 
-def call_with_retries(call: Callable[[], T], cfg, on_retry: Callable[[], None]) -> T:
+def call_with_retries(call: Callable[[], T], cfg, timeout_s: float, on_retry: Callable[[], None]) -> T:
     """call() until it succeeds; BackendError when refused or out of tries, PromptTooLong when too long.
 
-    cfg is the [claude] section: max_retries, retry_base_s, retry_max_wait_s, timeout_s.
+    cfg is the [claude] section: max_retries, retry_base_s, retry_max_wait_s; timeout_s is the call's own.
     """
     tries = cfg.max_retries + 1
     for attempt in range(1, tries + 1):
         try:
             return call()
-        except (anthropic.APIStatusError, anthropic.APIConnectionError) as exc:   # a timeout is a connection error
-            failed = failure_of(exc, cfg.timeout_s)
+        except transient() as exc:   # an API timeout is a connection error
+            failed = failure_of(exc, timeout_s)
         if failed.too_long:
             raise PromptTooLong(f"the prompt does not fit the model's context window ({failed.reason})")
         if not failed.retry:
