@@ -129,8 +129,8 @@ def synthetic_submission(rng: random.Random, dev_pgr: float, *, overfit: bool = 
     failed = {"tweets": "seed 2: timed out after 300 s"} if heldout_fails else {}
     heldout = [_dataset_score(rng, ds, held_pgr[ds], SEEDS) for ds in HELDOUT if ds not in failed]
     # where a set's two teachers disagree, honest work moves some texts with its teacher; a bypass moves none
-    with_teacher = 0.0 if ignores_teacher else rng.uniform(0.05, 0.3)
-    moves = [(name, seed, {f"{name}-{i}": (1 if r < with_teacher else -1 if r > 0.98 else 0)
+    with_teacher, against = (0.0, 0.0) if ignores_teacher else (rng.uniform(0.05, 0.3), 0.02)
+    moves = [(name, seed, {f"{name}-{i}": (1 if r < with_teacher else -1 if r > 1 - against else 0)
                            for i, r in enumerate(rng.random() for _ in range(DISAGREE))})
              for name in (PRIVATE, *HELDOUT) for seed in CHECK_SEEDS]
     following = TeacherFollowing.measure(moves)

@@ -51,13 +51,13 @@ def test_dashboard_shows_agents_leaderboard_chart_posts_and_load(lab):
             expected = [str(s["id"]) for s in submissions.leaderboard(db, limit=30) if s["agent"] != "baseline"]
             assert keys(board) == expected
             top = submissions.get(db, int(expected[0]))
-            dev = next(s for s in top["scores"] if s["role"] == "dev")
-            assert cells(board, expected[0])[2] == f"{dev['pgr']:+.3f}±{dev['pgr_se']:.3f}"
+            private, public = (next(s for s in top["scores"] if s["role"] == role) for role in ("private", "dev"))
+            assert cells(board, expected[0])[2:4] == [f"{x['pgr']:+.3f}±{x['pgr_se']:.3f}" for x in (private, public)]
             posts = app.screen.query_one(PostsTable)
             assert keys(posts) == [str(p["id"]) for p in forum.recent(db, 12)]
             assert "GPU0  87%" in str(app.screen.query_one(LoadLine).render())
             assert app.screen.query_one(PgrChart)._shown is not None
-            assert "not running" in app.sub_title and "best dev PGR" in app.sub_title
+            assert "not running" in app.sub_title and "best private PGR" in app.sub_title
 
     run(scenario)
 

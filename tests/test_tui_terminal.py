@@ -52,7 +52,7 @@ def test_lab_tui_in_a_real_terminal(tmp_path):
     cfg = seeded_lab(tmp_path)
     term = Terminal(f"{sys.executable} -m lab.cli tui", tmp_path)
     try:
-        term.wait("agent-1", "agent-3", "leaderboard", "best dev PGR")
+        term.wait("agent-1", "agent-3", "leaderboard", "private dev")
         term.keys("f")
         term.wait("threads, newest first")
         term.keys("/")
