@@ -27,20 +27,22 @@ def test_the_agents_view_holds_no_labels(lab_dir, cfg):
         assert (lab_dir / ".lab" / "private" / unseen / "teacher_b_view" / "train.jsonl").exists()
 
 
-def test_the_private_replica_is_fresh_texts_of_the_same_task_labelled_by_the_same_teacher(cfg):
+def test_the_private_replica_is_fresh_texts_of_the_same_task_labelled_by_a_teacher_of_the_same_kind(cfg):
     testbed = Testbed.load(cfg)
     public, private = cfg.task.dev, cfg.task.private
     assert private == "rotten_tomatoes_private"
     rows = {name: {split: testbed.labels(name, split) for split in ("teacher", "train", "test")}
             for name in (public, private)}
-    assert rows[public]["teacher"] == rows[private]["teacher"]           # the same teacher's labelled texts
+    # a teacher no agent has seen, trained alike on as many labelled texts of its own (lab/task/testbed.py says why)
+    assert len(rows[public]["teacher"]) == len(rows[private]["teacher"])
+    assert not set(rows[public]["teacher"]) & set(rows[private]["teacher"])
     for split in ("train", "test"):                                       # the same sizes, no text shared
         assert len(rows[public][split]) == len(rows[private][split])
         assert not set(rows[public][split]) & set(rows[private][split])
     texts = lambda name, split: {r["text"] for r in
                                  (json.loads(line) for line in (testbed.view(name) / f"{split}.jsonl").open())}
     assert not texts(public, "train") & texts(private, "train") and not texts(public, "test") & texts(private, "test")
-    # the same teacher: its test predictions on the replica are as good as on the public set
+    # teachers of one kind: about as good on the replica as the public one on the public set
     assert abs(testbed.baseline(public).weak_acc - testbed.baseline(private).weak_acc) < 0.1
 
 
