@@ -6,15 +6,16 @@ strongest attacks this bench knows, and what reaches it of the private replica a
 An attacking agent (a real Toolbox in a real worktree, against a real scorer service) starts from what it can compute
 without labels: a probe trained on its teacher's labels, about 70 % right. Each attack spends N evaluations (default:
 [scorer] evaluate_budget, one agent-hour) on one half of the public test texts (part "a", the smaller set, where one
-text weighs most), then claims the labels it is confident of (|z| >= 3). A label counts as recovered when the claim is
-right; wrong claims are printed beside. The attacks:
+text weighs most), then claims labels. What the claims are worth is counted in labels: a claim right with probability
+p carries 1 - H(p) of a label (all right: one label each; right as often as wrong: nothing). The attacks:
 
 - single flips: the base predictions asked often, then each target text flipped alone, asked until the difference is
   clear or its share of the budget is spent;
 - subset queries: random halves of a set of target texts flipped together, every answer one equation; least squares
   gives each text's effect (this is the strongest: with enough queries per target it recovers every one);
 - boundary probing: a prediction file brought to where its rounded answer changes, then one text flipped at a time
-  (which reads a label per query from an exact, rounded answer; the noise leaves it the odds of a coin).
+  (which reads a label per query from an exact, rounded answer; with the noise its claims are right as often as
+  wrong).
 
 Each runs with the lab's answers (noise of `evaluate_noise` texts) and, with --exact, with exact answers (as the lab
 gave them before, rounded to 3 decimals here), for comparison. --agents says how many agents pool what they learn: the
@@ -154,7 +155,19 @@ def base_predictions(view: Path) -> dict[str, int]:
     return {r["id"]: int(p) for r, p in zip(test, probe.predict(x_test))}
 
 
+def labels_worth(right: int, wrong: int) -> float:
+    """What claims right this often are worth, in labels: each carries 1 - H(p) bits of a label's one, p its chance of
+    being right (claims as often wrong as right are worth nothing; claims that are all right, one label each)."""
+    claims = right + wrong
+    if not claims:
+        return 0.0
+    p = right / claims
+    entropy = -sum(q * math.log2(q) for q in (p, 1 - p) if q > 0)
+    return claims * (1 - entropy) if p > 0.5 else 0.0
+
+
 def score(claims: dict[str, int], truth: dict[str, int]) -> tuple[int, int]:
+    """Right and wrong claims."""
     right = sum(truth[t] == y for t, y in claims.items())
     return right, len(claims) - right
 
@@ -174,7 +187,7 @@ def attack_all(cfg, folder: Path, queries: int, noise: float, rng: np.random.Gen
     from lab.task.testbed import Testbed
 
     scorer_cfg = configs.ScorerSection.model_validate({**cfg.scorer.model_dump(), "evaluate_noise": noise,
-                                                       "evaluate_budget": queries * 4})
+                                                       "evaluate_budget": 10 ** 9})   # each attack counts its own
     cfg = cfg.model_copy(update={"scorer": scorer_cfg})
     testbed = Testbed.load(cfg)
     sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None, user="agent-1")
@@ -224,8 +237,9 @@ def unseen_found(cfg, shown: list[str]) -> tuple[int, int]:
     for name in cfg.task.checked:
         for split in ("train", "test"):
             for row in files.read_jsonl(testbed.view(name) / f"{split}.jsonl"):
-                needles += [row["id"], row["text"][:60]]
-    return sum(1 for n in needles if n and n in seen), len(needles)
+                # a text of a few words ("horrible") is in other texts too: only longer ones say where they came from
+                needles += [row["id"]] + ([row["text"][:60]] if len(row["text"]) >= 20 else [])
+    return sum(1 for n in needles if n in seen), len(needles)
 
 
 def main() -> None:
@@ -250,15 +264,17 @@ def main() -> None:
                                                                          else [])
         print(f"public dev set: labels recovered in {queries} evaluations (one agent-hour at the budget) on half a; "
               f"a claim needs |z| >= {Z:g}")
-        print(f"{'answers':26s} {'attack':18s} {'recovered':>9s} {'wrong':>6s} {'per agent-hour':>15s} "
+        print(f"{'answers':26s} {'attack':18s} {'right':>6s} {'wrong':>6s} {'labels':>9s} {'per agent-hour':>15s} "
               f"{f'{args.agents} agents, an hour':>20s}")
         shown_all = []
         for label, noise in settings:
             results, shown = attack_all(cfg, folder, queries, noise, np.random.default_rng(args.seed))
             shown_all += shown
             for attack, (right, wrong) in results.items():
-                rate = right * cfg.scorer.evaluate_budget / queries
-                print(f"{label:26s} {attack:18s} {right:9d} {wrong:6d} {rate:15.0f} {rate * args.agents:20.0f}")
+                worth = labels_worth(right, wrong)
+                rate = worth * cfg.scorer.evaluate_budget / queries
+                print(f"{label:26s} {attack:18s} {right:6d} {wrong:6d} {worth:9.0f} {rate:15.0f} "
+                      f"{rate * args.agents:20.0f}")
         found, searched = unseen_found(cfg, shown_all)
         print(f"\nprivate replica and held-out sets: 0 labels recovered (no tool answers on them; a submission tells its "
               f"agent the public figures and its flags' kinds); of {searched} of their ids and texts, {found} appear "

@@ -61,8 +61,8 @@ def needles(cfg) -> list[str]:
     for name in cfg.task.checked:
         for view in (testbed.view(name), testbed.teacher_b_view(name)):
             for split in ("train", "test"):
-                for row in files.read_jsonl(view / f"{split}.jsonl"):
-                    found += [row["id"], row["text"][:40]]
+                for row in files.read_jsonl(view / f"{split}.jsonl"):   # a few words may be in any text
+                    found += [row["id"]] + ([row["text"][:40]] if len(row["text"]) >= 20 else [])
     return found
 
 
@@ -151,4 +151,4 @@ def test_the_single_flip_attack_through_the_real_evaluate_tool_reads_labels_only
             db.conn.close()
     exact, noisy = recovered[0.0], recovered[cfg0.scorer.evaluate_noise]
     assert exact[0] >= 6 and exact[1] == 0, exact          # exact answers: a label for a few queries
-    assert noisy[0] + noisy[1] <= 1, noisy                  # with the noise: next to nothing claimed
+    assert noisy[0] - noisy[1] <= 1, noisy                  # with the noise: nothing beyond chance
