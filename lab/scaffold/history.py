@@ -1,17 +1,29 @@
 """Reading the agents' work as git history: their commits since the scaffold, and each commit's diff.
 
-Read through SafeGit: no diff driver, textconv, filter or external program of anyone's choosing.
+Read through SafeGit: no diff driver, textconv, filter or external program of anyone's choosing. Every read is
+bounded (SafeGit.read): whatever an agent committed, a reader prints a bounded amount, in bounded time and memory.
+Subjects and author names are cut by git itself (a format that truncates), files past a size are diffed as binary
+from their object's header alone (core.bigFileThreshold: git never inflates them), a patch is cut at a byte cap
+and says so, and a commit object too large to parse within the memory limit is described by its size, unread.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.errors import NotFound
+from lab.errors import GitError, NotFound
 from lab.scaffold.repo import open_repo, research_repo_path
 
 # Plain patches: no external diff, no textconv, no colour, no rename heuristics an agent could game.
-PATCH = ("--no-ext-diff", "--no-textconv", "--no-color", "--no-renames")
+PATCH = ("--no-ext-diff", "--no-textconv", "--no-color", "--no-renames", "--full-index")
+SUBJECT_CHARS = 200
+AUTHOR_CHARS = 40
+SHOW_BYTES = 1 << 20             # what `lab show` and a report's diff print at most
+LARGE_FILE_BYTES = 1 << 20       # a file past this is shown as "binary, N bytes", never read
+COMMIT_READ_BYTES = 16 << 20     # a commit object past this is not given to git to parse (see SafeGit.read's memory)
+LOG_LINE_BYTES = 4 * (SUBJECT_CHARS + AUTHOR_CHARS) + 256
+BINARY = re.compile(r"^Binary files .* differ$")
 
 
 @dataclass(frozen=True)
@@ -21,6 +33,16 @@ class Commit:
     time: float
     subject: str
     branch: str = ""
+
+
+def _cut(text: str, chars: int) -> str:
+    """git pads a truncated field to its width and marks a cut with '..'; here a cut ends in '…'."""
+    text = text.rstrip(" ")
+    return text if len(text) <= chars else text[:chars] + "…"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):,.1f} MB" if n >= 1 << 20 else f"{n:,} bytes"
 
 
 class History:
@@ -37,22 +59,44 @@ class History:
         return [b for b in wanted if b in have]
 
     def commits(self, branches: list[str], limit: int = 30) -> list[Commit]:
-        """Commits on the branches that are not on main, newest first, each with the branch it was found on."""
+        """Commits on the branches that are not on main, newest first, each with the branch it was found on. A
+        branch whose history git cannot walk within the read limits is shown by its tip, described by size."""
         existing = self.branches(branches)
         if not existing:
             return []
-        out = self.repo.text("log", f"-n{int(limit)}", "--date-order", "--no-show-signature",
-                             "--format=%H%x00%an%x00%at%x00%s%x00%S", "--source",
-                             *[f"refs/heads/{b}" for b in existing], "--not", "refs/heads/main", "--")
+        found = self._log(existing, limit)
+        if found is not None:
+            return found
         found = []
-        for line in out.splitlines():
+        for branch in existing:       # one bad branch must not hide the others
+            one = self._log([branch], limit)
+            found += one if one is not None else [self._unreadable_tip(branch)]
+        return sorted(found, key=lambda c: c.time, reverse=True)[:limit]
+
+    def _log(self, branches: list[str], limit: int) -> list[Commit] | None:
+        got = self.repo.read("log", f"-n{int(limit)}", "--date-order", "--no-show-signature",
+                             f"--format=%H%x00%<({AUTHOR_CHARS + 3},trunc)%an%x00%at%x00"
+                             f"%<({SUBJECT_CHARS + 3},trunc)%s%x00%S",
+                             "--source", *[f"refs/heads/{b}" for b in branches], "--not", "refs/heads/main", "--",
+                             max_bytes=int(limit) * LOG_LINE_BYTES + 4096)
+        if not got.ok and not got.cut:
+            return None
+        found = []
+        for line in got.out.decode(errors="replace").splitlines():
             fields = line.split("\0")
-            if len(fields) != 5:
+            if len(fields) != 5 or not fields[2].isdigit():
                 continue
             sha, author, at, subject, source = fields
             branch = source.removeprefix("refs/heads/")
-            found.append(Commit(sha, author, float(at), subject, branch if branch in existing else ""))
+            found.append(Commit(sha, _cut(author, AUTHOR_CHARS), float(at), _cut(subject, SUBJECT_CHARS),
+                                branch if branch in branches else ""))
         return found
+
+    def _unreadable_tip(self, branch: str) -> Commit:
+        sha = self.repo.heads()[branch]
+        size = self.repo.object_info([sha]).get(sha, ("", 0))[1]
+        return Commit(sha, "?", 0.0, f"(this branch's history could not be read within the lab's limits; its tip is "
+                                     f"a commit of {_size(size)})", branch)
 
     def resolve(self, ref: str) -> str:
         sha = self.repo.commit_of(ref)
@@ -60,14 +104,63 @@ class History:
             raise NotFound(f"commit {ref!r} is not in the research repository (see `lab log`)")
         return sha
 
-    def show(self, ref: str, stat: bool = True) -> str:
-        """A commit's message, file summary and patch, as `git show` prints it."""
+    def show(self, ref: str, stat: bool = True, max_bytes: int = SHOW_BYTES) -> str:
+        """A commit's subject, file summary and patch, as `git show` prints it, cut at max_bytes."""
         sha = self.resolve(ref)
-        return self.repo.text("show", *PATCH, "--no-show-signature", *(["--stat"] if stat else []), "--patch",
-                              "--format=commit %H%nAuthor: %an%nDate:   %ad%n%n    %s%n", sha, "--")
+        too_large = self._too_large(sha)
+        if too_large:
+            return too_large
+        return self._patch("show", *PATCH, "--no-show-signature", *(["--stat"] if stat else []), "--patch",
+                           "--format=commit %H%nAuthor: %<(" f"{AUTHOR_CHARS + 3},trunc)%an%nDate:   %ad%n%n    "
+                           f"%<({SUBJECT_CHARS + 3},trunc)%s%n", sha, "--", max_bytes=max_bytes, subject_line=4)
 
-    def diff_from_main(self, ref: str) -> str:
+    def diff_from_main(self, ref: str, max_bytes: int = SHOW_BYTES) -> str:
         """What a commit changes relative to the scaffold it grew from (the whole method, not one step)."""
         sha = self.resolve(ref)
-        base = self.repo.text("merge-base", "refs/heads/main", sha).strip()
-        return self.repo.text("diff", *PATCH, "--stat", "--patch", base, sha, "--")
+        too_large = self._too_large(sha)
+        if too_large:
+            return too_large
+        base = self.repo.read("merge-base", "refs/heads/main", sha, max_bytes=4096)
+        if not base.ok:
+            raise GitError(f"git merge-base failed: {base.why()}")
+        return self._patch("diff", *PATCH, "--stat", "--patch", base.out.decode().strip(), sha, "--",
+                           max_bytes=max_bytes)
+
+    def _too_large(self, sha: str) -> str:
+        size = self.repo.object_info([sha]).get(sha, ("", 0))[1]
+        if size <= COMMIT_READ_BYTES:
+            return ""
+        return (f"commit {sha}\n\n    (a commit object of {_size(size)}: larger than the lab reads, so neither its "
+                f"message nor its changes are shown; a publish may bring far less)\n")
+
+    def _patch(self, *args: str, max_bytes: int, subject_line: int | None = None) -> str:
+        got = self.repo.read(*args, max_bytes=max_bytes, config={"core.bigFileThreshold": str(LARGE_FILE_BYTES)})
+        if not got.ok and not got.cut:
+            raise GitError(f"git {args[0]} failed: {got.why()}")
+        lines = got.out.decode(errors="replace").split("\n")
+        if got.cut:
+            lines[-1:] = [f"… diff cut at {max_bytes:,} bytes"]
+        if subject_line is not None and len(lines) > subject_line:
+            lines[subject_line] = "    " + _cut(lines[subject_line].removeprefix("    "), SUBJECT_CHARS)
+        if len(lines) > 1 and lines[1].startswith("Author: "):
+            lines[1] = "Author: " + _cut(lines[1].removeprefix("Author: "), AUTHOR_CHARS)
+        return "\n".join(self._binary_sizes(lines))
+
+    def _binary_sizes(self, lines: list[str]) -> list[str]:
+        """'Binary files a/x and b/x differ' becomes 'binary, N bytes': N from the object's header, its id from the
+        section's index line (--full-index); of a deleted file, the old one's."""
+        blob_at: dict[int, str] = {}
+        blob = None
+        for at, line in enumerate(lines):
+            if line.startswith("diff --git "):
+                blob = None
+            elif line.startswith("index ") and ".." in line:
+                old, _, new = line.split()[1].partition("..")
+                blob = new if new.strip("0") else old
+            elif blob and BINARY.match(line):
+                blob_at[at] = blob
+        sizes = self.repo.object_info(sorted(set(blob_at.values())))
+        for at, blob in blob_at.items():
+            if blob in sizes:
+                lines[at] = f"binary, {sizes[blob][1]:,} bytes"
+        return lines
