@@ -64,9 +64,12 @@ def test_a_large_file_and_a_large_total_are_refused(repo):
     commit(repo, {"big.txt": b"z" * (3 << 20)})
     with pytest.raises(PublishRefused, match="a file of 3 MB; one may be at most 1 MB"):
         check_bundle(bundle(repo, "main"), PublishLimits(blob_bytes=1 << 20), nothing_known)
+    big = git(repo, "rev-parse", "HEAD")
+    (repo / "big.txt").unlink()
     commit(repo, {f"part{i}.txt": bytes([65 + i]) * (900 << 10) for i in range(4)})
     with pytest.raises(PublishRefused, match="over 2 MB of objects, unpacked"):
-        check_bundle(bundle(repo, "main"), PublishLimits(blob_bytes=1 << 20, publish_bytes=2 << 20), nothing_known)
+        check_bundle(bundle(repo, f"{big}..main"), PublishLimits(blob_bytes=1 << 20, publish_bytes=2 << 20),
+                     nothing_known)
     with pytest.raises(PublishRefused, match="at most 5"):
         check_bundle(bundle(repo, "main"), PublishLimits(objects=5), nothing_known)
 

@@ -160,12 +160,13 @@ def check_bundle(bundle: Path, limits: PublishLimits, kinds_of: Callable[[list[s
                 byte = pack.take(1)[0]
                 size |= (byte & 0x7F) << shift
                 shift += 7
+            if code in KINDS:                 # the object's own limit first: the more telling refusal
+                _check(KINDS[code], size, limits)
             inflated += size
             if inflated > limits.publish_bytes:
                 raise _too_much(limits)
             if code in KINDS:
                 kind = KINDS[code]
-                _check(kind, size, limits)
                 pack.inflate(size)
                 result = size
             elif code in (OFS_DELTA, REF_DELTA):
