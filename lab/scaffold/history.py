@@ -8,7 +8,6 @@ and says so, and a commit object too large to parse within the memory limit is d
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,8 @@ SHOW_BYTES = 1 << 20             # what `lab show` and a report's diff print at 
 LARGE_FILE_BYTES = 1 << 20       # a file past this is shown as "binary, N bytes", never read
 COMMIT_READ_BYTES = 16 << 20     # a commit object past this is not given to git to parse (see SafeGit.read's memory)
 LOG_LINE_BYTES = 4 * (SUBJECT_CHARS + AUTHOR_CHARS) + 256
-BINARY = re.compile(r"^Binary files .* differ$")
+LISTED_FILES = 20_000           # changed files whose sizes are checked; past them, no patch is shown
+LARGE_LISTED = 1000             # large files left out of a patch one by one; past them, no patch is shown
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,24 @@ class History:
         return sha
 
     def show(self, ref: str, stat: bool = True, max_bytes: int = SHOW_BYTES) -> str:
-        """A commit's subject, file summary and patch, as `git show` prints it, cut at max_bytes."""
+        """A commit's subject, file summary and patch (against its first parent), as `git show` prints them, cut at
+        max_bytes."""
         sha = self.resolve(ref)
         too_large = self._too_large(sha)
         if too_large:
             return too_large
-        return self._patch("show", *PATCH, "--no-show-signature", *(["--stat"] if stat else []), "--patch",
-                           "--format=commit %H%nAuthor: %<(" f"{AUTHOR_CHARS + 3},trunc)%an%nDate:   %ad%n%n    "
-                           f"%<({SUBJECT_CHARS + 3},trunc)%s%n", sha, "--", max_bytes=max_bytes, subject_line=4)
+        header = self.repo.read("show", "-s", "--no-show-signature",
+                                f"--format=commit %H%nAuthor: %<({AUTHOR_CHARS + 3},trunc)%an%nDate:   %ad%n%n    "
+                                f"%<({SUBJECT_CHARS + 3},trunc)%s%n", sha, "--", max_bytes=4 * LOG_LINE_BYTES)
+        if not header.ok and not header.cut:
+            raise GitError(f"git show failed: {header.why()}")
+        lines = header.out.decode(errors="replace").split("\n")
+        if len(lines) > 4:
+            lines[1] = "Author: " + _cut(lines[1].removeprefix("Author: "), AUTHOR_CHARS)
+            lines[4] = "    " + _cut(lines[4].removeprefix("    "), SUBJECT_CHARS)
+        parent = self.repo.read("rev-parse", "--verify", "--quiet", f"{sha}^", max_bytes=4096)
+        base = parent.out.decode().strip() if parent.ok else self._empty_tree()
+        return "\n".join(lines) + self._diff(base, sha, stat, max_bytes)
 
     def diff_from_main(self, ref: str, max_bytes: int = SHOW_BYTES) -> str:
         """What a commit changes relative to the scaffold it grew from (the whole method, not one step)."""
@@ -123,8 +133,11 @@ class History:
         base = self.repo.read("merge-base", "refs/heads/main", sha, max_bytes=4096)
         if not base.ok:
             raise GitError(f"git merge-base failed: {base.why()}")
-        return self._patch("diff", *PATCH, "--stat", "--patch", base.out.decode().strip(), sha, "--",
-                           max_bytes=max_bytes)
+        return self._diff(base.out.decode().strip(), sha, True, max_bytes)
+
+    def _empty_tree(self) -> str:
+        got = self.repo.read("hash-object", "-t", "tree", "--stdin", input=b"", max_bytes=4096)
+        return got.out.decode().strip()
 
     def _too_large(self, sha: str) -> str:
         size = self.repo.object_info([sha]).get(sha, ("", 0))[1]
@@ -133,34 +146,49 @@ class History:
         return (f"commit {sha}\n\n    (a commit object of {_size(size)}: larger than the lab reads, so neither its "
                 f"message nor its changes are shown; a publish may bring far less)\n")
 
-    def _patch(self, *args: str, max_bytes: int, subject_line: int | None = None) -> str:
+    def _diff(self, base: str, sha: str, stat: bool, max_bytes: int) -> str:
+        """The file summary and patch from base to sha. A file past LARGE_FILE_BYTES is named with its size and left
+        out of the patch: git would read an added or deleted one whole, whatever core.bigFileThreshold says."""
+        large = self._large_files(base, sha)
+        out = ""
+        if stat:
+            out += self._read_cut(max_bytes // 4, "diff", *PATCH, "--stat=120", base, sha, "--") + "\n"
+        if large is None:
+            return out + "… no patch: the commit changes more files than the lab checks one by one\n"
+        out += "".join(f"diff --git a/{path} b/{path}\nbinary, {size:,} bytes\n" for path, size in large.items())
+        left = max(max_bytes - len(out.encode()), 4096)
+        return out + self._read_cut(left, "diff", *PATCH, "--patch", base, sha, "--",
+                                    *[f":(exclude,literal){path}" for path in large])
+
+    def _large_files(self, base: str, sha: str) -> dict[str, int] | None:
+        """Paths whose blob, on either side, is past LARGE_FILE_BYTES, with the larger size, from the objects'
+        headers; None where the changed files are too many to list (past LISTED_FILES) or the large ones to
+        leave out one by one (past LARGE_LISTED)."""
+        got = self.repo.read("diff", "--raw", "-z", "--no-renames", "--no-abbrev", base, sha, "--",
+                             max_bytes=LISTED_FILES * 256)
+        if got.cut:
+            return None
+        if not got.ok:
+            raise GitError(f"git diff failed: {got.why()}")
+        fields = got.out.split(b"\0")
+        changed: list[tuple[str, list[str]]] = []
+        for meta, path in zip(fields[0::2], fields[1::2]):
+            parts = meta.decode(errors="replace").split()
+            if len(parts) == 5:
+                changed.append((path.decode(errors="replace"), [oid for oid in parts[2:4] if oid.strip("0")]))
+        sizes = self.repo.object_info(sorted({oid for _, oids in changed for oid in oids}))
+        large = {}
+        for path, oids in changed:
+            size = max((sizes[oid][1] for oid in oids if oid in sizes), default=0)
+            if size > LARGE_FILE_BYTES:
+                large[path] = size
+        return large if len(large) <= LARGE_LISTED else None
+
+    def _read_cut(self, max_bytes: int, *args: str) -> str:
         got = self.repo.read(*args, max_bytes=max_bytes, config={"core.bigFileThreshold": str(LARGE_FILE_BYTES)})
         if not got.ok and not got.cut:
             raise GitError(f"git {args[0]} failed: {got.why()}")
-        lines = got.out.decode(errors="replace").split("\n")
+        text = got.out.decode(errors="replace")
         if got.cut:
-            lines[-1:] = [f"… diff cut at {max_bytes:,} bytes"]
-        if subject_line is not None and len(lines) > subject_line:
-            lines[subject_line] = "    " + _cut(lines[subject_line].removeprefix("    "), SUBJECT_CHARS)
-        if len(lines) > 1 and lines[1].startswith("Author: "):
-            lines[1] = "Author: " + _cut(lines[1].removeprefix("Author: "), AUTHOR_CHARS)
-        return "\n".join(self._binary_sizes(lines))
-
-    def _binary_sizes(self, lines: list[str]) -> list[str]:
-        """'Binary files a/x and b/x differ' becomes 'binary, N bytes': N from the object's header, its id from the
-        section's index line (--full-index); of a deleted file, the old one's."""
-        blob_at: dict[int, str] = {}
-        blob = None
-        for at, line in enumerate(lines):
-            if line.startswith("diff --git "):
-                blob = None
-            elif line.startswith("index ") and ".." in line:
-                old, _, new = line.split()[1].partition("..")
-                blob = new if new.strip("0") else old
-            elif blob and BINARY.match(line):
-                blob_at[at] = blob
-        sizes = self.repo.object_info(sorted(set(blob_at.values())))
-        for at, blob in blob_at.items():
-            if blob in sizes:
-                lines[at] = f"binary, {sizes[blob][1]:,} bytes"
-        return lines
+            text = text[:text.rfind("\n") + 1] + f"… diff cut at {max_bytes:,} bytes"
+        return text
