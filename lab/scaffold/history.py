@@ -64,25 +64,27 @@ class History:
         existing = self.branches(branches)
         if not existing:
             return []
-        found = self._log(existing, limit)
+        found, stopped = self._log(existing, limit)
         if found is not None:
             return found
         found = []
-        for branch in existing:       # one bad branch must not hide the others
-            one = self._log([branch], limit)
+        for branch in existing:       # one bad branch must not hide the others (a slow walk is not walked again)
+            one = self._log([branch], limit)[0] if stopped != "time" else None
             found += one if one is not None else [self._unreadable_tip(branch)]
         return sorted(found, key=lambda c: c.time, reverse=True)[:limit]
 
-    def _log(self, branches: list[str], limit: int) -> list[Commit] | None:
+    def _log(self, branches: list[str], limit: int) -> tuple[list[Commit] | None, str | None]:
+        """The commits git lists, or None and why git did not finish ("time", or None for a failure)."""
         got = self.repo.read("log", f"-n{int(limit)}", "--date-order", "--no-show-signature",
                              f"--format=%H%x00%<({AUTHOR_CHARS + 3},trunc)%an%x00%at%x00"
                              f"%<({SUBJECT_CHARS + 3},trunc)%s%x00%S",
                              "--source", *[f"refs/heads/{b}" for b in branches], "--not", "refs/heads/main", "--",
                              max_bytes=int(limit) * LOG_LINE_BYTES + 4096)
         if not got.ok and not got.cut:
-            return None
+            return None, got.stopped
+        lines = got.out.decode(errors="replace").splitlines()
         found = []
-        for line in got.out.decode(errors="replace").splitlines():
+        for line in lines[:-1] if got.cut else lines:     # a cut output's last line may be cut inside a field
             fields = line.split("\0")
             if len(fields) != 5 or not fields[2].isdigit():
                 continue
@@ -90,7 +92,7 @@ class History:
             branch = source.removeprefix("refs/heads/")
             found.append(Commit(sha, _cut(author, AUTHOR_CHARS), float(at), _cut(subject, SUBJECT_CHARS),
                                 branch if branch in branches else ""))
-        return found
+        return found, None
 
     def _unreadable_tip(self, branch: str) -> Commit:
         sha = self.repo.heads()[branch]
