@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -347,3 +348,108 @@ def test_scored_commits_outlive_their_branches_and_score_again_the_same(attacked
     finally:
         db.conn.close()
     assert_no_marker(marks)
+
+
+# ---- a compression bomb in git ---------------------------------------------------------------------------
+# Limits of a few KB and MB, so that bombs past them stay quick to make: git packs each to a few kilobytes.
+BOMB_LIMITS = "git_message_kb = 4\ngit_blob_mb = 0.25\ngit_publish_mb = 0.5\n"
+BOMB = r"""
+head -c 300000 /dev/zero | tr '\0' s > /tmp/subject
+head -c 600000 /dev/zero | tr '\0' a > big.txt
+git add big.txt && git commit -q -F /tmp/subject && git rev-parse HEAD
+"""
+BIG_FILE = "git commit -q --amend -m 'a big file' && git rev-parse HEAD"
+PARTS = r"""
+git rm -q big.txt; for i in 1 2 3; do head -c 200000 /dev/zero | tr '\0' $i > part$i.txt; done
+git add -A && git commit -q --amend -m 'three parts, each within the file limit' && git rev-parse HEAD
+"""
+SMALL = "git rm -q part*.txt && echo ok > ok.txt && git add -A && git commit -q --amend -m 'within the limits' " \
+        "&& git rev-parse HEAD"
+
+
+def bomb_turns() -> list[dict]:
+    def step(label, command, title):
+        return {"step": label, "calls": [
+            {"name": "shell", "arguments": {"command": command}},
+            {"name": "forum_post", "arguments": {"kind": "result", "title": title, "body": "see the commit",
+                                                 "commit": "HEAD"}}]}
+
+    return [step("subject", BOMB, "a long subject"), step("file", BIG_FILE, "a big file"),
+            step("total", PARTS, "many parts"), step("small", SMALL, "within the limits")]
+
+
+@pytest.fixture(scope="module")
+def bombed(lab_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bomb")
+    state = folder / ".lab"
+    make_lab(lab_dir, folder, bomb_turns(), count=1, repeat_limit=50, extra=BOMB_LIMITS)
+    run_lab("start", "--detach", cwd=folder, check=True)
+    try:
+        wait_for(lambda: _all_stopped(folder), timeout=300, interval=1, what="the agent to publish its bombs")
+    finally:
+        run_lab("stop", cwd=folder)
+    return folder, state
+
+
+def test_a_publish_past_the_git_limits_is_refused_and_nothing_of_it_enters(bombed):
+    from lab.store import events, forum, open_db
+
+    folder, state = bombed
+    steps = tool_results(folder, "agent-1")
+    made = {label: steps[label][0]["output"].split()[-1] for label in ("subject", "file", "total", "small")}
+    for label, expected in (("subject", "a commit of 293.2 KB"), ("file", "a file of 585.9 KB; one may be at most 256 KB"),
+                            ("total", "over 512 KB of objects, unpacked")):
+        posted = steps[label][1]
+        assert posted["is_error"] and posted["output"].startswith("error: refused: "), posted
+        assert expected in posted["output"], posted["output"]
+        missing = subprocess.run(["git", f"--git-dir={state / 'research.git'}", "cat-file", "-e", made[label]])
+        assert missing.returncode != 0, f"the refused commit of step {label} is in the research repository"
+    assert not steps["small"][1]["is_error"], steps["small"]
+    assert git(state, "rev-parse", "refs/heads/agent-1").strip() == made["small"]
+    assert not git(state, "for-each-ref", "refs/lab/incoming/").strip()
+    db = open_db(state / "lab.db")
+    try:
+        blocked = events.latest(db, 100, kinds=("blocked",))
+        posts = forum.recent(db, 10)
+    finally:
+        db.conn.close()
+    assert [e["summary"].split(":")[0] for e in blocked] == ["forum_post"] * 3
+    assert [p["title"] for p in posts] == ["within the limits"]
+
+
+def plant_readable_bomb(state) -> str:
+    """What would have got in before the limits (or past them): with plain git, straight into research.git, on
+    agent-1's branch: a 2 MB subject, a 3 MB file of one character and two text files whose patch passes 1 MB."""
+    repo = state / "research.git"
+    env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "a" * 5000,
+           "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x"}
+
+    def plain(*args, input=None):
+        return subprocess.run(["git", f"--git-dir={repo}", *args], env=env, input=input, capture_output=True,
+                              check=True).stdout.decode().strip()
+
+    tip = plain("rev-parse", "refs/heads/agent-1")
+    listing = plain("ls-tree", tip).splitlines()
+    files = {"bomb.txt": b"b" * 3_000_000,
+             **{f"text{i}.txt": b"".join(b"line %d of a long text\n" % n for n in range(30_000)) for i in (1, 2)}}
+    for name, data in files.items():
+        listing.append(f"100644 blob {plain('hash-object', '-w', '--stdin', input=data)}\t{name}")
+    tree = plain("mktree", input="\n".join(listing).encode() + b"\n")
+    sha = plain("commit-tree", tree, "-p", tip, "-F", "-", input=b"s" * (2 << 20))
+    plain("update-ref", "refs/heads/agent-1", sha)
+    return sha
+
+
+def test_the_persons_readers_cut_a_bomb_that_got_into_the_research_repository(bombed):
+    from lab.scaffold.history import History
+
+    folder, state = bombed
+    sha = plant_readable_bomb(state)
+    log = run_lab("log", cwd=folder, check=True).stdout
+    assert sha[:10] in log and max(len(line) for line in log.splitlines()) < 300 and "s…" in log
+    shown = run_lab("show", sha, cwd=folder, check=True).stdout
+    assert len(shown) < (1 << 20) + 5000 and "s…" in shown and "a…" in shown
+    assert "binary, 3,000,000 bytes" in shown and re.search(r"\n… diff cut at [\d,]+ bytes\n", shown)
+    diff = History(state).diff_from_main(sha)
+    assert "binary, 3,000,000 bytes" in diff and re.search(r"\n… diff cut at [\d,]+ bytes$", diff)
+    assert run_lab("report", cwd=folder, check=True).returncode == 0

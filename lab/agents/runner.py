@@ -28,6 +28,7 @@ from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
 from lab.sandbox.slices import Slice
 from lab.sandbox.workspace import Workspace
+from lab.scaffold.publish_check import PublishLimits
 from lab.scaffold.repo import research_repo_path
 from lab.scorer.client import ScorerClient
 from lab.store import agents, open_db
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, slice_.cpus)
     db = open_db(cfg.state_dir / "lab.db")
     sandbox = make_sandbox(cfg.lab.sandbox, warn=log.warning, user=name)
-    workspace = Workspace(cfg.sandboxes_dir / name, research_repo_path(cfg.state_dir), name, sandbox)
+    workspace = Workspace(cfg.sandboxes_dir / name, research_repo_path(cfg.state_dir), name, sandbox,
+                          PublishLimits.of(cfg.agents))
     workspace.check()
     ctx = ToolContext(agent=name, cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
                       data_view=Testbed(cfg.state_dir, cfg.task).view(cfg.task.dev), scorer=ScorerClient(args.scorer),

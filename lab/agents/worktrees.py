@@ -8,6 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from lab.sandbox import make_sandbox
 from lab.sandbox.workspace import Workspace
+from lab.scaffold.publish_check import PublishLimits
 from lab.scaffold.repo import research_repo_path
 
 MAX_THREADS = 16
@@ -16,7 +17,8 @@ MAX_THREADS = 16
 def ensure(cfg, name: str) -> Workspace:
     """The agent's worktree, made (or repaired) where missing (WorktreeMissing where it cannot be)."""
     return Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name,
-                            make_sandbox(cfg.lab.sandbox, warn=lambda line: None, user=name))  # warned at start
+                            make_sandbox(cfg.lab.sandbox, warn=lambda line: None, user=name),  # warned at start
+                            PublishLimits.of(cfg.agents))
 
 
 def start_making(cfg, names: list[str]) -> dict[str, Future]:

@@ -41,7 +41,8 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
     if not found:
         echo("no commits by agents yet")
     for c in found:
-        echo(f"{c.sha[:10]}  {c.author:<9} {time.strftime('%m-%d %H:%M', time.localtime(c.time))}  {c.subject}")
+        when = time.strftime('%m-%d %H:%M', time.localtime(c.time)) if c.time else "?"
+        echo(f"{c.sha[:10]}  {c.author:<9} {when:<11}  {c.subject}")
         for sub in scores.get(c.sha, []):
             echo(f"            {_score_line(sub)}")
 

@@ -23,6 +23,7 @@ from lab.errors import Blocked, LabError, NotFound
 from lab.sandbox.base import Bind, Limits, RunResult
 from lab.scaffold import gitlocks
 from lab.scaffold import repo as research
+from lab.scaffold.publish_check import PublishLimits
 from lab.scaffold.safegit import SafeGit
 
 EXPORT_INSIDE = "/export"
@@ -74,9 +75,10 @@ class WorktreeMissing(LabError):
 
 
 class Workspace:
-    def __init__(self, path: Path, repo_path: Path, branch: str, sandbox):
+    def __init__(self, path: Path, repo_path: Path, branch: str, sandbox, limits: PublishLimits = PublishLimits()):
         self.path, self.repo_path, self.branch, self.sandbox = Path(path), Path(repo_path), branch, sandbox
         self.research = SafeGit(self.repo_path)
+        self.limits = limits          # what one publish may bring into the research repository
 
     # ---- the sandbox's view ----------------------------------------------------------------------
     @property
@@ -113,10 +115,11 @@ class Workspace:
 
     # ---- making the worktree ---------------------------------------------------------------------
     @classmethod
-    def ensure(cls, sandboxes_dir: Path, repo_path: Path, name: str, sandbox) -> "Workspace":
+    def ensure(cls, sandboxes_dir: Path, repo_path: Path, name: str, sandbox,
+               limits: PublishLimits = PublishLimits()) -> "Workspace":
         """The agent's worktree and repository, made (or remade, after a deletion) on branch `name`, which starts
         from the research repository's branch of that name, or from main."""
-        ws = cls(Path(sandboxes_dir) / name, repo_path, name, sandbox)
+        ws = cls(Path(sandboxes_dir) / name, repo_path, name, sandbox, limits)
         ws._write_gitconfig()
         if ws._has_repository():
             if sandbox.uid is not None and os.lstat(ws.path).st_uid != sandbox.uid:
@@ -196,7 +199,7 @@ class Workspace:
                 bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch)) / "in.bundle"
                 untrusted.copy_out(export / "out.bundle", bundle, MAX_BUNDLE_BYTES)
             try:
-                research.accept_bundle(self.research, bundle, self.branch, head)
+                research.accept_bundle(self.research, bundle, self.branch, head, self.limits)
             finally:
                 if bundle is not None:
                     shutil.rmtree(bundle.parent, ignore_errors=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lab.errors import Blocked, GitError
 from lab.scaffold import TEMPLATE
+from lab.scaffold.publish_check import PublishLimits, check_bundle
 from lab.scaffold.safegit import SafeGit, check_ref
 
 AUTHOR = {"GIT_AUTHOR_NAME": "lab", "GIT_AUTHOR_EMAIL": "lab@localhost",
@@ -123,15 +124,18 @@ def pin(repo: SafeGit, sha: str) -> None:
     repo.update_ref(f"{PINS}/{sha}", sha)
 
 
-def accept_bundle(repo: SafeGit, bundle: Path | None, branch: str, head: str) -> bool:
+def accept_bundle(repo: SafeGit, bundle: Path | None, branch: str, head: str,
+                  limits: PublishLimits = PublishLimits()) -> bool:
     """Move `branch` (an agent's own) to `head`, fetching the bundle's objects first when the repository lacks
-    the commit. True when the branch moved."""
+    the commit: each of them measured against the limits before git takes any (PublishRefused past them). True
+    when the branch moved."""
     check_ref(branch)
     if repo.heads().get(branch) == head:
         return False
     if not repo.has_commit(head):
         if bundle is None:
             raise Blocked(f"commit {head[:10]} is neither in the research repository nor in the bundle of your branch")
+        check_bundle(bundle, limits, lambda ids: {oid: kind for oid, (kind, _) in repo.object_info(ids).items()})
         incoming = f"refs/lab/incoming/{branch}"
         try:
             repo.run("fetch", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "-q", str(bundle),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lab.errors import GitError, NotFound, StateDiskFull
 from lab.scaffold import gitlocks
+from lab.scaffold.bounded import Capped, run_capped
 
 # Command-line configuration outranks every file, so these hold whatever a config file says.
 HARDENED = {
@@ -43,6 +44,11 @@ HARDENED = {
     "maintenance.auto": "false",
     "core.sharedRepository": "0644",
 }
+# Every read of what agents wrote: stopped past these, whatever the repository holds (lab.scaffold.bounded).
+READ_MEMORY_MB = 128
+READ_TIMEOUT_S = 10.0
+# ... and held to small caches and pack windows, so that the memory limit leaves room for the work itself
+READ_CONFIG = {"core.deltaBaseCacheLimit": "16m", "core.packedGitWindowSize": "16m", "core.packedGitLimit": "64m"}
 # Revisions an agent may name: hex ids, branch-like names; never an option or a revision expression.
 REF = re.compile(r"^(?!-)[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 
@@ -107,16 +113,46 @@ class SafeGit:
     def text(self, *args: str, **kwargs) -> str:
         return self.run(*args, **kwargs).stdout.decode(errors="replace")
 
+    def read(self, *args: str, max_bytes: int, input: bytes | None = None, config: dict[str, str] | None = None,
+             timeout_s: float = READ_TIMEOUT_S, memory_mb: int = READ_MEMORY_MB) -> Capped:
+        """git with these arguments, bounded: at most max_bytes of its output are read, then it is stopped; so it is
+        past timeout_s, and it may use at most memory_mb. For every read of what agents wrote."""
+        settings = [f"{key}={value}" for key, value in {**READ_CONFIG, **(config or {})}.items()]
+        argv = ["git", *[item for setting in settings for item in ("-c", setting)], *args]
+        return run_capped(argv, self._env, self.git_dir, max_bytes=max_bytes, timeout_s=timeout_s,
+                          memory_mb=memory_mb, input=input)
+
+    def object_info(self, names: list[str]) -> dict[str, tuple[str, int]]:
+        """The kind and size of each named object (full ids, or names check_ref allows), read from the object's
+        header only: a compression bomb is never inflated. Missing objects are left out."""
+        if not names:
+            return {}
+        asked = "".join(f"{check_ref(name)}\n" for name in names).encode()
+        got = self.read("cat-file", "--batch-check=%(objectname) %(objecttype) %(objectsize)", input=asked,
+                        max_bytes=len(names) * 128 + 4096)
+        if not got.ok:
+            raise GitError(f"git cat-file failed: {got.why()}")
+        found = {}
+        for name, line in zip(names, got.out.decode(errors="replace").splitlines()):
+            fields = line.split()
+            if len(fields) == 3 and fields[2].isdigit():
+                found[name] = (fields[1], int(fields[2]))
+        return found
+
     def commit_of(self, ref: str) -> str | None:
-        """The full id of a commit, or None if the repository has no such commit."""
-        proc = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{check_ref(ref)}^{{commit}}",
-                        check=False)
-        if proc.returncode != 0:
-            return None
-        return proc.stdout.decode().strip() or None
+        """The full id of a commit, or None if the repository has no such commit. The commit is not parsed (a bomb
+        of a message is never read); an annotated tag is peeled to its commit."""
+        named = self.read("rev-parse", "--verify", "--quiet", "--end-of-options", check_ref(ref), max_bytes=4096)
+        sha = named.out.decode(errors="replace").strip() if named.ok else ""
+        kind = self.object_info([sha]).get(sha, ("", 0))[0] if sha else ""
+        if kind == "tag":
+            peeled = self.read("rev-parse", "--verify", "--quiet", "--end-of-options", f"{sha}^{{commit}}",
+                               max_bytes=4096)
+            sha, kind = peeled.out.decode(errors="replace").strip(), "commit" if peeled.ok else ""
+        return sha if kind == "commit" and sha else None
 
     def has_commit(self, sha: str) -> bool:
-        return self.run("cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode == 0
+        return self.object_info([sha]).get(sha, ("", 0))[0] == "commit"
 
     def heads(self) -> dict[str, str]:
         out = self.text("for-each-ref", "--format=%(refname:strip=2) %(objectname)", "refs/heads/")

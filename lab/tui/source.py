@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from lab.agents import control, spend
-from lab.errors import NotFound
+from lab.errors import GitError, NotFound
 from lab.inert import inert, inert_data
 from lab.machine import Load, prime_cpu, read_load
 from lab.store import agents, events, forum, open_db, submissions
@@ -20,6 +20,7 @@ from lab.store import agents, events, forum, open_db, submissions
 LEADERBOARD_ROWS = 30
 POSTS_ON_DASHBOARD = 12
 BLOCKED_SHOWN = 100
+DIFF_BYTES = 256 << 10       # a diff view's text is highlighted whole: kept to what renders at once
 
 
 @dataclass
@@ -149,8 +150,8 @@ class Source:
         if not history:
             return "no research repository yet"
         try:
-            return inert(history.show(sha))
-        except NotFound as exc:
+            return inert(history.show(sha, max_bytes=DIFF_BYTES))
+        except (NotFound, GitError) as exc:
             return inert(str(exc))
 
     def method_diff(self, sha: str | None) -> str:
@@ -160,8 +161,8 @@ class Source:
         if not history:
             return "no research repository yet"
         try:
-            return inert(history.diff_from_main(sha)) or "the commit changes nothing relative to main"
-        except NotFound as exc:
+            return inert(history.diff_from_main(sha, max_bytes=DIFF_BYTES)) or "the commit changes nothing relative to main"
+        except (NotFound, GitError) as exc:
             return inert(str(exc))
 
     def forum(self, query: str | None = None, limit: int = 200) -> ForumView:
