@@ -33,6 +33,7 @@ from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
 
 DATA_INSIDE = "/data"
+WRITING_TOOLS = frozenset({"shell", "write_file", "edit_file", "git_commit"})   # refused while a measured disk is full
 MAX_WAIT_S = 3600        # the longest one `submission` call waits for a result
 
 
@@ -120,6 +121,8 @@ class Toolbox:
             return ToolResult(call.id, call.name, f"error: {message}", is_error=True,
                               data={"error": message, "kind": "BadArguments", "problems": problems})
         try:
+            if call.name in WRITING_TOOLS and self.ctx.workspace.disk is not None:
+                self.ctx.workspace.disk.check()
             output, data = spec.run(self, **call.arguments)
             return ToolResult(call.id, call.name, truncate(output, self.ctx.cfg.agents.output_chars), data=data)
         except WorktreeMissing:
@@ -182,13 +185,22 @@ class Toolbox:
         if result.ok:
             status = "exit 0"
         else:
-            status = result.failure()
-            if "No space left on device" in result.stderr:
-                status += f" (disk full: /tmp holds {self.ctx.cfg.agents.tmp_mb} MB; files count against the limit)"
+            status = result.failure() + self._disk_full_note(result.stdout + result.stderr)
         text = f"[{status}, {result.duration_s:.1f} s]\n{output.strip()}"
         if not result.ok:
             raise ToolError(text)
         return text, {"returncode": result.returncode, "duration_s": result.duration_s, "stdout": result.stdout}
+
+    def _disk_full_note(self, output: str) -> str:
+        """What filled up, where a command ran out of space: the agent's disk quota, or its /tmp."""
+        if "No space left on device" not in output and "Disk quota exceeded" not in output:
+            return ""
+        disk = self.ctx.workspace.disk
+        if disk is not None and disk.mode != "off":
+            used, _ = disk.used_bytes()
+            if used >= disk.quota_bytes * 0.95:
+                return f" ({disk.full_message(used)})"
+        return f" (disk full: /tmp holds {self.ctx.cfg.agents.tmp_mb} MB (agents.tmp_mb); files count against the limit)"
 
     # ---- files ---------------------------------------------------------------------------------
     @tool("read_file", "Read a text file of your worktree, with line numbers.",
