@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import lab_status, make_lab, run_lab, wait_for
 from lab.sandbox import disk_quota
 from lab.sandbox.disk_quota import AgentDisk, DiskQuotaExceeded, ensure_mounted, measure, mounted_source
 
@@ -153,3 +154,32 @@ def tool_results(folder: Path, name: str) -> dict[str, list[dict]]:
         if row["kind"] == "tool_result":
             steps.setdefault(current, []).append(row["data"])
     return steps
+
+
+MEASURED_TURNS = [
+    step("fill", call("shell", command="head -c 6000000 /dev/urandom > big.bin && echo filled")),
+    step("write", call("write_file", path="notes.md", content="more\n")),
+    step("shell", call("shell", command="echo more > more.txt; rm big.bin && echo freed")),
+    step("write-again", call("write_file", path="notes.md", content="more\n")),
+]
+
+
+def test_a_measured_quota_refuses_writes_once_over_and_lets_the_agent_delete(lab_dir, tmp_path):
+    folder = make_lab(lab_dir, tmp_path, MEASURED_TURNS, count=1, disk_quota="measured", extra="disk_mb = 4\n")
+    try:
+        started = run_lab("start", "--detach", cwd=folder, check=True)
+        assert "only after the fact" in started.stderr
+        wait_for(lambda: lab_status(folder)["agents"][0]["state"] == "stopped", timeout=90, what="the script's end")
+        steps = tool_results(folder, "agent-1")
+        assert not steps["fill"][0]["is_error"]           # measured: the command that went over is not stopped
+        refused = steps["write"][0]
+        assert refused["is_error"] and "disk quota is full" in refused["output"]
+        assert "may hold 4 MB (agents.disk_mb)" in refused["output"]
+        freed = steps["shell"][0]
+        assert "no file allowed to grow" in freed["output"] and "freed" in freed["output"]
+        assert not (folder / "sandboxes" / "agent-1" / "more.txt").exists() or \
+            (folder / "sandboxes" / "agent-1" / "more.txt").stat().st_size == 0
+        assert not steps["write-again"][0]["is_error"]
+        assert lab_status(folder)["agents"][0]["disk"]["mode"] == "measured"
+    finally:
+        run_lab("stop", cwd=folder)

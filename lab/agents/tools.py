@@ -33,7 +33,10 @@ from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
 
 DATA_INSIDE = "/data"
-WRITING_TOOLS = frozenset({"shell", "write_file", "edit_file", "git_commit"})   # refused while a measured disk is full
+WRITING_TOOLS = frozenset({"write_file", "edit_file", "git_commit"})   # refused while a measured disk is over quota
+# A shell command over a measured quota: no file it writes may grow (RLIMIT_FSIZE 0), so it can delete and read, not
+# write; its output reaches the lab's capture through a pipe and cat, which the limit does not bind.
+NO_GROWTH = 'prlimit --fsize=0 -- bash -c "$1" 2>&1 | cat; exit "${PIPESTATUS[0]}"'
 MAX_WAIT_S = 3600        # the longest one `submission` call waits for a result
 
 
@@ -180,8 +183,14 @@ class Toolbox:
         {"command": _STR, "timeout_s": {"type": "number", "minimum": 1, "description": "default: the lab's"}},
         ("command",))
     def _tool_shell(self, command: str, timeout_s: float | None = None):
-        result = self.run_sandboxed(["bash", "-c", command], timeout_s)
+        disk = self.ctx.workspace.disk
+        if disk is not None:
+            disk.check_mounted()
+        over = disk.over() if disk is not None else None   # a measured quota: the command may delete, not write
+        result = self.run_sandboxed(["bash", "-c", NO_GROWTH if over else command, "bash", command], timeout_s)
         output = result.stdout + (("\n[stderr]\n" + result.stderr) if result.stderr.strip() else "")
+        if over is not None:
+            output = f"[{over}; this command ran with no file allowed to grow: delete files to go on]\n{output}"
         if result.ok:
             status = "exit 0"
         else:
@@ -196,10 +205,8 @@ class Toolbox:
         if "No space left on device" not in output and "Disk quota exceeded" not in output:
             return ""
         disk = self.ctx.workspace.disk
-        if disk is not None and disk.mode != "off":
-            used, _ = disk.used_bytes()
-            if used >= disk.quota_bytes * 0.95:
-                return f" ({disk.full_message(used)})"
+        if disk is not None and disk.mode != "off" and disk.nearly_full():
+            return f" ({disk.full_message(disk.used_bytes()[0])})"
         return f" (disk full: /tmp holds {self.ctx.cfg.agents.tmp_mb} MB (agents.tmp_mb); files count against the limit)"
 
     # ---- files ---------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from pathlib import Path
 from lab.errors import LabError, SandboxError
 
 MOUNT_OPTIONS = "loop,nosuid,nodev,noinit_itable"   # noinit_itable: no background zeroing of a sparse image
-# One inode per 64 KB, lazily initialised tables: a 10 GB image takes 4 MB on the state disk until written.
-MKFS = ["mkfs.ext4", "-q", "-F", "-m", "0", "-i", "65536", "-E", "lazy_itable_init=1,lazy_journal_init=1"]
+# No blocks reserved for root, tables left unwritten: a 10 GB image takes about 4 MB of the state disk until written.
+MKFS = ["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1"]
 MEASURE_BUDGET_S = 1.0
 TOOLS = ("mount", "umount", "mkfs.ext4")
 
@@ -101,28 +101,41 @@ class AgentDisk:
     def used_bytes(self, budget_s: float = MEASURE_BUDGET_S) -> tuple[int, bool]:
         """Bytes the worktree holds, and whether that is all of them (a walk past its time budget is a lower bound)."""
         if self.mode == "loop" and mounted_source(self.worktree) is not None:
-            fs = os.statvfs(self.worktree)
-            return (fs.f_blocks - fs.f_bfree) * fs.f_frsize, True
+            fs = os.statvfs(self.worktree)   # what is not free counts, the filesystem's own structures included
+            return max(0, self.quota_bytes - fs.f_bavail * fs.f_frsize), True
         return measure(self.worktree, budget_s)
 
     def full_message(self, used: int | None = None) -> str:
         held = f" ({used / 2**20:.0f} MB used)" if used is not None else ""
         return (f"your disk quota is full: your worktree may hold {self.quota_mb} MB (agents.disk_mb){held}, "
-                "its git objects included; nothing more was written. Free space by deleting files you no longer need "
+                "its git objects and the filesystem's own structures included; nothing more was written. Free space by deleting files you no longer need "
                 "(`du -sh * .git | sort -h` shows what is large; `rm -rf runs/old`); objects of commits you dropped "
                 "go with `git reflog expire --expire=now --all && git gc --prune=now`")
 
-    def check(self) -> None:
-        """Before a tool call that writes. Measured: DiskQuotaExceeded while the worktree holds more than its quota.
-        Loop: the kernel holds it, once the disk is mounted (DiskQuotaError, the lab's fault, where it is not)."""
+    def nearly_full(self) -> bool:
+        """Within 1% (at least 1 MB) of the quota: a command that ran out of space ran out of this."""
+        used, _ = self.used_bytes()
+        return used >= self.quota_bytes - max(1 << 20, self.quota_bytes // 100)
+
+    def over(self) -> str | None:
+        """Measured quotas: what to tell the agent while its worktree holds more than its quota; else None."""
+        if self.mode != "measured":
+            return None
+        used, _ = self.used_bytes()
+        return self.full_message(used) if used > self.quota_bytes else None
+
+    def check_mounted(self) -> None:
+        """Loop: the kernel holds the quota once the disk is mounted (DiskQuotaError, the lab's fault, where not)."""
         if self.mode == "loop" and mounted_source(self.worktree) is None:
             raise DiskQuotaError(f"{self.name}'s disk is not mounted at {self.worktree} (unmounted by hand?): "
                                  f"`lab stop {self.name}` then `lab start {self.name}` mounts it again")
-        if self.mode != "measured":
-            return
-        used, _ = self.used_bytes()
-        if used > self.quota_bytes:
-            raise DiskQuotaExceeded(self.full_message(used))
+
+    def check(self) -> None:
+        """Before a tool call that writes: DiskQuotaExceeded while a measured worktree holds more than its quota."""
+        self.check_mounted()
+        full = self.over()
+        if full is not None:
+            raise DiskQuotaExceeded(full)
 
 
 def measure(folder: Path, budget_s: float = MEASURE_BUDGET_S) -> tuple[int, bool]:
