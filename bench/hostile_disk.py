@@ -3,7 +3,7 @@
     python bench/hostile_disk.py [--workdir DIR] [--testbed STATE_DIR]
 
 - fill the disk: agent-1 tries to write 1 GB with its shell, 8 MB a file, past its quota (agents.disk_mb).
-- publish and reset: agent-2 publishes two commits of 20 MB of random bytes each, then resets its branch away.
+- publish and reset: agent-2 publishes two commits of 10 MB of random bytes each, then resets its branch away.
 
 Three agents run one script (each shell step branches on $LAB_AGENT); agent-3 only works: it commits and publishes
 at every step. A row per attack: what the attacker got, and what it cost the state disk, research.git and agent-3.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = [sys.executable, "-m", "lab.cli"]
-DISK_MB, PUBLISH_MB_PER_HOUR, BIG_MB = 64, 100, 20
+DISK_MB, PUBLISH_MB_PER_HOUR, BIG_MB = 64, 100, 10
 SMALL_TESTBED = """\
 [lab]
 sandbox = "{sandbox}"
@@ -63,7 +63,7 @@ FILL = ('if [ "$LAB_AGENT" = agent-1 ]; then for i in $(seq 1 128); do head -c 8
         'done; fi; echo "wrote nothing more"')
 BIG = ('if [ "$LAB_AGENT" = agent-2 ]; then head -c {size} /dev/urandom > {name}; else echo {name} >> notes.md; fi; '
        "echo ok")
-RESET = ('if [ "$LAB_AGENT" = agent-2 ]; then git reset -q --hard lab/main; echo small > notes.md; '
+RESET = ('if [ "$LAB_AGENT" = agent-2 ]; then git reset -q --hard lab/main && git clean -fdq; echo small > notes.md; '
          "else echo more >> notes.md; fi; echo ok")
 
 
@@ -116,7 +116,10 @@ def tool_results(state: Path, name: str) -> dict[str, list[dict]]:
 
 
 def _first_line(result: dict, limit: int = 150) -> str:
+    """The start of what a tool said; where it names a full quota, from there."""
     text = " ".join(result["output"].split())
+    if "your disk quota is full" in text:
+        text = "error: ..." + text[text.index("your disk quota is full"):]
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -168,8 +171,8 @@ def measure(workdir: Path, testbed: Path | None = None) -> list[dict]:
                  f"published, {neighbour_errors} tool errors; lab {'running' if running else 'NOT running'}; "
                  f"mounts left after `lab stop`: {len(mounts_under(folder))}")
     published = [_first_line(publisher[s][1], 60) for s in ("big-a", "big-b")]
-    reset_cost = (f"research.git {stored_start / 2**20:.1f} MB at start, {stored_peak / 2**20:.1f} MB after the "
-                  f"publishes, {stored_end / 2**20:.1f} MB after the prune; agent-3: {neighbour_errors} tool errors")
+    reset_cost = (f"research.git {stored_start / 2**20:.2f} MB at start, {stored_peak / 2**20:.1f} MB after the "
+                  f"publishes, {stored_end / 2**20:.2f} MB after the prune; agent-3: {neighbour_errors} tool errors")
     shutil.rmtree(folder, ignore_errors=True)
     return [{"attack": f"fill the disk: 1 GB with the shell, past a {DISK_MB} MB quota",
              "agent_got": _first_line(attacker["fill"][0]), "cost": fill_cost},

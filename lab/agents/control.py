@@ -303,15 +303,26 @@ def best_by_agent(db) -> dict[str, float]:
             if agent != "lab"}
 
 
+MEASURED_TTL_S = 30.0     # a measured disk's walk is kept this long: the TUI reads the status every second
+_measured: dict[Path, tuple[float, int, bool]] = {}
+
+
 def disk_use(cfg, names: list[str], budget_s: float = 0.2) -> dict[str, dict | None]:
     """Each agent's disk: bytes used (a lower bound where a measuring walk ran out of time), its quota and what holds
-    it; None where quotas are off."""
+    it; None where quotas are off. A loop-mounted disk's use is one statvfs; a measured one's is a walk of at most
+    budget_s, reused for MEASURED_TTL_S."""
     if cfg.agents.disk_quota == "off":
         return {name: None for name in names}
     found = {}
     for name in names:
         disk = disk_quota.disk_of(cfg, name)
-        used, complete = disk.used_bytes(budget_s)
+        kept = _measured.get(disk.worktree) if disk.mode == "measured" else None
+        if kept is not None and time.monotonic() - kept[0] < MEASURED_TTL_S:
+            used, complete = kept[1], kept[2]
+        else:
+            used, complete = disk.used_bytes(budget_s)
+            if disk.mode == "measured":
+                _measured[disk.worktree] = (time.monotonic(), used, complete)
         found[name] = {"used_mb": round(used / 2**20, 1), "quota_mb": disk.quota_mb, "mode": disk.mode,
                        "complete": complete}
     return found
