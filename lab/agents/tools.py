@@ -33,7 +33,7 @@ from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
 
 DATA_INSIDE = "/data"
-WRITING_TOOLS = frozenset({"write_file", "edit_file", "git_commit"})   # refused while a measured disk is over quota
+WRITING_TOOLS = frozenset({"write_file", "edit_file", "git_commit", "run"})   # refused while a measured disk is over quota
 # A shell command over a measured quota: no file it writes may grow (RLIMIT_FSIZE 0), so it can delete and read, not
 # write; its output reaches the lab's capture through a pipe and cat, which the limit does not bind.
 NO_GROWTH = 'prlimit --fsize=0 -- bash -c "$1" 2>&1 | cat; exit "${PIPESTATUS[0]}"'

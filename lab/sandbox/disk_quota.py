@@ -25,7 +25,9 @@ from pathlib import Path
 
 from lab.errors import LabError, SandboxError
 
-MOUNT_OPTIONS = "loop,nosuid,nodev,noinit_itable"   # noinit_itable: no background zeroing of a sparse image
+# noinit_itable: no background zeroing of a sparse image; discard: a deleted file's blocks leave the image (a hole is
+# punched), so the state disk gets back what an agent deletes
+MOUNT_OPTIONS = "loop,nosuid,nodev,noinit_itable,discard"
 # No blocks reserved for root, tables left unwritten: a 10 GB image takes about 4 MB of the state disk until written.
 MKFS = ["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1"]
 MEASURE_BUDGET_S = 1.0
@@ -103,6 +105,8 @@ class AgentDisk:
         if self.mode == "loop" and mounted_source(self.worktree) is not None:
             fs = os.statvfs(self.worktree)   # what is not free counts, the filesystem's own structures included
             return max(0, self.quota_bytes - fs.f_bavail * fs.f_frsize), True
+        if self.mode == "loop" and self.image.exists():     # not mounted (the lab is stopped): what the image holds
+            return os.stat(self.image).st_blocks * 512, True
         return measure(self.worktree, budget_s)
 
     def full_message(self, used: int | None = None) -> str:
@@ -185,12 +189,12 @@ def resolve_mode(setting: str) -> tuple[str, str | None]:
 
 def disk_of(cfg, name: str, mode: str | None = None) -> AgentDisk:
     """An agent's disk as lab.toml sets it; `mode` the one resolved (resolve_mode) where known."""
+    image = images_dir(cfg.state_dir) / f"{name}.img"
     if mode is None:
         mode = cfg.agents.disk_quota
         if mode == "auto":
-            mode = "loop" if mounted_source(cfg.sandboxes_dir / name) else "measured"
-    return AgentDisk(name, Path(cfg.sandboxes_dir) / name, images_dir(cfg.state_dir) / f"{name}.img",
-                     int(cfg.agents.disk_mb) << 20, mode)
+            mode = "loop" if mounted_source(cfg.sandboxes_dir / name) or image.exists() else "measured"
+    return AgentDisk(name, Path(cfg.sandboxes_dir) / name, image, int(cfg.agents.disk_mb) << 20, mode)
 
 
 # ---- loop-mounted disks ----------------------------------------------------------------------------------
