@@ -2,10 +2,10 @@
 
 Its gc.auto is 0 (lab.scaffold.repo), so nothing else ever drops an object: without this, a branch an agent publishes
 and then resets keeps its bytes for good. Every ref pins what it reaches: the agents' branches, the scored commits
-(refs/lab/scored/*) and a publish in flight (refs/lab/incoming/*, whose pack is also kept while it is fetched). An
-object is pruned only once it is older than agents.prune_grace_minutes too, so that neither a publish whose objects
-have arrived but whose ref has not moved yet, nor an agent's repository that borrows the objects (alternates) and
-still names a commit its branch left a moment ago, loses one.
+(refs/lab/scored/*) and a publish in flight (refs/lab/incoming/*). An object is pruned only once it is older than
+agents.prune_grace_minutes too, so that neither a publish whose pack has arrived but whose ref is not written yet (a
+few milliseconds), nor an agent's repository that borrows the objects (alternates) and still names a commit its
+branch left a moment ago, loses one.
 """
 from __future__ import annotations
 
