@@ -88,6 +88,15 @@ def test_a_measured_quota_counts_allocated_bytes_and_refuses_past_it(tmp_path):
     assert measure(disk.worktree, budget_s=0) == (measure(disk.worktree, budget_s=0)[0], False)
 
 
+def test_a_machine_that_cannot_mount_falls_back_to_measured_quotas_and_says_so(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)          # as a user who is not root
+    mode, warning = disk_quota.resolve_mode("auto")
+    assert mode == "measured" and "only measured, after the fact" in warning and "not run as root" in warning
+    with pytest.raises(disk_quota.DiskQuotaError, match='disk_quota = "loop" needs a filesystem per agent'):
+        disk_quota.resolve_mode("loop")
+    assert disk_quota.resolve_mode("off") == ("off", None)
+
+
 def test_publishes_count_over_a_sliding_hour(tmp_path):
     from lab.agents.publish_quota import PublishQuota
     from lab.errors import Blocked
