@@ -123,9 +123,13 @@ def _first_line(result: dict, limit: int = 150) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _listed(errors: list[str]) -> str:
+    return f" ({'; '.join(errors)})" if errors else ""
+
+
 def measure(workdir: Path, testbed: Path | None = None) -> list[dict]:
     """Run both attacks in one lab of three agents under workdir; a row per attack: attack, agent_got, cost."""
-    from lab.sandbox.disk_quota import images_dir, mounts_under
+    from lab.sandbox.disk_quota import images_dir, measure as allocated, mounts_under
     from lab.scaffold.prune import stored_bytes
     from lab.scaffold.safegit import SafeGit
 
@@ -139,7 +143,7 @@ def measure(workdir: Path, testbed: Path | None = None) -> list[dict]:
     (folder / "script.json").write_text(json.dumps({"turns": turns(), "repeat": False}))
     state = folder / ".lab"
     repo = SafeGit(state / "research.git")
-    free_before = shutil.disk_usage(state).free
+    state_before = allocated(state, budget_s=30)[0]
     stored_start, stored_peak = stored_bytes(repo), 0
     lab("start", "--detach", cwd=folder)
     try:
@@ -152,7 +156,7 @@ def measure(workdir: Path, testbed: Path | None = None) -> list[dict]:
             time.sleep(0.5)
         running = report["running"]
         disks = {a["name"]: a["disk"] for a in report["agents"]}
-        free_after_run = shutil.disk_usage(state).free
+        state_after_run = allocated(state, budget_s=30)[0]     # its disks' images, research.git, the store
         pruned_by = time.monotonic() + 60        # grace and schedule of AGENTS: pruned within 12 s of the reset
         while stored_bytes(repo) > stored_start + (2 << 20) and time.monotonic() < pruned_by:
             time.sleep(1)
@@ -163,12 +167,14 @@ def measure(workdir: Path, testbed: Path | None = None) -> list[dict]:
         lab("stop", cwd=folder, check=False)
     attacker, publisher, neighbour = (tool_results(state, name) for name in ("agent-1", "agent-2", "agent-3"))
     neighbour_errors = sum(r["is_error"] for results in neighbour.values() for r in results)
+    neighbour_failed = [f"{step}: {_first_line(r, 120)}" for step, results in neighbour.items() for r in results
+                        if r["is_error"]]
     neighbour_commits = sum(r["output"].startswith("committed") for results in neighbour.values() for r in results)
     mode = (disks["agent-1"] or {}).get("mode", "off")
     held = f"its image takes {image_mb:.0f} MB of the state disk" if image_mb is not None else "no image (measured)"
-    fill_cost = (f"quota {DISK_MB} MB ({mode}); {held}; the state disk lost "
-                 f"{(free_before - free_after_run) / 2**20:.0f} MB in all; agent-3: {neighbour_commits} commits "
-                 f"published, {neighbour_errors} tool errors; lab {'running' if running else 'NOT running'}; "
+    fill_cost = (f"quota {DISK_MB} MB ({mode}); {held}; the lab's state grew by "
+                 f"{(state_after_run - state_before) / 2**20:.0f} MB in all (3 agents' disks, research.git, the store); agent-3: {neighbour_commits} commits "
+                 f"published, {neighbour_errors} tool errors{_listed(neighbour_failed)}; lab {'running' if running else 'NOT running'}; "
                  f"mounts left after `lab stop`: {len(mounts_under(folder))}")
     published = [_first_line(publisher[s][1], 60) for s in ("big-a", "big-b")]
     reset_cost = (f"research.git {stored_start / 2**20:.2f} MB at start, {stored_peak / 2**20:.1f} MB after the "
