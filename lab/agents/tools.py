@@ -187,7 +187,8 @@ class Toolbox:
         if disk is not None:
             disk.check_mounted()
         over = disk.over() if disk is not None else None   # a measured quota: the command may delete, not write
-        result = self.run_sandboxed(["bash", "-c", NO_GROWTH if over else command, "bash", command], timeout_s)
+        argv = ["bash", "-c", NO_GROWTH, "bash", command] if over else ["bash", "-c", command]
+        result = self.run_sandboxed(argv, timeout_s)
         output = result.stdout + (("\n[stderr]\n" + result.stderr) if result.stderr.strip() else "")
         if over is not None:
             output = f"[{over}; this command ran with no file allowed to grow: delete files to go on]\n{output}"

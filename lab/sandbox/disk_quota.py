@@ -16,6 +16,7 @@ mounts them as it starts and unmounts them when it stops (`lab stop`).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -73,7 +74,8 @@ def mounts_under(folder: Path) -> list[Path]:
 
 
 def _unescape(field: str) -> str:
-    return field.encode().decode("unicode_escape") if "\\" in field else field
+    """mountinfo writes a space, tab, newline or backslash of a path as an octal escape (\\040)."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), field)
 
 
 def loop_unavailable() -> str | None:
@@ -112,9 +114,10 @@ class AgentDisk:
     def full_message(self, used: int | None = None) -> str:
         held = f" ({used / 2**20:.0f} MB used)" if used is not None else ""
         return (f"your disk quota is full: your worktree may hold {self.quota_mb} MB (agents.disk_mb){held}, "
-                "its git objects and the filesystem's own structures included; nothing more was written. Free space by deleting files you no longer need "
-                "(`du -sh * .git | sort -h` shows what is large; `rm -rf runs/old`); objects of commits you dropped "
-                "go with `git reflog expire --expire=now --all && git gc --prune=now`")
+                "its git objects and the filesystem's own structures included; nothing more was written. Free space "
+                "by deleting files you no longer need (`du -sh * .git | sort -h` shows what is large; "
+                "`rm -rf runs/old`); objects of commits you dropped go with "
+                "`git reflog expire --expire=now --all && git gc --prune=now`")
 
     def nearly_full(self) -> bool:
         """Within 1% (at least 1 MB) of the quota: a command that ran out of space ran out of this."""

@@ -232,10 +232,14 @@ class Workspace:
             text = result.stdout + result.stderr
             if "nothing to commit" in text or "nothing added to commit" in text:
                 raise NotFound("nothing to commit: the worktree has no changes since the last commit")
-            if self.disk is not None and any(full in text for full in DISK_FULL):
+            if self._on_own_disk() and any(full in text for full in DISK_FULL):
                 raise DiskQuotaExceeded(f"git commit failed: {self.disk.full_message()}")
             raise NotFound(f"git commit failed: {self._why(result)}")
         return head
+
+    def _on_own_disk(self) -> bool:
+        """Whether a full worktree is the agent's own quota (a loop-mounted disk), not the state disk."""
+        return self.disk is not None and self.disk.mode == "loop"
 
     def _why(self, result: RunResult) -> str:
         lock = gitlocks.held_lock(result.stderr)
@@ -277,7 +281,7 @@ class Workspace:
         try:
             untrusted.write_bytes(self.path, relative, data, owner=self.sandbox.uid)
         except OSError as exc:
-            if self.disk is None or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not self._on_own_disk() or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             raise DiskQuotaExceeded(self.disk.full_message()) from None
         return "/".join(untrusted.parts_of(relative))
