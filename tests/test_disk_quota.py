@@ -50,6 +50,12 @@ def test_a_loop_disk_holds_its_quota_and_comes_back_after_a_remount(unmounted_af
     assert mounted_source(disk.worktree) is None and os.listdir(disk.worktree) == []
     ensure_mounted(disk, owner=None)
     assert (disk.worktree / "fill-0").stat().st_size == 2**20
+    disk_quota.unmount(disk.worktree)
+    grown = AgentDisk(disk.name, disk.worktree, disk.image, 16 << 20, "loop")     # agents.disk_mb raised
+    ensure_mounted(grown, owner=None)
+    (disk.worktree / "more").mkdir()
+    assert fill(disk.worktree / "more", 4) is None          # room it did not have before
+    assert (disk.worktree / "fill-0").stat().st_size == 2**20 and grown.used_bytes()[0] <= 16 << 20
 
 
 @needs_loop

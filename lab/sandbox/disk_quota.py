@@ -32,7 +32,7 @@ MOUNT_OPTIONS = "loop,nosuid,nodev,noinit_itable,discard"
 # No blocks reserved for root, tables left unwritten: a 10 GB image takes about 4 MB of the state disk until written.
 MKFS = ["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1"]
 MEASURE_BUDGET_S = 1.0
-TOOLS = ("mount", "umount", "mkfs.ext4")
+TOOLS = ("mount", "umount", "mkfs.ext4", "e2fsck", "resize2fs")
 
 
 class DiskQuotaError(SandboxError):
@@ -243,9 +243,23 @@ def ensure_mounted(disk: AgentDisk, owner: int | None) -> None:
     fresh = not disk.image.exists()
     if fresh:
         _make_image(disk, owner)
+    elif os.stat(disk.image).st_size < disk.quota_bytes:
+        _grow(disk)
     if fresh and any(folder.iterdir()):
         _move_onto_image(disk)
     _mount(disk.image, folder, f"mounting {disk.name}'s disk at {folder}")
+
+
+def _grow(disk: AgentDisk) -> None:
+    """A disk made before agents.disk_mb was raised grows to it (a lowered one keeps its size: shrinking could lose
+    what the agent wrote)."""
+    with open(disk.image, "r+b") as image:
+        image.truncate(disk.quota_bytes)
+    checked = _run(["e2fsck", "-f", "-p", str(disk.image)])
+    if checked.returncode > 1:     # 1: errors found and fixed
+        raise DiskQuotaError(f"{disk.name}'s disk {disk.image} has errors e2fsck cannot fix by itself: "
+                             f"{(checked.stderr or checked.stdout).strip()[-300:]}")
+    _must(["resize2fs", str(disk.image)], f"growing {disk.name}'s disk to {disk.quota_mb} MB")
 
 
 def _move_onto_image(disk: AgentDisk) -> None:
