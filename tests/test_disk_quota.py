@@ -103,6 +103,38 @@ def test_a_machine_that_cannot_mount_falls_back_to_measured_quotas_and_says_so(m
     assert disk_quota.resolve_mode("off") == ("off", None)
 
 
+@needs_loop
+def test_where_a_disk_cannot_be_mounted_auto_measures_that_agent_and_says_why(lab_dir, tmp_path):
+    from lab import config
+    from lab.agents import worktrees
+
+    cfg = config.load(make_lab(lab_dir, tmp_path, turns=[], count=1, disk_quota="auto", extra="disk_mb = 8\n") /
+                      "lab.toml")
+    image = disk_quota.images_dir(cfg.state_dir) / "agent-1.img"
+    image.parent.mkdir()
+    with open(image, "wb") as garbage:              # no filesystem in it: mount fails
+        garbage.truncate(8 << 20)
+    said = []
+    try:
+        worktrees.ensure(cfg, "agent-1", "loop", warn=said.append)
+        assert mounted_source(cfg.sandboxes_dir / "agent-1") is None
+        assert (cfg.sandboxes_dir / "agent-1" / "method.py").is_file()
+        assert "agent-1's disk quota is only measured, after the fact" in said[0] and "mount failed" in said[0]
+        assert disk_quota.disk_of(cfg, "agent-1").mode == "measured"
+        strict = config.parse({**_toml(cfg), "agents": {**_toml(cfg)["agents"], "disk_quota": "loop"}}, cfg.root)
+        with pytest.raises(disk_quota.DiskQuotaError, match="mount failed"):
+            worktrees.ensure(strict, "agent-1", "loop")
+    finally:
+        for point in disk_quota.mounts_under(tmp_path):
+            disk_quota.unmount(point)
+
+
+def _toml(cfg) -> dict:
+    import tomllib
+
+    return tomllib.loads((cfg.root / "lab.toml").read_text())
+
+
 def test_publishes_count_over_a_sliding_hour(tmp_path):
     from lab.agents.publish_quota import PublishQuota
     from lab.errors import Blocked

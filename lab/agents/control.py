@@ -316,6 +316,8 @@ def disk_use(cfg, names: list[str], budget_s: float = 0.2) -> dict[str, dict | N
     found = {}
     for name in names:
         disk = disk_quota.disk_of(cfg, name)
+        if disk.mode == "measured" and cfg.agents.disk_quota == "auto" and disk.image.exists():
+            disk = disk_quota.disk_of(cfg, name, "loop")     # a stopped lab: its disk's image says what it holds
         kept = _measured.get(disk.worktree) if disk.mode == "measured" else None
         if kept is not None and time.monotonic() - kept[0] < MEASURED_TTL_S:
             used, complete = kept[1], kept[2]

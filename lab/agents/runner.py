@@ -27,7 +27,7 @@ from lab.disk_full import is_full
 from lab.errors import INTERRUPTED, LabError
 from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
-from lab.sandbox.disk_quota import disk_of, resolve_mode
+from lab.sandbox.disk_quota import disk_of
 from lab.sandbox.slices import Slice
 from lab.sandbox.workspace import Workspace
 from lab.scaffold.repo import research_repo_path
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, slice_.cpus)
     db = open_db(cfg.state_dir / "lab.db")
     sandbox = make_sandbox(cfg.lab.sandbox, warn=log.warning, user=name)
-    disk = disk_of(cfg, name, resolve_mode(cfg.agents.disk_quota)[0]) if cfg.agents.disk_quota != "off" else None
+    disk = disk_of(cfg, name) if cfg.agents.disk_quota != "off" else None
     workspace = Workspace(cfg.sandboxes_dir / name, research_repo_path(cfg.state_dir), name, sandbox, disk=disk,
                           publish_quota=PublishQuota(db, name, cfg.agents.publish_mb_per_hour))
     workspace.check()

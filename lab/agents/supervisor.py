@@ -109,7 +109,8 @@ class Supervisor:
         if disk_warning:
             self.log(f"warning: {disk_warning}")
         self.log(f"agents' disk quotas: {self.cfg.agents.disk_mb} MB each, {self.disk_mode}")
-        self.worktrees: dict[str, Future] = worktrees.start_making(self.cfg, self.initial, self.disk_mode)
+        self.worktrees: dict[str, Future] = worktrees.start_making(self.cfg, self.initial, self.disk_mode,
+                                                                            warn=self.log)
         self.pruner = Pruner(self.cfg, log=self.log)
         self.stopping = False
         self.scorer: ScorerService | None = None
@@ -207,7 +208,7 @@ class Supervisor:
             return
         making = self.worktrees.pop(name, None)
         try:
-            self.beating_until(making) if making else worktrees.ensure(self.cfg, name, self.disk_mode)
+            self.beating_until(making) if making else worktrees.ensure(self.cfg, name, self.disk_mode, self.log)
         except LabError as exc:    # WorktreeMissing, or a sandbox that cannot run
             self.record(agents.set_state, self.db, name, "failed", str(exc))
             return

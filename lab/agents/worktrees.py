@@ -6,6 +6,7 @@ disk quotas are loop-mounted filesystems (lab/sandbox/disk_quota.py), each workt
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
 
 from lab.sandbox import disk_quota, make_sandbox
 from lab.sandbox.workspace import Workspace
@@ -14,22 +15,29 @@ from lab.scaffold.repo import research_repo_path
 MAX_THREADS = 16
 
 
-def ensure(cfg, name: str, disk_mode: str | None = None) -> Workspace:
+def ensure(cfg, name: str, disk_mode: str | None = None, warn: Callable[[str], None] = lambda line: None) -> Workspace:
     """The agent's worktree, on its own disk where `disk_mode` (disk_quota.resolve_mode's; None: resolved here) is
-    "loop", made (or repaired) where missing (WorktreeMissing or DiskQuotaError where it cannot be)."""
+    "loop", made (or repaired) where missing (WorktreeMissing or DiskQuotaError where it cannot be). Where a disk
+    cannot be mounted and lab.toml says "auto", the agent's quota is measured instead, and `warn` says why."""
     sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None, user=name)   # warned at start
     if disk_mode is None:
         disk_mode, _ = disk_quota.resolve_mode(cfg.agents.disk_quota)
     if disk_mode == "loop":
-        disk_quota.ensure_mounted(disk_quota.disk_of(cfg, name, "loop"), sandbox.uid)
+        try:
+            disk_quota.ensure_mounted(disk_quota.disk_of(cfg, name, "loop"), sandbox.uid)
+        except disk_quota.DiskQuotaError as exc:
+            if cfg.agents.disk_quota != "auto":
+                raise
+            warn(f"warning: {name}'s disk quota is only measured, after the fact: {exc}")
     return Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name, sandbox)
 
 
-def start_making(cfg, names: list[str], disk_mode: str | None = None) -> dict[str, Future]:
+def start_making(cfg, names: list[str], disk_mode: str | None = None,
+                 warn: Callable[[str], None] = lambda line: None) -> dict[str, Future]:
     """Each named agent's worktree, being made in the background: a future of its Workspace."""
     pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(names))), thread_name_prefix="worktree")
     try:
-        return {name: pool.submit(ensure, cfg, name, disk_mode) for name in names}
+        return {name: pool.submit(ensure, cfg, name, disk_mode, warn) for name in names}
     finally:
         pool.shutdown(wait=False)
 

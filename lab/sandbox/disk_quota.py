@@ -191,13 +191,14 @@ def resolve_mode(setting: str) -> tuple[str, str | None]:
 
 
 def disk_of(cfg, name: str, mode: str | None = None) -> AgentDisk:
-    """An agent's disk as lab.toml sets it; `mode` the one resolved (resolve_mode) where known."""
-    image = images_dir(cfg.state_dir) / f"{name}.img"
+    """An agent's disk as lab.toml sets it. `mode` None: as it holds now ("auto": loop where its disk is mounted, as
+    the lab mounted it at its start, else measured)."""
     if mode is None:
         mode = cfg.agents.disk_quota
         if mode == "auto":
-            mode = "loop" if mounted_source(cfg.sandboxes_dir / name) or image.exists() else "measured"
-    return AgentDisk(name, Path(cfg.sandboxes_dir) / name, image, int(cfg.agents.disk_mb) << 20, mode)
+            mode = "loop" if mounted_source(Path(cfg.sandboxes_dir) / name) else "measured"
+    return AgentDisk(name, Path(cfg.sandboxes_dir) / name, images_dir(cfg.state_dir) / f"{name}.img",
+                     int(cfg.agents.disk_mb) << 20, mode)
 
 
 # ---- loop-mounted disks ----------------------------------------------------------------------------------
