@@ -202,6 +202,11 @@ class AgentsSection(Strict, AgentNames):
     git_publish_objects: int = Field(20000, ge=100)
     repeat_limit: int = Field(5, ge=2)
     step_pause_s: float = Field(0.0, ge=0)
+    disk_quota: Literal["auto", "loop", "measured", "off"] = "auto"   # how disk_mb holds (lab/sandbox/disk_quota.py)
+    disk_mb: int = Field(10240, ge=4)              # each agent's worktree, its git objects and files together
+    publish_mb_per_hour: float = Field(1024, gt=0)   # bundle bytes an agent's publishes bring into research.git
+    prune_every_minutes: float = Field(10, gt=0)     # research.git: unreachable objects pruned this often ...
+    prune_grace_minutes: float = Field(60, ge=0)     # ... once they are this old (an in-flight publish is newer)
     script: str | None = None   # backend = "scripted": a JSON file of turns (tests and demos)
 
     @model_validator(mode="after")

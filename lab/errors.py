@@ -52,8 +52,8 @@ class ScorerInterrupted(LabError):
 # later; an agent is never stopped for them (neither as stuck nor for failing in a row): it waits a little and asks
 # again.
 INTERRUPTED = "Interrupted"     # a tool call cut short (or not run) because the agent was being stopped
-LAB_FAULTS = frozenset({"StateDiskFull", "ScorerUnavailable", "ScorerInterrupted", "ScorerFailed", "SandboxError",
-                        "GitError", "RunKilled", INTERRUPTED})
+LAB_FAULTS = frozenset({"StateDiskFull", "DiskQuotaError", "ScorerUnavailable", "ScorerInterrupted", "ScorerFailed",
+                        "SandboxError", "GitError", "RunKilled", INTERRUPTED})
 
 
 def is_lab_fault(kind: object) -> bool:

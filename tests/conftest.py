@@ -72,6 +72,17 @@ def write_config(folder: Path, **scorer_overrides) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_mounts_left(tmp_path_factory):
+    """Whatever a test's lab left mounted (its agents' disks, where a test failed before `lab stop`) is unmounted when
+    the session ends, so that no mount or loop device outlives it."""
+    yield
+    from lab.sandbox.disk_quota import mounts_under, unmount
+
+    for point in mounts_under(tmp_path_factory.getbasetemp()):
+        unmount(point)
+
+
 @pytest.fixture(scope="session")
 def lab_dir(tmp_path_factory) -> Path:
     """A lab folder with a small testbed prepared by the real `lab init` (about a minute)."""
@@ -110,13 +121,16 @@ max_restarts = {max_restarts}
 repeat_limit = {repeat_limit}
 tmp_mb = {tmp_mb}
 shell_timeout_s = 120
+disk_quota = "{disk_quota}"
 """
 
 
 def make_lab(lab_dir: Path, folder: Path, turns: list[dict], repeat: bool = False, count: int = 3,
              grace_s: float = 2, max_restarts: int = 3, repeat_limit: int = 4, tmp_mb: int = 64,
-             extra: str = "") -> Path:
-    """A lab folder of its own, sharing the session's prepared testbed (copied, without any lab state)."""
+             extra: str = "", disk_quota: str = "off") -> Path:
+    """A lab folder of its own, sharing the session's prepared testbed (copied, without any lab state). Its agents
+    have no disk quotas unless `disk_quota` says so (tests/test_disk_quota.py): a mounted worktree cannot be deleted
+    as a whole, which other tests do."""
     import json
 
     def skip(src, names):
@@ -124,7 +138,8 @@ def make_lab(lab_dir: Path, folder: Path, turns: list[dict], repeat: bool = Fals
 
     shutil.copytree(lab_dir / ".lab", folder / ".lab", ignore=skip, dirs_exist_ok=True)   # .lab may be a mount
     text = (lab_dir / "lab.toml").read_text() + AGENTS_TOML.format(
-        count=count, grace_s=grace_s, max_restarts=max_restarts, repeat_limit=repeat_limit, tmp_mb=tmp_mb) + extra
+        count=count, grace_s=grace_s, max_restarts=max_restarts, repeat_limit=repeat_limit, tmp_mb=tmp_mb,
+        disk_quota=disk_quota) + extra
     (folder / "lab.toml").write_text(text)
     (folder / "script.json").write_text(json.dumps({"turns": turns, "repeat": repeat}))
     return folder

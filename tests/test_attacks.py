@@ -18,7 +18,8 @@ import subprocess
 
 import pytest
 
-from conftest import make_lab, requires_bwrap, run_lab, wait_for
+from conftest import lab_status, make_lab, requires_bwrap, run_lab, wait_for
+from lab.sandbox.disk_quota import loop_unavailable
 from tui_helpers import make_app, run, until
 
 pytestmark = requires_bwrap
@@ -453,3 +454,97 @@ def test_the_persons_readers_cut_a_bomb_that_got_into_the_research_repository(bo
     diff = History(state).diff_from_main(sha)
     assert "binary, 3,000,000 bytes" in diff and re.search(r"\n… diff cut at [\d,]+ bytes$", diff)
     assert run_lab("report", cwd=folder, check=True).returncode == 0
+
+
+# ---- disk quotas -----------------------------------------------------------------------------------------------
+QUOTAS = "disk_mb = {disk_mb}\npublish_mb_per_hour = 2\nprune_every_minutes = 0.05\nprune_grace_minutes = 0.05\n"
+# agent-1 writes a commit over the hourly publish quota; agent-2 one under it, which it then resets away.
+BIG = ('if [ "$LAB_AGENT" = agent-1 ]; then n=3000000; else n=1500000; fi; head -c $n /dev/urandom > big.bin && '
+       "echo written")
+FILL = ('if [ "$LAB_AGENT" = agent-1 ]; then for i in $(seq 1 40); do head -c 1048576 /dev/zero > fill-$i || exit 1; '
+        "done; fi; echo filled")
+
+
+def publish_and_fill_turns() -> list[dict]:
+    def call(name, **arguments):
+        return {"name": name, "arguments": arguments}
+
+    def step(label, *calls):
+        return {"step": label, "calls": list(calls)}
+
+    return [step("big", call("shell", command=BIG)),
+            step("publish-big", call("git_commit", message="a large commit")),
+            step("reset", call("shell", command="git reset -q --hard lab/main && echo reset"),
+                 call("write_file", path="notes.md", content="small\n"), call("git_commit", message="small")),
+            step("fill", call("shell", command=FILL)),
+            step("after-fill", call("write_file", path="after.md", content="after\n"),
+                 call("git_commit", message="after the fill"),
+                 call("forum_post", kind="observation", title="still here", body="b", commit="HEAD"))]
+
+
+def stored_bytes(folder) -> int:
+    from lab.scaffold.prune import stored_bytes
+    from lab.scaffold.safegit import SafeGit
+
+    return stored_bytes(SafeGit(folder / ".lab" / "research.git"))
+
+
+@pytest.mark.skipif(loop_unavailable() is not None, reason=f"no loop-mounted disks here: {loop_unavailable()}")
+def test_an_agent_filling_its_disk_and_publishing_past_its_quota_is_refused_and_the_others_go_on(lab_dir, tmp_path):
+    """The fill-the-disk and publish-and-reset attacks: agent-1 publishes past its hourly quota and writes past its
+    disk quota with its shell; agent-2 publishes a large commit and resets it away. Each refusal is a tool error
+    naming the quota, the neighbour and the lab go on, and the prune frees the reset commit's bytes."""
+    from lab.sandbox.disk_quota import mounts_under
+    from lab.scaffold.safegit import SafeGit
+
+    folder = make_lab(lab_dir, tmp_path, publish_and_fill_turns(), count=2, disk_quota="loop",
+                      extra=QUOTAS.format(disk_mb=16))
+    try:
+        run_lab("start", "--detach", cwd=folder, check=True)
+        wait_for(lambda: all(a["state"] == "stopped" for a in lab_status(folder)["agents"]), timeout=120,
+                 what="both agents to finish their scripts")
+        filler, publisher = tool_results(folder, "agent-1"), tool_results(folder, "agent-2")
+        # over the hourly publish quota: refused before any object entered research.git, and recorded as blocked
+        refused = filler["publish-big"][0]
+        assert refused["is_error"] and "publish_mb_per_hour" in refused["output"], refused
+        assert "2 MB an hour" in refused["output"] and "kept on your own branch" in refused["output"]
+        # past its disk quota: a tool error naming the quota, never a lab fault
+        full = filler["fill"][0]
+        assert full["is_error"] and "disk quota is full" in full["output"]
+        assert "16 MB (agents.disk_mb)" in full["output"]
+        commit = filler["after-fill"][1]     # (a small file may still fit in what the fill left)
+        assert commit["is_error"] and "git commit failed: your disk quota is full" in commit["output"], commit
+        # its neighbour went on committing and publishing
+        assert not any(r["is_error"] for steps in publisher.values() for r in steps), publisher
+        big = committed(publisher["publish-big"][0])
+        research = SafeGit(folder / ".lab" / "research.git")
+        assert research.commit_of("agent-2") == committed(publisher["after-fill"][1])
+        report = lab_status(folder)
+        assert report["running"]
+        disks = {a["name"]: a["disk"] for a in report["agents"]}
+        assert disks["agent-1"]["mode"] == "loop" and disks["agent-1"]["quota_mb"] == 16
+        assert disks["agent-1"]["used_mb"] > 12 and disks["agent-2"]["used_mb"] < 8
+        assert "disk MB" in run_lab("status", cwd=folder, check=True).stdout
+        blocked = blocked_events(folder, "agent-1")
+        assert any("publish_mb_per_hour" in e["summary"] for e in blocked), blocked
+        # agent-2's large commit, reset away, leaves research.git at the next prune
+        wait_for(lambda: not research.has_commit(big) and stored_bytes(folder) < 1 << 20, timeout=30,
+                 what="the prune to drop the reset commit")
+    finally:
+        run_lab("stop", cwd=folder)
+    assert mounts_under(folder) == []
+
+
+def committed(result: dict) -> str:
+    return result["output"].split()[1]     # "committed SHA on agent-N"
+
+
+def blocked_events(folder, name: str) -> list[dict]:
+    from lab.store import events, open_db
+
+    db = open_db(folder / ".lab" / "lab.db")
+    try:
+        return [e for e in events.transcript(db, name, limit=5000) if e["kind"] == "blocked"]
+    finally:
+        db.conn.close()
+

@@ -15,6 +15,7 @@ from lab import heartbeat
 from lab.agents.locks import EXIT_ALREADY_SUPERVISED, StartLock, supervisor_lock_holder
 from lab.agents.paths import Paths
 from lab.errors import LabError, NotFound
+from lab.sandbox import disk_quota
 from lab.scorer.cluster_view import read_cluster
 from lab.scorer.gpus import read_queue
 from lab.store import agents, forum, submissions
@@ -262,6 +263,7 @@ def stop_lab(cfg, db) -> list[int]:
         if row["state"] in agents.LIVE:   # left so by a supervisor that was killed
             agents.set_state(db, row["name"], "stopped", "the lab was stopped", pid=None)
     Paths(cfg.run_dir).pid.unlink(missing_ok=True)
+    disk_quota.unmount_lab(cfg)    # where the supervisor could not (it was killed): its processes are gone now
     return killed
 
 
@@ -301,6 +303,33 @@ def best_by_agent(db) -> dict[str, float]:
             if agent != "lab"}
 
 
+MEASURED_TTL_S = 30.0     # a measured disk's walk is kept this long: the TUI reads the status every second
+_measured: dict[Path, tuple[float, int, bool]] = {}
+
+
+def disk_use(cfg, names: list[str], budget_s: float = 0.2) -> dict[str, dict | None]:
+    """Each agent's disk: bytes used (a lower bound where a measuring walk ran out of time), its quota and what holds
+    it; None where quotas are off. A loop-mounted disk's use is one statvfs; a measured one's is a walk of at most
+    budget_s, reused for MEASURED_TTL_S."""
+    if cfg.agents.disk_quota == "off":
+        return {name: None for name in names}
+    found = {}
+    for name in names:
+        disk = disk_quota.disk_of(cfg, name)
+        if disk.mode == "measured" and cfg.agents.disk_quota == "auto" and disk.image.exists():
+            disk = disk_quota.disk_of(cfg, name, "loop")     # a stopped lab: its disk's image says what it holds
+        kept = _measured.get(disk.worktree) if disk.mode == "measured" else None
+        if kept is not None and time.monotonic() - kept[0] < MEASURED_TTL_S:
+            used, complete = kept[1], kept[2]
+        else:
+            used, complete = disk.used_bytes(budget_s)
+            if disk.mode == "measured":
+                _measured[disk.worktree] = (time.monotonic(), used, complete)
+        found[name] = {"used_mb": round(used / 2**20, 1), "quota_mb": disk.quota_mb, "mode": disk.mode,
+                       "complete": complete}
+    return found
+
+
 def status(cfg, db, now: float | None = None) -> dict:
     from lab.agents import spend
 
@@ -319,6 +348,9 @@ def status(cfg, db, now: float | None = None) -> dict:
                      "uptime_s": round(uptime, 1), "restarts": row["restarts"], "tokens": row["tokens_in"] + row["tokens_out"],
                      "dollars": round(row["dollars"], 4), "experiments": row["experiments"],
                      "scorer_queries": row["scorer_queries"], "best_pgr": best.get(row["name"])})
+    disks = disk_use(cfg, [row["name"] for row in rows])
+    for row in rows:
+        row["disk"] = disks[row["name"]]
     rates = spend.hourly(db, rows, now)
     for row in rows:
         row["dollars_per_hour"] = round(rates.get(row["name"], 0.0), 4)

@@ -20,12 +20,14 @@ from lab import config as configs
 from lab.agents.backends import make_backend
 from lab.agents.loop import AgentLoop
 from lab.agents.paths import Paths
+from lab.agents.publish_quota import PublishQuota
 from lab.agents.tools import TOOLS, ToolContext, ToolError, Toolbox
 from lab.agents.turns import AgentWorld
 from lab.disk_full import is_full
 from lab.errors import INTERRUPTED, LabError
 from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
+from lab.sandbox.disk_quota import disk_of
 from lab.sandbox.slices import Slice
 from lab.sandbox.workspace import Workspace
 from lab.scaffold.publish_check import PublishLimits
@@ -54,8 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, slice_.cpus)
     db = open_db(cfg.state_dir / "lab.db")
     sandbox = make_sandbox(cfg.lab.sandbox, warn=log.warning, user=name)
+    disk = disk_of(cfg, name) if cfg.agents.disk_quota != "off" else None
     workspace = Workspace(cfg.sandboxes_dir / name, research_repo_path(cfg.state_dir), name, sandbox,
-                          PublishLimits.of(cfg.agents))
+                          PublishLimits.of(cfg.agents), disk=disk,
+                          publish_quota=PublishQuota(db, name, cfg.agents.publish_mb_per_hour))
     workspace.check()
     ctx = ToolContext(agent=name, cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
                       data_view=Testbed(cfg.state_dir, cfg.task).view(cfg.task.dev), scorer=ScorerClient(args.scorer),

@@ -42,8 +42,9 @@ from lab.disk_full import is_transient
 from lab.errors import LabError, SandboxError
 from lab.heartbeat import Heartbeat
 from lab.logfiles import log_to
-from lab.sandbox import make_sandbox
+from lab.sandbox import disk_quota, make_sandbox
 from lab.sandbox.cgroups import lower_own_priority
+from lab.scaffold.prune import Pruner
 from lab.scorer import engines
 from lab.sandbox.slices import Slice, plan
 from lab.scorer.scorer import Scorer
@@ -101,7 +102,16 @@ class Supervisor:
         self.slices = dict(zip(names, plan(self.cfg, len(names))))
         self.children = {n: Child(n) for n in names}
         self.initial = only or names
-        self.worktrees: dict[str, Future] = worktrees.start_making(self.cfg, self.initial)   # while we start
+        try:
+            self.disk_mode, disk_warning = disk_quota.resolve_mode(self.cfg.agents.disk_quota)
+        except LabError as exc:   # "loop" asked for where it cannot be: each agent fails with this reason
+            self.disk_mode, disk_warning = "loop", str(exc)
+        if disk_warning:
+            self.log(f"warning: {disk_warning}")
+        self.log(f"agents' disk quotas: {self.cfg.agents.disk_mb} MB each, {self.disk_mode}")
+        self.worktrees: dict[str, Future] = worktrees.start_making(self.cfg, self.initial, self.disk_mode,
+                                                                            warn=self.log)
+        self.pruner = Pruner(self.cfg, log=self.log)
         self.stopping = False
         self.scorer: ScorerService | None = None
         self.previous_deadline = 0.0
@@ -156,6 +166,7 @@ class Supervisor:
                     self.reap()
                     self.take_commands()
                     self.restart_due()
+                    self.pruner.start_if_due()
                 except (sqlite3.DatabaseError, OSError) as exc:   # a full state disk is no reason to stop the lab
                     if not is_transient(exc):
                         raise
@@ -178,6 +189,13 @@ class Supervisor:
         if self.scorer:
             self.scorer.stop()
         self.zygote.close()
+        self.pruner.wait()
+        try:
+            unmounted = disk_quota.unmount_lab(self.cfg)
+            if unmounted:
+                self.log(f"unmounted the disks of {', '.join(unmounted)}")
+        except LabError as exc:
+            self.log(f"warning: {exc}")
         self.paths.url.unlink(missing_ok=True)
         self.paths.pid.unlink(missing_ok=True)
         self.heart.stop()
@@ -190,7 +208,7 @@ class Supervisor:
             return
         making = self.worktrees.pop(name, None)
         try:
-            self.beating_until(making) if making else worktrees.ensure(self.cfg, name)
+            self.beating_until(making) if making else worktrees.ensure(self.cfg, name, self.disk_mode, self.log)
         except LabError as exc:    # WorktreeMissing, or a sandbox that cannot run
             self.record(agents.set_state, self.db, name, "failed", str(exc))
             return

@@ -26,6 +26,7 @@ from lab.agents import schema
 from lab.agents.turns import ToolCall, ToolResult
 from lab.sandbox import Bind, Limits, Sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
+from lab.scaffold import repo as research
 from lab.scorer.client import ScorerUnavailable
 from lab.scorer.protocol import RUN_OUTPUTS
 from lab.scorer.told import describe_request
@@ -33,6 +34,10 @@ from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
 
 DATA_INSIDE = "/data"
+WRITING_TOOLS = frozenset({"write_file", "edit_file", "git_commit", "run"})   # refused while a measured disk is over quota
+# A shell command over a measured quota: no file it writes may grow (RLIMIT_FSIZE 0), so it can delete and read, not
+# write; its output reaches the lab's capture through a pipe and cat, which the limit does not bind.
+NO_GROWTH = 'prlimit --fsize=0 -- bash -c "$1" 2>&1 | cat; exit "${PIPESTATUS[0]}"'
 MAX_WAIT_S = 3600        # the longest one `submission` call waits for a result
 
 
@@ -120,6 +125,8 @@ class Toolbox:
             return ToolResult(call.id, call.name, f"error: {message}", is_error=True,
                               data={"error": message, "kind": "BadArguments", "problems": problems})
         try:
+            if call.name in WRITING_TOOLS and self.ctx.workspace.disk is not None:
+                self.ctx.workspace.disk.check()
             output, data = spec.run(self, **call.arguments)
             return ToolResult(call.id, call.name, truncate(output, self.ctx.cfg.agents.output_chars), data=data)
         except WorktreeMissing:
@@ -177,18 +184,32 @@ class Toolbox:
         {"command": _STR, "timeout_s": {"type": "number", "minimum": 1, "description": "default: the lab's"}},
         ("command",))
     def _tool_shell(self, command: str, timeout_s: float | None = None):
-        result = self.run_sandboxed(["bash", "-c", command], timeout_s)
+        disk = self.ctx.workspace.disk
+        if disk is not None:
+            disk.check_mounted()
+        over = disk.over() if disk is not None else None   # a measured quota: the command may delete, not write
+        argv = ["bash", "-c", NO_GROWTH, "bash", command] if over else ["bash", "-c", command]
+        result = self.run_sandboxed(argv, timeout_s)
         output = result.stdout + (("\n[stderr]\n" + result.stderr) if result.stderr.strip() else "")
+        if over is not None:
+            output = f"[{over}; this command ran with no file allowed to grow: delete files to go on]\n{output}"
         if result.ok:
             status = "exit 0"
         else:
-            status = result.failure()
-            if "No space left on device" in result.stderr:
-                status += f" (disk full: /tmp holds {self.ctx.cfg.agents.tmp_mb} MB; files count against the limit)"
+            status = result.failure() + self._disk_full_note(result.stdout + result.stderr)
         text = f"[{status}, {result.duration_s:.1f} s]\n{output.strip()}"
         if not result.ok:
             raise ToolError(text)
         return text, {"returncode": result.returncode, "duration_s": result.duration_s, "stdout": result.stdout}
+
+    def _disk_full_note(self, output: str) -> str:
+        """What filled up, where a command ran out of space: the agent's disk quota, or its /tmp."""
+        if "No space left on device" not in output and "Disk quota exceeded" not in output:
+            return ""
+        disk = self.ctx.workspace.disk
+        if disk is not None and disk.mode != "off" and disk.nearly_full():
+            return f" ({disk.full_message(disk.used_bytes()[0])})"
+        return f" (disk full: /tmp holds {self.ctx.cfg.agents.tmp_mb} MB (agents.tmp_mb); files count against the limit)"
 
     # ---- files ---------------------------------------------------------------------------------
     @tool("read_file", "Read a text file of your worktree, with line numbers.",
@@ -236,6 +257,7 @@ class Toolbox:
                          metrics: dict | None = None):
         if commit:
             commit = self.ctx.workspace.resolve_commit(commit)
+            research.keep_posted(self.ctx.workspace.research, commit)
         pid = forum.post(self.ctx.db, self.ctx.agent, kind, title, body, commit, metrics)
         return f"posted #{pid}", {"post_id": pid}
 

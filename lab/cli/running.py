@@ -52,10 +52,14 @@ def start(obj: Context, names: tuple[str, ...], detach: bool, yes: bool, offline
     from lab.agents import control
     from lab.agents.backends import choose
     from lab.agents.steering import Steering
+    from lab.sandbox import disk_quota
 
     cfg = obj.cfg
     # a missing API key, a model with no known price, spending nobody agreed to: said before anything is created
     choice = choose(cfg.agents.backend, cfg.task.kind, offline=offline)
+    _, disk_warning = disk_quota.resolve_mode(cfg.agents.disk_quota)   # "loop" where it cannot be: one line
+    if disk_warning:
+        echo(f"warning: {disk_warning}", err=True, fg="yellow")
     names = control.check_names(cfg, list(names))
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if choice.backend == "claude" and not control.running(cfg):
@@ -203,11 +207,20 @@ def status(obj: Context, as_json: bool) -> None:
              a["slice"] or "-",
              _ago(a["uptime_s"]) if a["uptime_s"] else "-", str(a["tokens"]), f"${a['dollars']:.2f}",
              f"${a['dollars_per_hour']:.2f}", f"${a['dollars_left']:.2f}" if a["dollars_left"] is not None else "-",
-             str(a["experiments"]), f"{a['best_pgr']:+.3f}" if a["best_pgr"] is not None else "-",
+             str(a["experiments"]), _disk(a["disk"]), f"{a['best_pgr']:+.3f}" if a["best_pgr"] is not None else "-",
              ((a["step"] if a["state"] in ("running", "starting") else a["reason"]) or "")[:60]]
             for a in report["agents"]]
     echo(table(["agent", "state", "backend", "model", "direction", "slice", "uptime", "tokens", "$", "$/h", "$ left",
-                "exps", "best PGR", "step / reason"], rows))
+                "exps", "disk MB", "best PGR", "step / reason"], rows))
+
+
+def _disk(disk: dict | None) -> str:
+    """An agent's disk use of its quota, e.g. `312/10240` (`>312/10240` where a measuring walk ran out of time;
+    `~` marks a quota only measured, after the fact)."""
+    if disk is None:
+        return "-"
+    mark = "~" if disk["mode"] == "measured" else ""
+    return f"{mark}{'' if disk['complete'] else '>'}{disk['used_mb']:.0f}/{disk['quota_mb']}"
 
 
 def _spend(dollars: float, left: float | None, per_hour: float) -> str:

@@ -12,6 +12,7 @@ a regular file is read or written, and nothing is resolved by name twice.
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -21,6 +22,7 @@ from pathlib import Path
 from lab import untrusted
 from lab.errors import Blocked, LabError, NotFound
 from lab.sandbox.base import Bind, Limits, RunResult
+from lab.sandbox.disk_quota import AgentDisk, DiskQuotaExceeded
 from lab.scaffold import gitlocks
 from lab.scaffold import repo as research
 from lab.scaffold.publish_check import PublishLimits
@@ -74,9 +76,18 @@ class WorktreeMissing(LabError):
     """An agent's worktree was deleted or broken while the agent ran."""
 
 
+DISK_FULL = ("No space left on device", "Disk quota exceeded")
+
+
 class Workspace:
-    def __init__(self, path: Path, repo_path: Path, branch: str, sandbox, limits: PublishLimits = PublishLimits()):
+    def __init__(self, path: Path, repo_path: Path, branch: str, sandbox, limits: PublishLimits = PublishLimits(),
+                 disk: AgentDisk | None = None,
+                 publish_quota=None):
+        """`limits`: what one publish may bring into the research repository; `disk`: the agent's disk quota, named
+        in what a full worktree tells it; `publish_quota`: admits and counts the bytes each publish brings into the
+        research repository (lab.agents.publish_quota)."""
         self.path, self.repo_path, self.branch, self.sandbox = Path(path), Path(repo_path), branch, sandbox
+        self.disk, self.publish_quota = disk, publish_quota
         self.research = SafeGit(self.repo_path)
         self.limits = limits          # what one publish may bring into the research repository
 
@@ -199,7 +210,12 @@ class Workspace:
                 bundle = Path(tempfile.mkdtemp(prefix="bundle-", dir=scratch)) / "in.bundle"
                 untrusted.copy_out(export / "out.bundle", bundle, MAX_BUNDLE_BYTES)
             try:
+                brings = bundle.stat().st_size if bundle is not None and not self.research.has_commit(head) else 0
+                if brings and self.publish_quota is not None:
+                    self.publish_quota.admit(brings, head)
                 research.accept_bundle(self.research, bundle, self.branch, head, self.limits)
+                if brings and self.publish_quota is not None:
+                    self.publish_quota.record(brings, head)
             finally:
                 if bundle is not None:
                     shutil.rmtree(bundle.parent, ignore_errors=True)
@@ -221,8 +237,14 @@ class Workspace:
             text = result.stdout + result.stderr
             if "nothing to commit" in text or "nothing added to commit" in text:
                 raise NotFound("nothing to commit: the worktree has no changes since the last commit")
+            if self._on_own_disk() and any(full in text for full in DISK_FULL):
+                raise DiskQuotaExceeded(f"git commit failed: {self.disk.full_message()}")
             raise NotFound(f"git commit failed: {self._why(result)}")
         return head
+
+    def _on_own_disk(self) -> bool:
+        """Whether a full worktree is the agent's own quota (a loop-mounted disk), not the state disk."""
+        return self.disk is not None and self.disk.mode == "loop"
 
     def _why(self, result: RunResult) -> str:
         lock = gitlocks.held_lock(result.stderr)
@@ -261,5 +283,10 @@ class Workspace:
     def write(self, relative: str, content: str | bytes) -> str:
         """Create or replace a file of the worktree; the path as written."""
         data = content.encode() if isinstance(content, str) else content
-        untrusted.write_bytes(self.path, relative, data, owner=self.sandbox.uid)
+        try:
+            untrusted.write_bytes(self.path, relative, data, owner=self.sandbox.uid)
+        except OSError as exc:
+            if not self._on_own_disk() or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise DiskQuotaExceeded(self.disk.full_message()) from None
         return "/".join(untrusted.parts_of(relative))

@@ -39,6 +39,7 @@ UNTRUSTED_ENTRIES = ("hooks", "info/attributes", "info/grafts", "info/sparse-che
                      "objects/info/http-alternates", "worktrees", "commondir", "refs/replace", "modules", "branches",
                      "remotes", "description")
 PINS = "refs/lab/scored"
+POSTED = "refs/lab/posted"     # commits a forum post names: kept for its readers, as scored ones are
 
 
 def research_repo_path(state_dir: Path) -> Path:
@@ -122,6 +123,11 @@ def create(state_dir: Path, template: Path = TEMPLATE) -> tuple[SafeGit, bool]:
 def pin(repo: SafeGit, sha: str) -> None:
     """Keep a scored commit, whatever later happens to the branch it came from."""
     repo.update_ref(f"{PINS}/{sha}", sha)
+
+
+def keep_posted(repo: SafeGit, sha: str) -> None:
+    """Keep a commit a forum post names, whatever later happens to its branch (the scheduled prune spares it)."""
+    repo.update_ref(f"{POSTED}/{sha}", sha)
 
 
 def accept_bundle(repo: SafeGit, bundle: Path | None, branch: str, head: str,

@@ -52,7 +52,7 @@ def migration(concept: str, version: int):
 
 def _load_concepts() -> None:
     # Importing a concept module registers its migrations.
-    from lab.store import actions, agents, commands, events, forum, runs, submissions  # noqa: F401
+    from lab.store import actions, agents, commands, events, forum, publishes, runs, submissions  # noqa: F401
 
 
 @contextmanager
