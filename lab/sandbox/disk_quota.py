@@ -224,7 +224,29 @@ def _make_image(disk: AgentDisk, owner: int) -> None:
     os.replace(partial, disk.image)
 
 
+def _loops_of(image: Path) -> list[str]:
+    listed = _run(["losetup", "--associated", str(image), "--noheadings", "--output", "NAME"])
+    return listed.stdout.split()
+
+
+def _release_loops(image: Path, timeout_s: float = 10.0) -> None:
+    """Wait until no loop device is backed by the image any more, detaching those left. umount hands a loop device
+    back a moment after it returns, still writing the image meanwhile; and mount reuses a device already set up for
+    the same file, at the size the image had then. So an image is checked, grown or mounted only once its last loop
+    device is gone."""
+    if shutil.which("losetup") is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    while devices := _loops_of(image):
+        for device in devices:
+            _run(["losetup", "--detach", device])
+        if time.monotonic() > deadline:
+            raise DiskQuotaError(f"{image} is still held by {', '.join(devices)} after {timeout_s:g} s")
+        time.sleep(0.05)
+
+
 def _mount(image: Path, at: Path, what: str) -> None:
+    _release_loops(image)
     _must(["mount", "-o", MOUNT_OPTIONS, str(image), str(at)], what)
     lost = at / "lost+found"   # e2fsck makes it again where it needs one; in a worktree it is only in the way
     if lost.is_dir() and not lost.is_symlink() and not any(lost.iterdir()):
@@ -254,6 +276,7 @@ def ensure_mounted(disk: AgentDisk, owner: int | None) -> None:
 def _grow(disk: AgentDisk) -> None:
     """A disk made before agents.disk_mb was raised grows to it (a lowered one keeps its size: shrinking could lose
     what the agent wrote)."""
+    _release_loops(disk.image)
     with open(disk.image, "r+b") as image:
         image.truncate(disk.quota_bytes)
     checked = _run(["e2fsck", "-f", "-p", str(disk.image)])
