@@ -172,6 +172,25 @@ def test_submit_answers_at_once_and_the_result_comes_as_a_note_unless_the_agent_
         db.conn.close()
 
 
+def test_the_queue_is_round_robin_by_agent_and_a_resumed_request_keeps_its_place(tmp_path):
+    """agent-1 queues five before agent-2 and agent-3 queue one each: they wait behind one of agent-1's, not five."""
+    db = open_db(tmp_path / "lab.db")
+    ids = {}
+    for name in ["a1", "a2", "a3", "a4", "a5", "b1", "c1", "c2"]:
+        agent = {"a": "agent-1", "b": "agent-2", "c": "agent-3"}[name[0]]
+        ids[name] = submissions.enqueue(db, agent, "c" * 40, "method.py")["id"]
+    names = {i: n for n, i in ids.items()}
+    taken = lambda: names[submissions.take_next(db)["id"]]  # noqa: E731
+    assert taken() == "a1"
+    assert submissions.request(db, ids["b1"])["ahead"] == 1        # only the one running is ahead of it
+    assert [taken(), taken()] == ["b1", "c1"]                       # never served before agent-1, served again
+    submissions.requeue(db, ids["c1"], "resumed: the scorer stopped while scoring it", interrupted=True)
+    assert taken() == "c1"                                          # a resumed request keeps its place
+    assert [taken() for _ in range(4)] == ["a2", "c2", "a3", "a4"]
+    assert submissions.take_next(db)["id"] == ids["a5"] and submissions.take_next(db) is None
+    db.conn.close()
+
+
 def test_queued_submissions_count_against_the_budget(own_lab):
     _, cfg, commit = own_lab
     cfg = cfg.model_copy(update={"scorer": cfg.scorer.model_copy(update={"submit_budget": 2})})

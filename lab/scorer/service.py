@@ -2,9 +2,11 @@
 lab.scorer.protocol's, and what it tells agents is lab.scorer.told's.
 
 Every HTTP call is short: a submission, which can take hours, is stored in SQLite before its id is
-answered, and one worker thread scores the queue in order, a submission at a time (one uses every core
-the scorer has). When it is done, the agent gets a note in its inbox unless it read the result itself.
-A request that was running when the scorer's process died is taken up again when the scorer starts
+answered, and one worker thread scores the queue a submission at a time (one uses every core the scorer
+has), fairly: round-robin by agent (lab.store.submissions.fair_order), so one agent's many submissions delay
+another's by at most one each. A submission's runs stop at its first hung or failed dev run
+(lab.scorer.scorer), so no method holds the queue for long. When it is done, the agent gets a note in its
+inbox unless it read the result itself. A request that was running when the scorer's process died is taken up again when the scorer starts
 (or failed, with its reason, after MAX_INTERRUPTIONS such deaths); nothing queued is lost. One scorer
 runs a lab's queue at a time (a lock in the run folder); another one answers HTTP and waits its turn.
 """
