@@ -365,7 +365,7 @@ def test_a_sleeping_method_is_ended_as_hung_within_its_stall_window(tmp_path, cg
     assert result.hung is not None and not result.timed_out and not result.ok and result.stopped_at_limit
     assert 2 <= result.duration_s < 6, result.duration_s
     assert result.failure().startswith("ended as hung after"), result.failure()
-    assert "a run must use at least 1% of a core" in result.failure()
+    assert "a run must use, or wait for, at least 1% of a core" in result.failure()
 
 
 @requires_bwrap
