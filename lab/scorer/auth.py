@@ -32,15 +32,26 @@ def key_path(state_dir: Path) -> Path:
 
 
 def load_or_make_key(state_dir: Path) -> bytes:
-    """The lab's key, made on first use, readable by the lab's user alone."""
+    """The lab's key, made on first use, readable by the lab's user alone. It appears whole or not at all (written
+    aside, then linked into place), so a full disk or a crash never leaves a damaged key behind."""
     path = key_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
+    if path.exists():
         return read_key(state_dir)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.{os.getpid()}")
+    aside.unlink(missing_ok=True)
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass               # another scorer of this lab made it first: theirs is the key
+    finally:
+        aside.unlink(missing_ok=True)
     return read_key(state_dir)
 
 
