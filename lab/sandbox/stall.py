@@ -117,5 +117,5 @@ class StallWatch:
     def describe(self) -> str:
         """Why the run was ended, in a line's middle."""
         device = " and none of its processes used its GPU" if self.gpu_seen else ""
-        return (f"it used {self.used_s:.2f} s of CPU time in the last {self.window_s:g} s{device} (a run must use, or "
-                f"wait for, at least {MIN_CPU_SHARE:.0%} of a core over that window)")
+        return (f"it used, or waited for, {self.used_s:.2f} s of CPU time in the last {self.window_s:g} s{device} (a "
+                f"run must use, or wait for, at least {MIN_CPU_SHARE:.0%} of a core over that window)")
