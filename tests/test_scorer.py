@@ -135,6 +135,7 @@ def test_stops_early_after_a_run_stopped_at_a_limit_or_a_failed_dev_run():
     assert stops_early(run("dev", ok=False), "dev")
     assert not stops_early(run("imdb", ok=False), "dev")     # a failed unseen set is reported, the rest still runs
     assert not stops_early(run("dev"), "dev")
+    assert not stops_early(run("dev", ok=False, cancelled=True), "dev")   # stopped because another run stopped
 
 
 def test_evaluate_reports_accuracy_and_pgr_with_noise_within_a_budget(scorer, tmp_path):

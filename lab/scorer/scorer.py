@@ -59,7 +59,9 @@ class SubmissionResult:
 def stops_early(run: MethodRun, dev: str) -> bool:
     """A run after which the rest of its submission is not worth running: one that held its slot until a limit on
     its time ended it (hung, its CPU time, the wall clock), or one that failed on the public dev set (which rejects
-    the submission anyway)."""
+    the submission anyway). A run cancelled because another one stopped the batch is neither."""
+    if run.result.cancelled:
+        return False
     return run.result.stopped_at_limit or (run.dataset == dev and not run.ok)
 
 
@@ -260,8 +262,8 @@ class Scorer:
         it."""
         where = f"on the dev task, seed {stopper.seed}" if stopper.dataset == dev else "on data you have not seen"
         why = stopper.error if stopper.dataset == dev else stopper.result.failure()
-        message = (f"method rejected: its run {where}: {why}; the submission stopped there ({planned - len(runs)} "
-                   f"of its {planned} runs were not run)")
+        message = (f"method rejected {where}: {why}; the submission stopped there ({planned - len(runs)} of its "
+                   f"{planned} runs were not run)")
         submissions.record_submission(self.db, **common, duration_s=time.monotonic() - start, scores=[],
                                       flags=integrity.run_problems([r for r in runs if r.dataset == dev],
                                                                    integrity.DEV),
