@@ -109,7 +109,7 @@ def test_a_submission_stops_at_its_first_hung_run_says_why_and_counts_against_th
     db = open_db(quick.state_dir / "lab.db")
     try:
         scorer = Scorer(quick, db, make_sandbox(quick.lab.sandbox, warn=lambda line: None), progress=False)
-        with pytest.raises(MethodRejected, match=r"ended as hung after \d+ s: it used .* the submission stopped "
+        with pytest.raises(MethodRejected, match=r"ended as hung after \d+ s: it used.* the submission stopped "
                                                  r"there \(\d+ of its \d+ runs were not run\)") as caught:
             scorer.score_path(METHODS / "sleeper.py", agent="agent-sleeper")
         row = db.execute("SELECT status, error, duration_s FROM submissions WHERE agent = 'agent-sleeper'").fetchone()
