@@ -180,6 +180,7 @@ def attack_all(cfg, folder: Path, queries: int, noise: float, rng: np.random.Gen
     from lab.sandbox.workspace import Workspace
     from lab.scaffold.repo import research_repo_path
     from lab.scorer import oracle
+    from lab.scorer.auth import KeyCredentials
     from lab.scorer.client import ScorerClient
     from lab.scorer.scorer import Scorer
     from lab.scorer.service import ScorerService
@@ -198,7 +199,7 @@ def attack_all(cfg, folder: Path, queries: int, noise: float, rng: np.random.Gen
     agents.ensure(db, "agent-1", "bench", "leakage", "cpu")
     workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), "agent-1", sandbox)
     box = Toolbox(ToolContext(agent="agent-1", cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
-                              data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url)))
+                              data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url, KeyCredentials(service.key))))
     dev = cfg.task.dev
     ids = testbed.test_ids(dev)
     truth = testbed.labels(dev)

@@ -133,6 +133,10 @@ class ScorerSection(Strict, RunLimits):
     timeout_s: float | None = Field(None, gt=0)   # the old, wall-clock-only limit: alone, it keeps its old meaning
     run_cpu_s: float = Field(180, gt=0)           # CPU seconds a method run may use, all its processes together
     run_wall_s: float | None = Field(None, gt=0)  # wall-clock backstop for hung runs; default 5 x run_cpu_s
+    # a run using (or waiting for) under 1% of a core for this long is hung (lab/sandbox/stall.py): 20 x the longest
+    # such stretch of a healthy baseline run beside busy processes, 1.5 s (bench/bench_stall.py, 2 cores, load 16)
+    stall_s: float = Field(30, gt=0)
+    gpu_stall_s: float = Field(300, gt=0)  # the same for a run holding a GPU, whose busy device is progress too
     memory_mb: int = Field(6144, ge=256)
     max_processes: int = Field(256, ge=8)
     max_output_mb: float = Field(16, gt=0)

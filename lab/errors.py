@@ -43,6 +43,14 @@ class StateDiskFull(LabError):
     once space returns."""
 
 
+class Unauthorized(LabError):
+    """A call to the scorer service without a valid token: it cannot tell who is calling."""
+
+
+class Forbidden(LabError):
+    """A call to the scorer service, with a valid token, on behalf of someone the token does not name."""
+
+
 class ScorerInterrupted(LabError):
     """The scorer stopped (it was killed, or the lab was stopped) while it worked on a request; ask again."""
 

@@ -15,6 +15,7 @@ from lab.sandbox import make_sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
 from lab.scaffold.repo import research_repo_path
 from lab.scorer.scorer import Scorer
+from lab.scorer.auth import KeyCredentials
 from lab.scorer.client import ScorerClient
 from lab.scorer.service import ScorerService
 from lab.store import agents, forum, open_db
@@ -38,7 +39,7 @@ def world(lab_dir, tmp_path_factory):
         agents.ensure(db, name, "scripted", "test", "cpu 0")
         workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), name, sandbox)
         boxes[name] = Toolbox(ToolContext(agent=name, cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
-                                          data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url)))
+                                          data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url, KeyCredentials(service.key))))
     yield cfg, db, boxes
     service.stop()
     db.conn.close()

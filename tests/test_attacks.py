@@ -548,3 +548,115 @@ def blocked_events(folder, name: str) -> list[dict]:
     finally:
         db.conn.close()
 
+
+
+# ---- the scorer: held by a sleeping method, called as another agent ---------------------------------------
+SLEEPER = open(os.path.join(os.path.dirname(__file__), "methods", "sleeper.py")).read()
+QUICK = open(os.path.join(os.path.dirname(__file__), "methods", "constant.py")).read()
+STALL_S = 4
+SUBMISSIONS = 3
+
+# Inside its sandbox an agent looks for a way to call the scorer as another agent: a token in its environment, the
+# lab's key, the scorer's address, the network.
+IMPERSONATE = r"""
+echo "token:${{LAB_SCORER_TOKEN:-none}}"; env | grep -c SCORER
+cat {state}/private/scorer.key 2>&1 | head -c 100; echo; cat {state}/run/scorer.url 2>&1 | head -c 100; echo
+python -c "
+import json, urllib.request
+body = json.dumps({{'agent': 'agent-2', 'commit': 'HEAD', 'path': 'mine.py'}}).encode()
+headers = {{'Content-Type': 'application/json', 'X-Lab-Agent': 'agent-2', 'Authorization': 'Bearer ' + '0' * 64}}
+try:
+    urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:{port}/submit', body, headers), timeout=5)
+    print('reached the scorer')
+except Exception as exc:
+    print('no scorer:', type(exc).__name__)
+"
+"""
+
+
+def scorer_turns(state, port: int) -> list[dict]:
+    def call(name, **arguments):
+        return {"name": name, "arguments": arguments}
+
+    return [
+        {"step": "impersonate", "calls": [call("shell", command=IMPERSONATE.format(state=state, port=port))]},
+        {"step": "methods", "calls": [
+            call("write_file", path="sleeper.py", content=SLEEPER), call("write_file", path="quick.py", content=QUICK),
+            call("shell", command='cp quick.py mine.py; [ "$LAB_AGENT" = agent-1 ] && cp sleeper.py mine.py; echo ok'),
+            call("git_commit", message="the agent's method")]},
+        {"step": "submit", "calls": [call("submit", commit="HEAD", path="mine.py") for _ in range(SUBMISSIONS)]},
+        {"step": "wait", "calls": [call("shell", command="sleep 1; echo waited")]},
+    ]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def scorer_attacked(lab_dir, tmp_path_factory):
+    """agent-1 submits a method that answers on the first dev seed and sleeps on every other run, three times;
+    agent-2 submits a quick one three times; both first try to reach the scorer as another agent."""
+    from lab.store import open_db
+
+    folder = tmp_path_factory.mktemp("scorer-attacks")
+    state, port = folder / ".lab", free_port()
+    make_lab(lab_dir, folder, scorer_turns(state, port), count=2, repeat_limit=50)
+    config = folder / "lab.toml"
+    config.write_text(config.read_text().replace("\n[scorer]\n", f"\n[scorer]\nstall_s = {STALL_S}\nport = {port}\n"))
+    run_lab("start", "--detach", cwd=folder, check=True)
+    try:
+        def all_scored() -> bool:
+            db = open_db(state / "lab.db")
+            try:
+                return db.execute("SELECT count(*) FROM submission_queue WHERE state IN ('done', 'failed')"
+                                  ).fetchone()[0] == 2 * SUBMISSIONS
+            finally:
+                db.conn.close()
+        wait_for(lambda: _all_stopped(folder) and all_scored(), timeout=600, interval=1,
+                 what="both agents' submissions to be scored")
+        db = open_db(state / "lab.db")
+        try:
+            requests = [dict(r) for r in db.query("SELECT * FROM submission_queue ORDER BY id")]
+            recorded = [dict(r) for r in db.query("SELECT agent, status, error FROM submissions ORDER BY id")]
+        finally:
+            db.conn.close()
+        yield folder, requests, recorded
+    finally:
+        run_lab("stop", cwd=folder)
+
+
+def test_a_sleeping_method_stops_at_its_first_hung_run_and_counts_against_the_budget(scorer_attacked):
+    _, requests, recorded = scorer_attacked
+    held = [r for r in requests if r["agent"] == "agent-1"]
+    assert len(held) == SUBMISSIONS and all(r["state"] == "failed" for r in held), held
+    for request in held:
+        assert "ended as hung after" in request["reason"] and "the submission stopped there" in request["reason"]
+        assert request["finished"] - request["started"] < 10 * STALL_S, request   # not 14 runs at the backstop
+    assert [r["status"] for r in recorded if r["agent"] == "agent-1"] == ["rejected"] * SUBMISSIONS   # budgeted
+    assert all(r["state"] == "done" for r in requests if r["agent"] == "agent-2")
+
+
+def test_the_queue_takes_agents_in_turn_so_a_sleeping_method_delays_another_agent_by_one_submission(scorer_attacked):
+    """While agent-2 has a request waiting, agent-1 is served at most once before agent-2 is served again."""
+    _, requests, _ = scorer_attacked
+    served = None           # when agent-2 was last served
+    for mine in sorted((r for r in requests if r["agent"] == "agent-2"), key=lambda r: r["started"]):
+        waiting_since = max(mine["created"], served or mine["created"])
+        ahead = [r for r in requests if r["agent"] == "agent-1" and waiting_since < r["started"] < mine["started"]]
+        assert len(ahead) <= 1, (mine, ahead)
+        served = mine["started"]
+
+
+def test_an_agent_cannot_reach_the_scorer_or_its_secrets_from_its_sandbox(scorer_attacked):
+    folder, requests, _ = scorer_attacked
+    for name in ("agent-1", "agent-2"):
+        output = tool_results(folder, name)["impersonate"][0]["output"]
+        assert "token:none" in output and "\n0\n" in output, output
+        assert "No such file or directory" in output and "no scorer:" in output, output
+        assert "reached the scorer" not in output
+    assert len(requests) == 2 * SUBMISSIONS          # nothing was queued but each agent's own submissions

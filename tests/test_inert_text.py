@@ -45,8 +45,9 @@ FLAG = f"f1 {C1_CSI} {MARKUP}"
 BLOCKED = f"read_file: k1 {OSC52} is a link out of the worktree {CLICK}"
 FILE_LINE = f"# d1 {OSC52} {MARKUP}"
 
-# what must never reach a terminal: C0 but newline and tab, DEL, C1, bidi embeddings/overrides/isolates
-UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# what must never reach a terminal: C0 but newline and tab, DEL, C1, bidi marks/embeddings/overrides/isolates, the
+# line and paragraph separators, the byte-order mark
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def assert_inert(text: str) -> None:
@@ -67,7 +68,10 @@ def test_inert_shows_controls_as_pictures_and_keeps_text():
     kept = "lines\n\tand tabs, é, 漢字, emoji 🧪, ± ─ ␛ <U+0041> [bold]x[/bold]"
     assert inert(kept) == kept
     assert inert(None) == "" and inert("") == ""
-    for code in [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]:
+    assert inert("a\u200eb\u200fc\u2028d\u2029e\ufefff") == "a<U+200E>b<U+200F>c<U+2028>d<U+2029>e<U+FEFF>f"
+    assert inert_line("x\u2028y\ufeff") == "x<U+2028>y<U+FEFF>"
+    for code in [*range(0x20), *range(0x7F, 0xA0), 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F),
+                 *range(0x2066, 0x206A), 0xFEFF]:
         if chr(code) not in "\n\t":
             assert inert(chr(code)) and not UNSAFE.search(inert(chr(code))), hex(code)
 

@@ -352,3 +352,40 @@ def test_lab_score_names_the_cpu_limit_a_method_hit(lab_dir):
     assert result.returncode == 2
     assert "method rejected on the dev task, seed 0: stopped at its CPU-time limit of 2 s" in result.stderr, \
         result.stderr
+
+
+@requires_bwrap
+@pytest.mark.parametrize("cgroups", [None, Cgroups()], ids=["machine-cgroups", "rlimits-only"])
+def test_a_sleeping_method_is_ended_as_hung_within_its_stall_window(tmp_path, cgroups):
+    """It uses no CPU, so its CPU limit never stops it: the stall rule does, long before the backstop."""
+    out = out_bind(tmp_path)
+    result = BwrapSandbox(user="scorer", cgroups=cgroups).run(
+        [sys.executable, "-c", "import time; time.sleep(600)"], [out], cwd=out,
+        limits=Limits(timeout_s=120, cpu_s=60, stall_s=2))
+    assert result.hung is not None and not result.timed_out and not result.ok and result.stopped_at_limit
+    assert 2 <= result.duration_s < 6, result.duration_s
+    assert result.failure().startswith("ended as hung after"), result.failure()
+    assert "a run must use, or wait for, at least 1% of a core" in result.failure()
+
+
+@requires_bwrap
+def test_a_busy_method_beside_busy_processes_is_never_hung(tmp_path):
+    """A method that works for longer than its stall window, on a core four busy loops share, is not hung."""
+    core = (sorted(os.sched_getaffinity(0))[0],)
+    out = out_bind(tmp_path)
+    busy = busy_loops(4, core)
+    try:
+        result = BwrapSandbox(user="scorer").run(
+            [sys.executable, "-c", "import time\nend = time.monotonic() + 5\nwhile time.monotonic() < end: pass"],
+            [out], cwd=out, limits=Limits(timeout_s=60, cpu_s=30, stall_s=1, cpus=core))
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+    assert result.ok and result.hung is None, result.failure()
+
+
+def test_a_gpu_run_gets_the_gpu_window():
+    assert Limits(stall_s=2, gpu_stall_s=30).stall_window_s == 2
+    assert Limits(stall_s=2, gpu_stall_s=30, gpu="0").stall_window_s == 30
+    assert Limits(stall_s=2, gpu="0").stall_window_s == 2

@@ -117,6 +117,7 @@ def test_the_single_flip_attack_through_the_real_evaluate_tool_reads_labels_only
     from lab.sandbox.workspace import Workspace
     from lab.scaffold.repo import research_repo_path
     from lab.scorer import oracle
+    from lab.scorer.auth import KeyCredentials
     from lab.scorer.client import ScorerClient
     from lab.scorer.scorer import Scorer
     from lab.scorer.service import ScorerService
@@ -142,7 +143,7 @@ def test_the_single_flip_attack_through_the_real_evaluate_tool_reads_labels_only
             agents.ensure(db, "agent-1", "scripted", "attack", "cpu 0")
             workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), "agent-1", sandbox)
             box = Toolbox(ToolContext(agent="agent-1", cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
-                                      data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url)))
+                                      data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url, KeyCredentials(service.key))))
             attacker = Attacker(box, ids, "a")
             recovered[noise] = score(single_flips(attacker, base, targets, budget=80), truth)
             assert attacker.queries <= 80

@@ -720,6 +720,7 @@ def test_researcher_runs_an_experiment_through_the_real_tools(lab_dir, tmp_path)
     from lab.sandbox.workspace import Workspace
     from lab.scaffold.repo import research_repo_path
     from lab.scorer.scorer import Scorer
+    from lab.scorer.auth import KeyCredentials
     from lab.scorer.client import ScorerClient
     from lab.scorer.service import ScorerService
     from lab.store import agents, forum, open_db
@@ -736,7 +737,7 @@ def test_researcher_runs_an_experiment_through_the_real_tools(lab_dir, tmp_path)
         agents.ensure(db, "agent-1", "researcher", DIRECTIONS[0], "cpu 0")
         workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), "agent-1", sandbox)
         box = Toolbox(ToolContext(agent="agent-1", cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
-                                  data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url)))
+                                  data_view=testbed.view(cfg.task.dev), scorer=ScorerClient(service.url, KeyCredentials(service.key))))
         backend = ResearcherBackend(cfg, world(DIRECTIONS[0]), None)
         errors = []
         for _ in range(20):      # small config: 3 evaluations an hour, so the budget runs out on the way

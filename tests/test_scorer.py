@@ -8,6 +8,7 @@ import pytest
 from conftest import METHODS, run_lab, write_config
 from lab.errors import BudgetExceeded, MethodRejected, NotFound
 from lab.scaffold import TEMPLATE
+from lab.scorer import budget
 
 
 def scores_of(lab_dir, submission_id):
@@ -95,6 +96,46 @@ def test_a_hanging_method_is_stopped_at_the_time_limit(lab_dir):
     result = run_lab("--config", str(config), "score", "--method", str(METHODS / "hang.py"), cwd=lab_dir)
     assert result.returncode == 2
     assert "lab: error: method rejected on the dev task, seed 0: timed out after 3 s" in result.stderr
+
+
+def test_a_submission_stops_at_its_first_hung_run_says_why_and_counts_against_the_budget(cfg):
+    """The sleeper answers on the first dev seed and sleeps on every other run: the submission ends at its first
+    hung run, within a few stall windows, not after every seed and set at the wall-clock backstop."""
+    from lab.sandbox import make_sandbox
+    from lab.scorer.scorer import Scorer
+    from lab.store import open_db, submissions
+
+    quick = cfg.model_copy(update={"scorer": cfg.scorer.model_copy(update={"stall_s": 2, "submit_budget": 1})})
+    db = open_db(quick.state_dir / "lab.db")
+    try:
+        scorer = Scorer(quick, db, make_sandbox(quick.lab.sandbox, warn=lambda line: None), progress=False)
+        with pytest.raises(MethodRejected, match=r"ended as hung after \d+ s: it used.* the submission stopped "
+                                                 r"there \(\d+ of its \d+ runs were not run\)") as caught:
+            scorer.score_path(METHODS / "sleeper.py", agent="agent-sleeper")
+        row = db.execute("SELECT status, error, duration_s FROM submissions WHERE agent = 'agent-sleeper'").fetchone()
+        assert row[0] == "rejected" and row[1] == str(caught.value) and row[2] < 20
+        assert len(submissions.recent(db, "submissions", "agent-sleeper", 0)) == 1
+        with pytest.raises(BudgetExceeded, match="agent-sleeper has used its 1 submissions"):
+            budget.check(db, "submissions", "agent-sleeper", 1, quick.scorer.budget_window_hours)
+    finally:
+        db.conn.close()
+
+
+def test_stops_early_after_a_run_stopped_at_a_limit_or_a_failed_dev_run():
+    from lab.sandbox import Limits, RunResult
+    from lab.scorer.runner import MethodRun
+    from lab.scorer.scorer import stops_early
+
+    def run(dataset, ok=True, **result):
+        done = RunResult(returncode=0 if ok else 1, timed_out=False, duration_s=1.0, limits=Limits(), **result)
+        return MethodRun(dataset, 1, done, labels={"a": 1} if ok else None)
+
+    assert stops_early(run("imdb", ok=False, hung="no CPU"), "dev")
+    assert stops_early(run("imdb", ok=False, cpu_limited=True), "dev")
+    assert stops_early(run("dev", ok=False), "dev")
+    assert not stops_early(run("imdb", ok=False), "dev")     # a failed unseen set is reported, the rest still runs
+    assert not stops_early(run("dev"), "dev")
+    assert not stops_early(run("dev", ok=False, cancelled=True), "dev")   # stopped because another run stopped
 
 
 def test_evaluate_reports_accuracy_and_pgr_with_noise_within_a_budget(scorer, tmp_path):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import make_lab, wait_for
+from conftest import have_bwrap, make_lab, wait_for
 from lab import config
 from lab.errors import BudgetExceeded, LabError, NotFound
 from lab.sandbox import make_sandbox
@@ -20,6 +20,7 @@ from lab.sandbox.workspace import Workspace
 from lab.scaffold.repo import open_repo, research_repo_path, root_commit
 from lab.scorer.scorer import Scorer
 from lab.scorer import told
+from lab.scorer.auth import KeyCredentials
 from lab.scorer.client import ScorerClient, ScorerUnavailable
 from lab.scorer.service import ANNOUNCE_AFTER_S, MAX_INTERRUPTIONS, ScorerService
 from lab.store import commands, open_db, submissions
@@ -59,7 +60,7 @@ def start_service(cfg) -> ScorerService:
 @pytest.fixture
 def client(cfg):
     service = start_service(cfg)
-    yield ScorerClient(service.url)
+    yield ScorerClient(service.url, KeyCredentials(service.key))
     service.stop()
 
 
@@ -137,11 +138,89 @@ def test_agents_are_told_dev_flags_whole_and_of_every_other_flag_its_kind_alone(
         assert hidden not in shown
 
 
+# ---- who may call ---------------------------------------------------------------------------------
+def raw_call(url: str, route: str, body: dict | None, headers: dict) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + route, data=data, headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_only_an_agents_own_token_acts_as_that_agent(client, cfg):
+    from lab.errors import Forbidden, Unauthorized
+    from lab.scorer import auth
+
+    key = client.credentials.key
+    assert (auth.key_path(cfg.state_dir).stat().st_mode & 0o777) == 0o600
+    mine = ScorerClient(client.url, auth.AgentCredentials("agent-1", auth.token_for(key, "agent-1")), timeout=5)
+    assert mine.requests("agent-1") == [] and isinstance(mine.leaderboard(), list)
+    with pytest.raises(Forbidden, match="this token belongs to agent-1; it cannot act as another agent"):
+        mine.requests("agent-2")                                   # its own token, another agent's name
+    with pytest.raises(Forbidden):
+        mine.enqueue("agent-2", "c" * 40)
+    stolen = ScorerClient(client.url, auth.AgentCredentials("agent-2", auth.token_for(key, "agent-1")), timeout=5)
+    with pytest.raises(Unauthorized, match="the token does not match"):   # agent-1's token, claiming agent-2
+        stolen.requests("agent-2")
+    guessed = ScorerClient(client.url, auth.AgentCredentials("agent-2", "0" * 64), timeout=5)
+    with pytest.raises(Unauthorized):
+        guessed.evaluate("agent-2", b"")
+    with pytest.raises(Unauthorized, match="the scorer answers only its lab's runners"):
+        ScorerClient(client.url, timeout=5).leaderboard()        # no token at all
+    for headers in ({}, {auth.AGENT_HEADER: "agent-1"}, {auth.AGENT_HEADER: "agent-1", "Authorization": "Basic x"}):
+        status, answer = raw_call(client.url, "/submit", {"agent": "agent-1", "commit": "c" * 40}, headers)
+        assert status == 401 and answer["kind"] == "Unauthorized" and "\n" not in answer["error"]
+    status, answer = raw_call(client.url, "/submissions", {"agent": "agent-2"}, mine.credentials.headers(None))
+    assert status == 403 and answer["kind"] == "Forbidden"
+    person = ScorerClient(client.url, auth.KeyCredentials.of_lab(cfg.state_dir), timeout=5)
+    assert isinstance(person.leaderboard(), list) and person.requests("person") == []
+
+
+def test_the_runners_token_leaves_its_environment_and_never_reaches_a_sandbox(monkeypatch, tmp_path):
+    from lab.sandbox import Bind, Limits
+    from lab.scorer import auth
+
+    monkeypatch.setenv(auth.TOKEN_ENV, "s3cret-token")
+    credentials = auth.AgentCredentials.from_environment("agent-1")
+    assert credentials.token == "s3cret-token" and auth.TOKEN_ENV not in os.environ
+    monkeypatch.setenv(auth.TOKEN_ENV, "s3cret-token")         # even if it were still there
+    sandbox = make_sandbox("bwrap" if have_bwrap() else "none", warn=lambda line: None)
+    out = Bind(tmp_path, "/out", writable=True)
+    result = sandbox.run(["/usr/bin/env"], [out], cwd=out, limits=Limits(timeout_s=30))
+    assert result.ok and "LAB_AGENT" not in result.stdout and "s3cret" not in result.stdout, result.stdout
+
+
+def test_a_method_path_that_is_a_link_in_the_commit_is_no_method(own_lab):
+    from lab.sandbox.workspace import Workspace
+
+    _, cfg, _ = own_lab
+    sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
+    workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), "agent-1", sandbox)
+    os.symlink("/etc/passwd", workspace.path / "link.py")
+    os.symlink("/etc", workspace.path / "linked")
+    env = {"GIT_AUTHOR_NAME": "agent-1", "GIT_COMMITTER_NAME": "agent-1", "GIT_AUTHOR_EMAIL": "agent-1@lab",
+           "GIT_COMMITTER_EMAIL": "agent-1@lab"}
+    commit = workspace.commit("links", env=env)
+    db = open_db(cfg.state_dir / "lab.db")
+    scorer = Scorer(cfg, db, sandbox, progress=False)
+    try:
+        for path in ("link.py", "linked/passwd"):
+            with pytest.raises(LabError, match=f"has no method file '{path}'"):
+                scorer.submit("agent-1", commit, path)
+    finally:
+        db.conn.close()
+
+
 # ---- the queue --------------------------------------------------------------------------------------
 def test_submit_answers_at_once_and_the_result_comes_as_a_note_unless_the_agent_read_it(own_lab):
     _, cfg, commit = own_lab
     service = start_service(cfg)
-    client = ScorerClient(service.url, timeout=5)
+    client = ScorerClient(service.url, KeyCredentials(service.key), timeout=5)
     db = open_db(cfg.state_dir / "lab.db")
     try:
         start = time.monotonic()
@@ -172,6 +251,25 @@ def test_submit_answers_at_once_and_the_result_comes_as_a_note_unless_the_agent_
         db.conn.close()
 
 
+def test_the_queue_is_round_robin_by_agent_and_a_resumed_request_keeps_its_place(tmp_path):
+    """agent-1 queues five before agent-2 and agent-3 queue one each: they wait behind one of agent-1's, not five."""
+    db = open_db(tmp_path / "lab.db")
+    ids = {}
+    for name in ["a1", "a2", "a3", "a4", "a5", "b1", "c1", "c2"]:
+        agent = {"a": "agent-1", "b": "agent-2", "c": "agent-3"}[name[0]]
+        ids[name] = submissions.enqueue(db, agent, "c" * 40, "method.py")["id"]
+    names = {i: n for n, i in ids.items()}
+    taken = lambda: names[submissions.take_next(db)["id"]]  # noqa: E731
+    assert taken() == "a1"
+    assert submissions.request(db, ids["b1"])["ahead"] == 1        # only the one running is ahead of it
+    assert [taken(), taken()] == ["b1", "c1"]                       # never served before agent-1, served again
+    submissions.requeue(db, ids["c1"], "resumed: the scorer stopped while scoring it", interrupted=True)
+    assert taken() == "c1"                                          # a resumed request keeps its place
+    assert [taken() for _ in range(4)] == ["a2", "c2", "a3", "a4"]
+    assert submissions.take_next(db)["id"] == ids["a5"] and submissions.take_next(db) is None
+    db.conn.close()
+
+
 def test_queued_submissions_count_against_the_budget(own_lab):
     _, cfg, commit = own_lab
     cfg = cfg.model_copy(update={"scorer": cfg.scorer.model_copy(update={"submit_budget": 2})})
@@ -200,7 +298,7 @@ def test_a_scorer_killed_mid_submission_resumes_it_when_it_starts_again(own_lab)
     db = open_db(cfg.state_dir / "lab.db")
     proc, url = serve()
     try:
-        client = ScorerClient(url, timeout=5)
+        client = ScorerClient(url, KeyCredentials.of_lab(cfg.state_dir), timeout=5)
         queued = client.enqueue("agent-1", commit, "slow.py")
         wait_for(lambda: submissions.request(db, queued["request"])["state"] == "running", 60, what="running")
         time.sleep(1)
@@ -213,7 +311,7 @@ def test_a_scorer_killed_mid_submission_resumes_it_when_it_starts_again(own_lab)
         before = len(submissions.of_agent(db, "agent-1"))
 
         proc, url = serve()
-        view = ScorerClient(url, timeout=5).request("agent-1", queued["request"], wait_s=300)
+        view = ScorerClient(url, KeyCredentials.of_lab(cfg.state_dir), timeout=5).request("agent-1", queued["request"], wait_s=300)
         assert view["state"] == "done", view
         assert view["reason"] == "resumed: the scorer stopped while scoring it"
         assert submissions.request(db, queued["request"])["interruptions"] == 1
@@ -262,7 +360,7 @@ def test_a_stopped_scorer_puts_its_submission_back_in_the_queue(own_lab):
     db = open_db(cfg.state_dir / "lab.db")
     service = start_service(cfg)
     try:
-        queued = ScorerClient(service.url).enqueue("agent-stop", commit, "slow.py")
+        queued = ScorerClient(service.url, KeyCredentials(service.key)).enqueue("agent-stop", commit, "slow.py")
         wait_for(lambda: submissions.request(db, queued["request"])["state"] == "running", 60, what="running")
         service.stop()
         row = submissions.request(db, queued["request"])

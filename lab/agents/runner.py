@@ -32,6 +32,7 @@ from lab.sandbox.slices import Slice
 from lab.sandbox.workspace import Workspace
 from lab.scaffold.publish_check import PublishLimits
 from lab.scaffold.repo import research_repo_path
+from lab.scorer.auth import AgentCredentials
 from lab.scorer.client import ScorerClient
 from lab.store import agents, open_db
 from lab.task.testbed import Testbed
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slice", required=True, help="JSON: {cpus, gpu}")
     args = parser.parse_args(argv)
 
+    scorer_token = AgentCredentials.from_environment(args.agent)   # out of the environment before anything starts
     cfg = configs.load(args.config)
     name, slice_ = args.agent, Slice.from_dict(json.loads(args.slice))
     log_to(Paths(cfg.run_dir).logs / f"{name}.log")   # timestamped and rotating; stdout and stderr follow it
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                           publish_quota=PublishQuota(db, name, cfg.agents.publish_mb_per_hour))
     workspace.check()
     ctx = ToolContext(agent=name, cfg=cfg, db=db, sandbox=sandbox, workspace=workspace,
-                      data_view=Testbed(cfg.state_dir, cfg.task).view(cfg.task.dev), scorer=ScorerClient(args.scorer),
+                      data_view=Testbed(cfg.state_dir, cfg.task).view(cfg.task.dev), scorer=ScorerClient(args.scorer, scorer_token),
                       cpus=slice_.cpus, gpu=slice_.gpu, threads=slice_.threads,
                       gpu_memory_fraction=slice_.gpu_memory_fraction)
     row = agents.get(db, name)

@@ -45,7 +45,7 @@ from lab.logfiles import log_to
 from lab.sandbox import disk_quota, make_sandbox
 from lab.sandbox.cgroups import lower_own_priority
 from lab.scaffold.prune import Pruner
-from lab.scorer import engines
+from lab.scorer import auth, engines
 from lab.sandbox.slices import Slice, plan
 from lab.scorer.scorer import Scorer
 from lab.scorer.service import ScorerService
@@ -218,6 +218,7 @@ class Supervisor:
         env = {**os.environ, **DAEMON_ENV}    # the runner's own work; its sandboxed commands get the slice's threads
         if slice_.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slice_.gpu
+        env[auth.TOKEN_ENV] = auth.token_for(self.scorer.key, name)   # its own; the runner takes it out at once
         # The runner's session is its own, so its own autogroup, lowered like ours (it inherits our cgroup and
         # nice); it gets SIGTERM when the zygote dies, which dies with us (even by kill -9): it saves its state.
         try:

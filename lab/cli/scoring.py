@@ -141,7 +141,7 @@ def _print_leaderboard(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 def scorer_service(obj: Context) -> None:
     """Run the scorer service on loopback in the foreground (the supervisor starts it for agents)."""
-    from lab.scorer import engines
+    from lab.scorer import auth, engines
     from lab.scorer.scorer import Scorer
     from lab.scorer.service import ScorerService
     from lab.task.testbed import Testbed
@@ -153,7 +153,8 @@ def scorer_service(obj: Context) -> None:
     run_dir = cfg.state_dir / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "scorer.url").write_text(service.url + "\n")
-    echo(f"scorer listening on {service.url}", err=True)
+    echo(f"scorer listening on {service.url}; every call carries a token (lab/scorer/auth.py) made with the key in "
+         f"{auth.key_path(cfg.state_dir)}, which only the lab's user reads", err=True)
     try:
         service.serve_forever()
     except KeyboardInterrupt:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Protocol
 
 from lab.errors import SandboxError
-from lab.sandbox.cgroups import Cgroups, RunCgroup, autogroup_enabled, lower_autogroups, run_nice, tree_cpu_seconds
+from lab.sandbox.cgroups import (Cgroups, RunCgroup, autogroup_enabled, lower_autogroups, run_nice, tree_cpu_seconds,
+                                 tree_pids)
+from lab.sandbox.stall import StallWatch
 from lab.sandbox.users import SCORER
 
 TAIL_BYTES = 4000
@@ -41,6 +43,13 @@ class Limits:
     threads: int = 1
     cpus: tuple[int, ...] | None = None
     tmp_mb: int | None = None    # size of the private /tmp; None: the sandbox's default
+    stall_s: float | None = None       # no progress for this long (lab/sandbox/stall.py): hung; None: not watched
+    gpu_stall_s: float | None = None   # the same for a run that holds a GPU; None: stall_s
+    gpu: str | None = None             # the GPU this run holds (set per run), whose use by the run is progress too
+
+    @property
+    def stall_window_s(self) -> float | None:
+        return (self.gpu_stall_s or self.stall_s) if self.gpu else self.stall_s
 
 
 @dataclass
@@ -55,16 +64,23 @@ class RunResult:
     oom_killed: bool = False     # the kernel killed a process of the run at its memory cgroup's limit
     cpu_used_s: float | None = None   # CPU time of the run, all its processes; None where it was not measured
     cpu_limited: bool = False    # stopped at limits.cpu_s
+    hung: str | None = None      # ended for making no progress over its stall window: what it used meanwhile
+
+    @property
+    def stopped_at_limit(self) -> bool:
+        """Ended by a limit on its time (hung, CPU time, the wall clock): it held its slot for nothing."""
+        return self.hung is not None or self.cpu_limited or self.timed_out
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out and not self.cancelled and not self.cpu_limited
+        return (self.returncode == 0 and not self.timed_out and not self.cancelled and not self.cpu_limited
+                and self.hung is None)
 
     @property
     def killed_from_outside(self) -> bool:
         """SIGKILL that none of the run's limits sent: something outside the run (a person, a fault) killed it."""
         return self.returncode == -signal.SIGKILL and not (self.oom_killed or self.cpu_limited or self.timed_out
-                                                           or self.cancelled)
+                                                           or self.cancelled or self.hung)
 
     def failure(self) -> str:
         """One line saying why the run failed."""
@@ -72,6 +88,8 @@ class RunResult:
             return "killed: the agent was stopped and the grace period ran out"
         if self.oom_killed:
             return f"ran out of memory (limit {self.limits.memory_mb} MB): the kernel killed it at the limit"
+        if self.hung is not None:
+            return f"ended as hung after {self.duration_s:.0f} s: {self.hung}"
         if self.cpu_limited:
             return (f"stopped at its CPU-time limit of {self.limits.cpu_s:g} s (it used {self.cpu_used_s or 0:.1f} s "
                     f"of CPU in {self.duration_s:.0f} s of wall-clock time)")
@@ -164,7 +182,10 @@ def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str |
                     finally:
                         os.close(reported)
                     clock = _CpuClock(proc.pid, cgroup)
-                    ended = _wait(proc, start + limits.timeout_s, cancel, nice, clock, limits.cpu_s)
+                    window = limits.stall_window_s
+                    stall = None if window is None else StallWatch(
+                        window, limits.gpu, cgroup.processes if cgroup else lambda: set(tree_pids(proc.pid)))
+                    ended = _wait(proc, start + limits.timeout_s, cancel, nice, clock, limits.cpu_s, stall)
                     duration = time.monotonic() - start
                     why = failed.read().decode(errors="replace")   # at EOF: the launcher exec'd, or is gone
                 if why:
@@ -178,7 +199,7 @@ def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str |
             stopped = ended is not None or cpu_limited
             return RunResult(None if stopped else proc.returncode, ended == "timeout", duration,
                              _tail(out_path), _tail(err_path), limits, ended == "cancel", oom_killed,
-                             cpu_used, cpu_limited)
+                             cpu_used, cpu_limited, stall.describe() if ended == "stall" else None)
     finally:
         if cgroup:
             cgroup.close()
@@ -224,9 +245,10 @@ def _launcher_argv(argv: list[str], limits: Limits, cgroup: RunCgroup | None, ni
 
 
 def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | None, nice: int | None,
-          clock: _CpuClock, cpu_s: float | None) -> str | None:
-    """Wait for proc until it ends, uses cpu_s of CPU, reaches the deadline or is cancelled, then kill its process
-    group; which of "cpu", "timeout", "cancel" stopped it, or None where it ended by itself."""
+          clock: _CpuClock, cpu_s: float | None, stall: StallWatch | None = None) -> str | None:
+    """Wait for proc until it ends, uses cpu_s of CPU, makes no progress for its stall window, reaches the deadline
+    or is cancelled, then kill its process group; which of "cpu", "stall", "timeout", "cancel" stopped it, or None
+    where it ended by itself."""
     renice_autogroups = nice is not None and autogroup_enabled()
     next_renice = time.monotonic() + 0.1
     ended = None
@@ -235,8 +257,12 @@ def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | Non
             if cancel is not None and cancel.is_set():
                 ended = "cancel"
                 break
-            if cpu_s is not None and (clock.read() or 0.0) >= cpu_s:
+            used = (clock.read() or 0.0) if cpu_s is not None or stall is not None else 0.0
+            if cpu_s is not None and used >= cpu_s:
                 ended = "cpu"
+                break
+            if stall is not None and stall.hung(used):
+                ended = "stall"
                 break
             if time.monotonic() >= deadline:
                 ended = "timeout"

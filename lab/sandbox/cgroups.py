@@ -373,6 +373,11 @@ def lower_autogroups(pid: int, nice: int = RUN_NICE) -> None:
             continue
 
 
+def tree_pids(pid: int) -> list[int]:
+    """pid and its live descendants: a run's processes where no cgroup holds them."""
+    return _descendants(pid)
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -11,8 +11,12 @@ import urllib.error
 import urllib.request
 
 from lab import errors
+from lab.scorer.auth import AgentCredentials, KeyCredentials
 from lab.scorer.protocol import encode
 from lab.store import submissions
+
+
+Credentials = AgentCredentials | KeyCredentials
 
 
 class ScorerUnavailable(errors.LabError):
@@ -23,12 +27,17 @@ class ScorerClient:
 
     POLL_S = 1.0             # between looks at a request being waited for (well within ANNOUNCE_AFTER_S)
 
-    def __init__(self, url: str, timeout: float = 60):
-        self.url, self.timeout = url.rstrip("/"), timeout
+    def __init__(self, url: str, credentials: Credentials | None = None, timeout: float = 60):
+        """`credentials`: the runner's own (auth.AgentCredentials), or the key's holder's (auth.KeyCredentials);
+        without any, the scorer answers 401."""
+        self.url, self.credentials, self.timeout = url.rstrip("/"), credentials, timeout
 
     def _call(self, route: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + route, data=data, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if self.credentials is not None:
+            headers.update(self.credentials.headers((body or {}).get("agent")))
+        request = urllib.request.Request(self.url + route, data=data, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 payload = json.loads(response.read())

@@ -9,7 +9,9 @@ an agent's runner is answered with. Shared by the service (lab.scorer.service) a
                                                                public dev view through the lab's engine
     POST /run_status  {"agent", "run"}                      -> that run's state, and where its outputs are when done
     GET  /leaderboard                                       -> every scored submission's public dev PGR, as told
-Errors come back as {"error": one line, "kind": exception class} with a 4xx status (5xx for a bug).
+Every call carries the name it acts as and its token (lab.scorer.auth): 401 without a valid one, 403 for a call on
+behalf of another agent. Errors come back as {"error": one line, "kind": exception class} with a 4xx status (5xx for a
+bug).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import posixpath
 from lab import errors
 
 ROUTES = ("/evaluate", "/submit", "/submission", "/submissions", "/run", "/run_status", "/leaderboard")
-STATUS = {"BudgetExceeded": 429, "NotFound": 404, "StateDiskFull": 503}
+STATUS = {"BudgetExceeded": 429, "NotFound": 404, "StateDiskFull": 503, "Unauthorized": 401, "Forbidden": 403}
 RUN_OUTPUTS = "agent-runs"          # under the run folder: a run's outputs, until its agent's runner copies them
 MAX_BODY_BYTES = 48 * 1024 * 1024   # a predictions file at the largest output limit, in base64, and the rest
 

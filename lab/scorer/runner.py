@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lab import untrusted
@@ -42,11 +43,12 @@ def task_binds(cfg) -> list[Bind]:
 
 
 def limits_from(scorer_cfg) -> Limits:
-    """The [scorer] section's limits for one method run: CPU time judges the method, whatever the machine's load;
-    the wall clock only stops a hung run."""
+    """The [scorer] section's limits for one method run: CPU time judges the method, whatever the machine's load; a
+    run that makes no progress for its stall window is hung, and the wall clock is only the backstop behind both."""
     s = scorer_cfg
     return Limits(timeout_s=s.wall_limit_s, cpu_s=s.cpu_limit_s, memory_mb=s.memory_mb,
-                  max_processes=s.max_processes, max_file_mb=s.max_output_mb, threads=s.threads_per_run)
+                  max_processes=s.max_processes, max_file_mb=s.max_output_mb, threads=s.threads_per_run,
+                  stall_s=s.stall_s, gpu_stall_s=s.gpu_stall_s)
 
 
 class MethodRunner:
@@ -59,9 +61,10 @@ class MethodRunner:
         self.forbidden = [str(p) for p in forbidden or []]
 
     def run(self, method_root: Path, entry: str, data_dir: Path, seed: int, dataset: str,
-            env: dict[str, str] | None = None, args: tuple[str, ...] = (), keep_predictions: bool = False) -> MethodRun:
+            env: dict[str, str] | None = None, args: tuple[str, ...] = (), keep_predictions: bool = False,
+            cancel: threading.Event | None = None) -> MethodRun:
         """One sandboxed run on the data folder's test ids; `env` (e.g. the GPU slot's CUDA_VISIBLE_DEVICES) is
-        added to the sandbox's, `args` to the method's command line after the contract's own."""
+        added to the sandbox's, `args` to the method's command line after the contract's own; `cancel` ends it."""
         self.scratch.mkdir(parents=True, exist_ok=True)
         test_ids = view_test_ids(Path(data_dir))
         with tempfile.TemporaryDirectory(prefix="out-", dir=self.scratch) as out:
@@ -71,8 +74,10 @@ class MethodRunner:
             inside = self.sandbox.inside
             argv = [self.python, f"{inside(code)}/{entry}", "--data", inside(data),
                     "--out", f"{inside(output)}/{PREDICTIONS}", "--seed", str(seed), *args]
-            result = self.sandbox.run(argv, [code, data, output, *self.binds], cwd=code, limits=self.limits,
-                                      env=dict(env) if env else None)
+            gpu = (env or {}).get("CUDA_VISIBLE_DEVICES") or None     # a run on a GPU: its stall rule is the GPU's
+            result = self.sandbox.run(argv, [code, data, output, *self.binds], cwd=code,
+                                      limits=replace(self.limits, gpu=gpu), env=dict(env) if env else None,
+                                      cancel=cancel)
             run = MethodRun(dataset, seed, result)
             run.extra_outputs = sorted(p.name for p in Path(out).iterdir() if p.name != PREDICTIONS)
             own = [code, data, output, *self.binds]

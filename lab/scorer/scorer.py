@@ -56,6 +56,15 @@ class SubmissionResult:
                 "flags": self.flags}
 
 
+def stops_early(run: MethodRun, dev: str) -> bool:
+    """A run after which the rest of its submission is not worth running: one that held its slot until a limit on
+    its time ended it (hung, its CPU time, the wall clock), or one that failed on the public dev set (which rejects
+    the submission anyway). A run cancelled because another one stopped the batch is neither."""
+    if run.result.cancelled:
+        return False
+    return run.result.stopped_at_limit or (run.dataset == dev and not run.ok)
+
+
 class Scorer:
     def __init__(self, cfg, db, sandbox: Sandbox, testbed: Testbed | None = None, progress: bool = True):
         self.cfg, self.db, self.sandbox = cfg, db, sandbox
@@ -153,10 +162,11 @@ class Scorer:
                        gpu=self.cfg.task.kind == "hf", **extra)
 
     def _run_all(self, tree: MethodTree, jobs: list[MethodJob], agent: str = "",
-                 tick: Tick | None = None) -> list[MethodRun]:
+                 tick: Tick | None = None, stop_on=None) -> list[MethodRun]:
         with tqdm(total=len(jobs), desc=f"scoring {inert_line(tree.entry)}", unit="run",
                   disable=not self.progress) as bar:
-            return self.engine.run(self.spec(tree, agent), jobs, done=lambda run: bar.update(1), tick=tick)
+            return self.engine.run(self.spec(tree, agent), jobs, done=lambda run: bar.update(1), tick=tick,
+                                   stop_on=stop_on)
 
     def _summarise(self, dataset: str, runs: list[MethodRun]) -> DatasetScore:
         base = self.testbed.baseline(dataset)
@@ -201,7 +211,11 @@ class Scorer:
         # the teacher check: the same seeds again where the method has never seen the data, with the second teacher
         jobs += [MethodJob(name + SECOND, self.testbed.teacher_b_view(name), seed)
                  for name in task.checked for seed in seeds[:s.check_seeds]]
-        runs = [first] + self._run_all(tree, jobs, agent, tick)
+        stop_on = lambda run: stops_early(run, task.dev)  # noqa: E731
+        runs = [first] + self._run_all(tree, jobs, agent, tick, stop_on)
+        stopper = next((r for r in runs if stop_on(r)), None)
+        if stopper is not None:
+            self._stop_early(common, stopper, runs, len(jobs) + 1, task.dev, start)
 
         by_label: dict[str, list[MethodRun]] = {}
         for run in runs:
@@ -240,6 +254,21 @@ class Scorer:
                                             method_runs=runs)
         return SubmissionResult(sid, agent, tree.commit_sha, tree.entry, dev, private, heldout, failed, following,
                                 flags, duration)
+
+    def _stop_early(self, common: dict, stopper: MethodRun, runs: list[MethodRun], planned: int, dev: str,
+                    start: float):
+        """Record the submission as rejected, with the run that stopped it, and raise; it counts against the
+        agent's budget like any other. The reason names no data the agent has not seen, nor its method's words on
+        it."""
+        where = f"on the dev task, seed {stopper.seed}" if stopper.dataset == dev else "on data you have not seen"
+        why = stopper.error if stopper.dataset == dev else stopper.result.failure()
+        message = (f"method rejected {where}: {why}; the submission stopped there ({planned - len(runs)} of its "
+                   f"{planned} runs were not run)")
+        submissions.record_submission(self.db, **common, duration_s=time.monotonic() - start, scores=[],
+                                      flags=integrity.run_problems([r for r in runs if r.dataset == dev],
+                                                                   integrity.DEV),
+                                      status="rejected", error=message, method_runs=runs)
+        raise MethodRejected(message)
 
     def _reject(self, common: dict, run: MethodRun, start: float):
         message = f"method rejected on the dev task, seed {run.seed}: {run.error}"

@@ -2,9 +2,11 @@
 lab.scorer.protocol's, and what it tells agents is lab.scorer.told's.
 
 Every HTTP call is short: a submission, which can take hours, is stored in SQLite before its id is
-answered, and one worker thread scores the queue in order, a submission at a time (one uses every core
-the scorer has). When it is done, the agent gets a note in its inbox unless it read the result itself.
-A request that was running when the scorer's process died is taken up again when the scorer starts
+answered, and one worker thread scores the queue a submission at a time (one uses every core the scorer
+has), fairly: round-robin by agent (lab.store.submissions.fair_order), so one agent's many submissions delay
+another's by at most one each. A submission's runs stop at its first hung or failed dev run
+(lab.scorer.scorer), so no method holds the queue for long. When it is done, the agent gets a note in its
+inbox unless it read the result itself. A request that was running when the scorer's process died is taken up again when the scorer starts
 (or failed, with its reason, after MAX_INTERRUPTIONS such deaths); nothing queued is lost. One scorer
 runs a lab's queue at a time (a lock in the run folder); another one answers HTTP and waits its turn.
 """
@@ -23,8 +25,8 @@ from pathlib import Path
 
 from lab import errors, heartbeat
 from lab.disk_full import described, is_full, patiently
-from lab.scorer import budget, oracle, told
-from lab.scorer.protocol import (MAX_BODY_BYTES, RUN_OUTPUTS, STATUS, args_field, field, int_field, method_path, part_field,
+from lab.scorer import auth, budget, oracle, told
+from lab.scorer.protocol import (MAX_BODY_BYTES, ROUTES, RUN_OUTPUTS, STATUS, args_field, field, int_field, method_path, part_field,
                                  predictions_field, request_view, run_view)
 from lab.store import agents, commands, open_db, runs, submissions
 
@@ -41,6 +43,7 @@ class ScorerService:
         self.cfg = cfg
         self.make_scorer = make_scorer        # db -> Scorer, one database connection per request
         self.db_path = cfg.state_dir / "lab.db"
+        self.key = auth.load_or_make_key(cfg.state_dir)   # each agent's token is derived from it (lab.scorer.auth)
         self.server = ThreadingHTTPServer((cfg.scorer.host, cfg.scorer.port), self._handler())
         self.server.daemon_threads = True
         self.stopping = threading.Event()
@@ -64,7 +67,10 @@ class ScorerService:
         return f"http://{host}:{port}"
 
     # ---- requests --------------------------------------------------------------------------------
-    def handle(self, route: str, body: dict) -> dict:
+    def handle(self, route: str, body: dict, caller: str) -> dict:
+        """Answer one call by `caller`, whose token the handler verified: it acts as itself only."""
+        if route in ROUTES and route != "/leaderboard":
+            auth.check_acts_as(caller, field(body, "agent"))
         db = open_db(self.db_path)
         try:
             if route == "/leaderboard":
@@ -281,9 +287,18 @@ class ScorerService:
         service = self
 
         class Handler(BaseHTTPRequestHandler):
-            def _answer(self, route: str, body: dict) -> None:
+            def _caller(self) -> str | None:
+                """Who calls, by its token; None once a 401 is answered."""
                 try:
-                    status, payload = 200, service.handle(route, body)
+                    return auth.verify(service.key, self.headers)
+                except errors.LabError as exc:
+                    self.close_connection = True
+                    self._send(STATUS[type(exc).__name__], {"error": str(exc), "kind": type(exc).__name__})
+                    return None
+
+            def _answer(self, route: str, body: dict, caller: str) -> None:
+                try:
+                    status, payload = 200, service.handle(route, body, caller)
                 except errors.LabError as exc:
                     kind = type(exc).__name__
                     status, payload = STATUS.get(kind, 400), {"error": str(exc), "kind": kind}
@@ -306,9 +321,14 @@ class ScorerService:
                 self.wfile.write(data)
 
             def do_GET(self):
-                self._answer(self.path, {})
+                caller = self._caller()
+                if caller is not None:
+                    self._answer(self.path, {}, caller)
 
             def do_POST(self):
+                caller = self._caller()     # before the body is read: a caller without a token sends it for nothing
+                if caller is None:
+                    return
                 try:
                     length = int(self.headers.get("Content-Length") or 0)
                 except ValueError:
@@ -323,7 +343,7 @@ class ScorerService:
                     body = None
                 if not isinstance(body, dict):
                     return self._send(400, {"error": "the request body is not a JSON object", "kind": "BadRequest"})
-                self._answer(self.path, body)
+                self._answer(self.path, body, caller)
 
             def log_message(self, *args) -> None:
                 pass

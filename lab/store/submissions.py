@@ -244,9 +244,11 @@ def request(db, request_id: int) -> dict:
 
 def _request(db, row: dict) -> dict:
     out = _decode(row, "result")
-    out["ahead"] = db.execute(
-        f"SELECT count(*) FROM submission_queue WHERE state IN ({_marks(PENDING)}) AND id < ?",
-        [*PENDING, row["id"]]).fetchone()[0] if row["state"] in PENDING else 0
+    out["ahead"] = 0
+    if row["state"] == QUEUED:
+        order = fair_order(db)
+        running = db.execute("SELECT count(*) FROM submission_queue WHERE state = ?", [RUNNING]).fetchone()[0]
+        out["ahead"] = running + (order.index(row["id"]) if row["id"] in order else len(order))
     return out
 
 
@@ -261,14 +263,41 @@ def pending_count(db, agent: str) -> int:
                       [agent, *PENDING]).fetchone()[0]
 
 
+def fair_order(db) -> list[int]:
+    """The queued requests' ids in the order they will be scored: round-robin by agent. A request a scorer had
+    started before it stopped comes first (it keeps its place); then, each turn, the oldest request of the agent
+    served least recently (never served first, then by when it last had a request started). So one agent's many
+    requests delay another agent's by at most one submission each."""
+    queued = list(db.execute("SELECT id, agent, started FROM submission_queue WHERE state = ? ORDER BY id", [QUEUED]))
+    resumed = [rid for rid, _, started in queued if started is not None]
+    waiting: dict[str, list[int]] = {}
+    for rid, agent, started in queued:
+        if started is None:
+            waiting.setdefault(agent, []).append(rid)
+    served = dict(db.execute("SELECT agent, max(started) FROM submission_queue WHERE started IS NOT NULL "
+                             "GROUP BY agent"))
+    # (never served first, when last served, its oldest request): the turn order, updated as each is served
+    turn = {agent: (agent in served, served.get(agent) or 0.0, ids[0]) for agent, ids in waiting.items()}
+    order, step = list(resumed), 0
+    while turn:
+        agent = min(turn, key=turn.__getitem__)
+        order.append(waiting[agent].pop(0))
+        step += 1
+        if waiting[agent]:
+            turn[agent] = (True, float("inf"), step)    # served now: behind every agent waiting for a turn
+        else:
+            del turn[agent]
+    return order
+
+
 def take_next(db) -> dict | None:
-    """The oldest queued request, marked running in the same transaction; None when the queue is empty."""
+    """The next request in the fair order, marked running in the same transaction; None when the queue is empty."""
     with transaction(db):
-        row = db.execute("SELECT id FROM submission_queue WHERE state = ? ORDER BY id LIMIT 1", [QUEUED]).fetchone()
-        if row is None:
+        order = fair_order(db)
+        if not order:
             return None
-        db.execute("UPDATE submission_queue SET state = ?, started = ? WHERE id = ?", [RUNNING, time.time(), row[0]])
-    return request(db, row[0])
+        db.execute("UPDATE submission_queue SET state = ?, started = ? WHERE id = ?", [RUNNING, time.time(), order[0]])
+    return request(db, order[0])
 
 
 def finish(db, request_id: int, *, result: dict | None = None, submission_id: int | None = None,

@@ -36,6 +36,7 @@ class RunSpec:
 
 Done = Callable[[MethodRun], None]
 Tick = Callable[[], None]
+StopOn = Callable[[MethodRun], bool]     # true for a run that makes the rest of its batch pointless
 TICK_S = 1.0     # while runs go on, `tick` is called at least this often: the scorer queue's heartbeat
 
 
@@ -43,9 +44,11 @@ class Engine(Protocol):
     name: str            # "local" or "ray"
 
     def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None,
-            tick: Tick | None = None) -> list[MethodRun]:
+            tick: Tick | None = None, stop_on: StopOn | None = None) -> list[MethodRun]:
         """Every job's run, in the order of jobs; `done` is called as each finishes (progress bars), `tick` every
-        TICK_S while they run (the waiting thread's heartbeat)."""
+        TICK_S while they run (the waiting thread's heartbeat). Once a run ends for which `stop_on` is true, the
+        batch stops: runs in flight are cancelled and jobs not started never run, and only the runs that ended
+        come back (still in the order of their jobs)."""
 
     def call_here(self, fn: Callable[..., Any], *args: Any, gpu: bool = False) -> Any:
         """fn(*args) on this machine, holding a GPU share where `gpu` and the machine has GPUs: work whose

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from lab.sandbox import Sandbox, make_sandbox
 from lab.scorer import gpus
-from lab.scorer.engines.base import CLUSTER_FILE, TICK_S, Done, MethodJob, RunSpec, Tick, Tracker
+from lab.scorer.engines.base import CLUSTER_FILE, TICK_S, Done, MethodJob, RunSpec, StopOn, Tick, Tracker
 from lab.scorer.runner import MethodRun, MethodRunner
 
 NODE = "local"
@@ -40,20 +40,29 @@ class LocalEngine:
             self._sandboxes[sandbox.user] = sandbox
 
     def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None,
-            tick: Tick | None = None) -> list[MethodRun]:
+            tick: Tick | None = None, stop_on: StopOn | None = None) -> list[MethodRun]:
         runner = MethodRunner(self.sandbox(spec.user), spec.limits, self.scratch, binds=list(spec.binds),
                               forbidden=[Path(p) for p in spec.forbidden])
         self._change(queued=len(jobs))
+        stop = threading.Event()
 
-        def one(job: MethodJob) -> MethodRun:
+        def one(job: MethodJob) -> MethodRun | None:
             label = f"{spec.owner} {job.label} seed {job.seed}"
+            if stop.is_set():
+                self._change(queued=-1)
+                return None
             with self.gpus.slot(label) as env:
                 self._change(queued=-1, start=label)
                 try:
-                    return runner.run(spec.root, spec.entry, job.view, job.seed, job.label, env=env, args=job.args,
-                                      keep_predictions=spec.keep_predictions)
+                    if stop.is_set():
+                        return None
+                    run = runner.run(spec.root, spec.entry, job.view, job.seed, job.label, env=env, args=job.args,
+                                     keep_predictions=spec.keep_predictions, cancel=stop)
                 finally:
                     self._change(end=label)
+            if stop_on is not None and not stop.is_set() and stop_on(run):
+                stop.set()        # the runs in flight end at once, and no other job starts
+            return run
 
         runs = []
         try:
@@ -66,6 +75,8 @@ class LocalEngine:
                         except TimeoutError:
                             if tick:
                                 tick()
+                    if run is None:
+                        continue
                     runs.append(run)
                     if done:
                         done(run)

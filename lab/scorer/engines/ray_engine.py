@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from lab.errors import ConfigError, LabError
 from lab.sandbox import RunResult
-from lab.scorer.engines.base import CLUSTER_FILE, TICK_S, Done, MethodJob, RunSpec, Tick, Tracker
+from lab.scorer.engines.base import CLUSTER_FILE, TICK_S, Done, MethodJob, RunSpec, StopOn, Tick, Tracker
 from lab.scorer.engines.local import LocalEngine
 from lab.scorer.engines.node import run_on_node
 from lab.scorer.engines.shipping import Shipper, pack_code
@@ -105,10 +105,10 @@ class RayEngine:
 
     # ---- runs ------------------------------------------------------------------------------------
     def run(self, spec: RunSpec, jobs: list[MethodJob], done: Done | None = None,
-            tick: Tick | None = None) -> list[MethodRun]:
+            tick: Tick | None = None, stop_on: StopOn | None = None) -> list[MethodRun]:
         ray = self.ray
         if spec.private and self.head is None:
-            return self.fallback.run(spec, jobs, done, tick)
+            return self.fallback.run(spec, jobs, done, tick, stop_on)
         gpus = spec.gpu and ray.cluster_resources().get("GPU", 0) > 0
         options: dict[str, Any] = {"num_cpus": spec.limits.threads, "max_retries": self.max_retries,
                                    "num_gpus": 1 / self.runs_per_gpu if gpus else 0}
@@ -145,15 +145,19 @@ class RayEngine:
                         self.tracker.retried += max(0, run.attempts - 1)
                     if done:
                         done(run)
+                    if stop_on is not None and stop_on(run):
+                        pending = []     # the rest is cancelled below
+                        break
                 self._publish()
         finally:
             with self._lock:
                 for _, key, _ in refs.values():
                     self.in_flight.pop(key, None)
-            for ref in pending:
-                ray.cancel(ref, force=True)
+            for ref in refs:
+                if results[refs[ref][0]] is None:
+                    ray.cancel(ref, force=True)
             self._publish(force=True)
-        return results
+        return [run for run in results if run is not None]
 
     def _outcome(self, ref, job: MethodJob) -> MethodRun:
         exceptions = self.ray.exceptions

@@ -1,0 +1,147 @@
+"""What an agent can cost the others through the scorer: the sleeping-method attack, measured.
+
+    python bench/hostile_scorer.py [--workdir DIR]
+
+The attacker submits the worst method for a queue, three times in a row: it answers at once on the first dev seed (so
+it is not rejected there) and sleeps on every other run, using no CPU, to hold its run slots. Two other agents then
+submit the vanilla baseline. Each vanilla submission's time, from its request to its result, is compared with the same
+two submissions on an idle scorer, after one untimed submission that warms the scorer (the goal: within 2 x). The scorer runs in this process on a small testbed that
+`lab init` prepares in the work folder (once, a few minutes), with the lab's default limits (`[scorer] stall_s`).
+bench/bench_hostile.py imports `measure`.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ATTACKS = 3              # the attacker's submissions, queued before anyone else's
+VICTIMS = ("agent-2", "agent-3")
+SMALL_LAB = """\
+[lab]
+sandbox = "bwrap"
+
+[task]
+seeds = 2
+max_tokens = 64
+
+[task.sizes.rotten_tomatoes]
+teacher = 60
+train = 400
+test = 200
+
+[task.sizes.imdb]
+teacher = 60
+train = 200
+test = 100
+
+[task.sizes.tweets]
+teacher = 60
+train = 200
+test = 100
+
+[scorer]
+seeds = 2
+check_seeds = 1
+"""
+SLEEPER = (ROOT / "tests" / "methods" / "sleeper.py").read_text()
+
+
+def prepared_lab(workdir: Path) -> Path:
+    """A lab folder with a small testbed, prepared by the real `lab init` unless it already is."""
+    folder = Path(workdir) / "lab"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / ".lab" / "research.git").is_dir():
+        (folder / "lab.toml").write_text(SMALL_LAB)
+        subprocess.run([sys.executable, "-m", "lab.cli", "init"], cwd=folder, check=True, capture_output=True)
+    return folder
+
+
+def commit_sleeper(cfg, sandbox) -> str:
+    """The attacker's commit of the sleeping method, published as agents publish theirs."""
+    from lab.errors import NotFound
+    from lab.sandbox.workspace import Workspace
+    from lab.scaffold.repo import research_repo_path
+
+    workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), "agent-1", sandbox)
+    workspace.write("sleeper.py", SLEEPER)
+    env = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
+           for what, value in (("NAME", "agent-1"), ("EMAIL", "agent-1@lab"))}
+    try:
+        return workspace.commit("answers on the first dev seed, sleeps on every other run", env=env)
+    except NotFound:          # committed by an earlier run of this bench in the same work folder
+        return workspace.head()
+
+
+def timed_submissions(client, submissions: list[tuple[str, str, str]], start_after=None) -> dict[str, dict]:
+    """Queue each (agent, commit, path) at once, then wait for all: each one's outcome and seconds from its request
+    to its result. `start_after`: a request to see running before the others are queued."""
+    if start_after is not None:
+        while client.request(*start_after)["state"] == "queued":
+            time.sleep(0.2)
+    queued = {}
+    for agent, commit, path in submissions:
+        queued[agent] = (time.monotonic(), client.enqueue(agent, commit, path)["request"])
+    outcomes = {}
+    for agent, (start, request) in queued.items():
+        view = client.request(agent, request, wait_s=3600)
+        outcomes[agent] = {"view": view, "s": view["finished"] - view["created"]}
+    return outcomes
+
+
+def measure(workdir: Path) -> list[dict]:
+    """The sleeping-method attack: what the attacker got, and what it cost the other agents' vanilla submissions."""
+    from lab import config
+    from lab.sandbox import make_sandbox
+    from lab.scaffold.repo import open_repo, research_repo_path, root_commit
+    from lab.scorer.auth import AgentCredentials, KeyCredentials, token_for
+    from lab.scorer.client import ScorerClient
+    from lab.scorer.scorer import Scorer
+    from lab.scorer.service import ScorerService
+
+    folder = prepared_lab(workdir)
+    cfg = config.load(folder / "lab.toml")
+    sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
+    vanilla = root_commit(open_repo(research_repo_path(cfg.state_dir)))
+    sleeper = commit_sleeper(cfg, sandbox)
+    service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, progress=False))
+    service.start_in_thread()
+    try:
+        others = ScorerClient(service.url, KeyCredentials(service.key))
+        attacker = ScorerClient(service.url, AgentCredentials("agent-1", token_for(service.key, "agent-1")))
+        victims = [(agent, vanilla, "methods/vanilla.py") for agent in VICTIMS]
+        timed_submissions(others, [("agent-0", vanilla, "methods/vanilla.py")])   # warm: the first pays for caches
+        idle = timed_submissions(others, victims)
+        attacks = [attacker.enqueue("agent-1", sleeper, "sleeper.py")["request"] for _ in range(ATTACKS)]
+        hostile = timed_submissions(others, victims, start_after=("agent-1", attacks[0]))
+        first = attacker.request("agent-1", attacks[0], wait_s=3600)
+        got = first["reason"] if first["state"] == "failed" else f"scored: {first['result']}"
+        held_s = first["finished"] - first["started"]
+    finally:
+        service.stop()
+    waits = ", ".join(f"{agent} {hostile[agent]['s']:.0f} s against {idle[agent]['s']:.0f} s idle "
+                      f"({hostile[agent]['s'] / idle[agent]['s']:.2f} x)" for agent in VICTIMS)
+    worst = max(hostile[agent]["s"] / idle[agent]["s"] for agent in VICTIMS)
+    return [{"attack": f"sleeping method (answers on dev seed 0, sleeps on every other run), {ATTACKS} submissions "
+                       "queued first",
+             "agent_got": f"each submission held the scorer {held_s:.0f} s, then: {got}",
+             "cost": f"others' vanilla submissions took {waits}; worst {worst:.2f} x idle "
+                     f"({'within' if worst <= 2 else 'OVER'} the 2 x goal); stall_s {cfg.scorer.stall_s:g} s"}]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=None, help="kept between runs (the prepared testbed)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lab-hostile-") as tmp:
+        rows = measure(args.workdir or Path(tmp))
+    for row in rows:
+        print(f"attack:    {row['attack']}\nagent got: {row['agent_got']}\ncost:      {row['cost']}\n")
+
+
+if __name__ == "__main__":
+    main()
