@@ -27,10 +27,14 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
+# after an edit in lab/scaffold/common/: copy the shared modules into each template again (a test checks them)
+scaffold:
+	$(BIN)/python -m lab.scaffold.copies
+
 bench: install
 	$(BIN)/python bench/bench_scorer.py
 	$(BIN)/python bench/bench_lab.py --minutes 30
 	$(BIN)/python bench/bench_tui.py
 	$(BIN)/python bench/bench_responsive.py
 
-.PHONY: install lab test bench
+.PHONY: install lab test bench scaffold
