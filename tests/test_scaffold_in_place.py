@@ -4,6 +4,7 @@ missing beside the methods, shows here as a rejected run."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -28,3 +29,17 @@ def test_each_scaffold_method_scores_in_place(own_lab, method):
     assert {d["role"] for d in scored["datasets"].values()} == {"dev", "private", "heldout"}
     assert scored["commit"] is None       # the working tree, not a commit of the research repository
 
+
+
+def test_outside_a_work_tree_a_method_brings_the_library_beside_its_method_py(tmp_path):
+    """Where git cannot list the files (a copied folder, a linked worktree), the folder holding method.py travels."""
+    from lab.sandbox import make_sandbox
+    from lab.scorer.methods import from_path
+
+    copy = tmp_path / "mine"
+    shutil.copytree(TEMPLATE, copy, symlinks=True)
+    (tmp_path / "elsewhere.txt").write_text("not part of the method\n")
+    tree = from_path(copy / "methods" / "vanilla.py", tmp_path / "clean", make_sandbox("none", warn=lambda line: None))
+    assert tree.entry == "methods/vanilla.py"
+    assert (tree.root / "w2s" / "select.py").read_text() == (TEMPLATE / "w2s" / "select.py").read_text()
+    assert not (tree.root / "elsewhere.txt").exists()
