@@ -27,6 +27,11 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
+# the hf kind end to end on CPU in a few minutes: tiny models and data made offline, init, baselines, one submission
+tiny: install
+	cd examples/tiny && ../../$(BIN)/python make_tiny.py && ../../$(BIN)/lab init && ../../$(BIN)/lab score --baselines \
+		&& ../../$(BIN)/lab score --method ../../lab/scaffold/template_hf
+
 # after an edit in lab/scaffold/common/: copy the shared modules into each template again (a test checks them)
 scaffold:
 	$(BIN)/python -m lab.scaffold.copies
@@ -37,4 +42,4 @@ bench: install
 	$(BIN)/python bench/bench_tui.py
 	$(BIN)/python bench/bench_responsive.py
 
-.PHONY: install lab test bench scaffold
+.PHONY: install lab test bench scaffold tiny
