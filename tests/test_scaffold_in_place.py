@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from conftest import make_lab, run_lab
-from lab.scaffold import TEMPLATE
+from lab.scaffold import TEMPLATE, TEMPLATE_HF
 
 METHODS = [TEMPLATE, *sorted((TEMPLATE / "methods").glob("*.py"))]     # the folder: its method.py
 
@@ -43,3 +44,16 @@ def test_outside_a_work_tree_a_method_brings_the_library_beside_its_method_py(tm
     assert tree.entry == "methods/vanilla.py"
     assert (tree.root / "w2s" / "select.py").read_text() == (TEMPLATE / "w2s" / "select.py").read_text()
     assert not (tree.root / "elsewhere.txt").exists()
+
+
+@pytest.mark.parametrize("method", sorted((TEMPLATE_HF / "methods").glob("*.py")), ids=lambda p: p.name)
+def test_each_hf_method_in_place_brings_its_whole_library(tmp_path, method):
+    """The hf scaffold's methods need a GPU-sized task to run (tests/test_tiny_example.py scores one end to end);
+    what scoring in place takes with each is checked here: every module of w2s_hf, as a file."""
+    from lab.sandbox import make_sandbox
+    from lab.scorer.methods import from_path
+
+    tree = from_path(method, tmp_path / "clean", make_sandbox("none", warn=lambda line: None))
+    package = tree.root / Path(tree.entry).parents[1] / "w2s_hf"
+    for module in (TEMPLATE_HF / "w2s_hf").glob("*.py"):
+        assert (package / module.name).read_bytes() == module.read_bytes(), module.name
