@@ -29,8 +29,8 @@ test: install
 
 # the hf kind end to end on CPU in a few minutes: tiny models and data made offline, init, baselines, one submission
 tiny: install
-	cd examples/tiny && ../../$(BIN)/python make_tiny.py && ../../$(BIN)/lab init && ../../$(BIN)/lab score --baselines \
-		&& ../../$(BIN)/lab score --method ../../lab/scaffold/template_hf
+	cd examples/tiny && $(abspath $(BIN))/python make_tiny.py && $(abspath $(BIN))/lab init \
+		&& $(abspath $(BIN))/lab score --baselines && $(abspath $(BIN))/lab score --method ../../lab/scaffold/template_hf
 
 # after an edit in lab/scaffold/common/: copy the shared modules into each template again (a test checks them)
 scaffold:
