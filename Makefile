@@ -27,10 +27,19 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
+# the hf kind end to end on CPU in a few minutes: tiny models and data made offline, init, baselines, one submission
+tiny: install
+	cd examples/tiny && $(abspath $(BIN))/python make_tiny.py && $(abspath $(BIN))/lab init \
+		&& $(abspath $(BIN))/lab score --baselines && $(abspath $(BIN))/lab score --method ../../lab/scaffold/template_hf
+
+# after an edit in lab/scaffold/common/: copy the shared modules into each template again (a test checks them)
+scaffold:
+	$(BIN)/python -m lab.scaffold.copies
+
 bench: install
 	$(BIN)/python bench/bench_scorer.py
 	$(BIN)/python bench/bench_lab.py --minutes 30
 	$(BIN)/python bench/bench_tui.py
 	$(BIN)/python bench/bench_responsive.py
 
-.PHONY: install lab test bench
+.PHONY: install lab test bench scaffold tiny

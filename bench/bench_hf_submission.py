@@ -7,7 +7,7 @@ as Qwen3-style configs), saved to disk with a word-level tokenizer (nothing is d
 synthetic pairwise (dev) and binary (held-out) JSONL datasets of --rows rows per split, each prompt
 padded with filler words to about --seq tokens. It times the real `lab init` (the weak teacher over the
 seeds, the views, the ceilings) and the real `lab score --method` of the scaffold's vanilla method: one
-full submission (seeds x datasets, plus the shuffled-teacher runs), every run queued for a GPU slot.
+full submission (seeds x sets, plus the second teacher's check runs), every run queued for a GPU slot.
 Speed depends on the shapes and sizes, not on the weights. `--smoke` shrinks everything so that a
 machine without a GPU checks the code path; its times mean nothing.
 """
@@ -62,6 +62,9 @@ def lab_toml(args, template_extra: str) -> str:
     # random weights learn slowly: a higher learning rate than for a pretrained model
     epochs, lr = (3, 3e-3) if args.smoke else (2, 1e-3)
     training = f"epochs = {epochs}\nlr = {lr}\nbatch_size = {args.batch}\nmax_length = {args.seq + 48}\n"
+    # a smoke run's teacher is the tiny model trained briefly (as in tests/test_hf_task.py), so that on 48 rows the
+    # ceiling stays above it and `lab init` finds a gap
+    weak = f"epochs = 1\nlr = 1e-3\nbatch_size = {args.batch}\nmax_length = {args.seq + 48}\n" if args.smoke else training
     sandbox = "bwrap" if shutil.which("bwrap") else "none"
     return f"""[lab]
 sandbox = "{sandbox}"
@@ -79,7 +82,7 @@ weak = "models/weak"
 [task.hf.strong_training]
 {training}
 [task.hf.weak_training]
-{training}
+{weak}
 [task.hf.datasets.prefs]
 shape = "pairwise"
 labelled = "data/pairwise/labelled.jsonl"
@@ -161,13 +164,14 @@ def main() -> None:
                         ignore=shutil.ignore_patterns("__pycache__"))
         init_s = timed(["init"], folder)
         submit_s = timed(["score", "--method", str(method / "method.py")], folder)
-        runs = args.seeds * 2 + 2
+        checks = 2     # check_seeds (1) runs with the second teacher on each set never seen: prefs_private, fruit
+        runs = args.seeds * 3 + checks
         print(f"GPU: {gpu}; torch {torch.__version__}")
         print(f"models: strong {'smoke' if args.smoke else 'Qwen3-4B shape'}, weak {'smoke' if args.smoke else 'Qwen1.5-0.5B shape'}, "
               f"random bf16 weights, written in {made:.0f} s")
         print(f"data: {args.rows} rows per split, ~{args.seq} tokens per prompt, {args.seeds} seeds")
-        print(f"lab init (weak teacher x {args.seeds} seeds x 2 datasets, ceilings x {args.seeds} x 2): {init_s:.1f} s")
-        print(f"one full submission ({runs} method runs: {args.seeds} seeds x 2 datasets + 2 shuffled-teacher, "
+        print(f"lab init (weak teachers x {args.seeds} seeds, ceilings x {args.seeds} x 3 sets): {init_s:.1f} s")
+        print(f"one full submission ({runs} method runs: {args.seeds} seeds x 3 sets + {checks} second-teacher, "
               f"{args.runs_per_gpu} per GPU): {submit_s:.1f} s")
         if args.smoke:
             print("NOTE: a smoke run only checks the code path; its times mean nothing for a GPU")

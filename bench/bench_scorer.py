@@ -57,9 +57,10 @@ def main() -> None:
         assert run.ok, run.error
         print(f"one method run (vanilla, {dev}, sandboxed):  {time.perf_counter() - start:7.1f} s")
         result = scorer.score_path(TEMPLATE / "methods" / "vanilla.py")
-        runs = cfg.scorer.seeds * len(cfg.task.datasets) + cfg.scorer.shuffle_seeds
-        print(f"one full submission ({runs} runs: {cfg.scorer.seeds} seeds x {len(cfg.task.datasets)} datasets "
-              f"+ {cfg.scorer.shuffle_seeds} counterfactual-teacher, {cfg.scorer.parallel} at a time): "
+        checks = cfg.scorer.check_seeds * len(cfg.task.checked)
+        runs = cfg.scorer.seeds * len(cfg.task.scored) + checks
+        print(f"one full submission ({runs} runs: {cfg.scorer.seeds} seeds x {len(cfg.task.scored)} sets "
+              f"+ {checks} second-teacher, {cfg.scorer.parallel} at a time): "
               f"{result.duration_s:.1f} s")
         print(f"vanilla dev PGR {result.dev.pgr:+.3f} ± {result.dev.pgr_se:.3f}")
 

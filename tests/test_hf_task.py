@@ -164,4 +164,4 @@ def test_a_model_missing_from_the_cache_says_how_to_fetch_it(tmp_path):
     (tmp_path / "lab.toml").write_text(toml.replace('strong = "models/strong"', 'strong = "nobody/no-such-model"'))
     result = run_lab("init", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.splitlines()[-1].startswith("lab: error: ")
-    assert "huggingface-cli download nobody/no-such-model" in result.stderr.splitlines()[-1]
+    assert "hf download nobody/no-such-model" in result.stderr.splitlines()[-1]

@@ -18,8 +18,7 @@ def scores_of(lab_dir, submission_id):
 
 @pytest.fixture(scope="module")
 def vanilla(tmp_path_factory):
-    """The scaffold's method.py (the vanilla baseline) in a copy of the template: its links to the modules both
-    scaffolds share (lab/scaffold/common) made files, as in a research repository."""
+    """The scaffold's method.py (the vanilla baseline) in a copy of the template, as in a research repository."""
     folder = tmp_path_factory.mktemp("scaffold") / "scaffold"
     shutil.copytree(TEMPLATE, folder, ignore=shutil.ignore_patterns("__pycache__"))
     return folder / "method.py"

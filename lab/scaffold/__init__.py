@@ -1,8 +1,8 @@
 """What `lab init` commits into the research repository: the agents' starting library and baselines.
 
-Modules that both kinds' libraries hold (w2s/select.py and w2s_hf/select.py, ...) live once, in
-common/; each template links to them, so that it stays an importable package in place, and its
-copy into a research repository's first commit holds the files themselves.
+Modules that both kinds' libraries hold (w2s/select.py and w2s_hf/select.py, ...) have one source,
+common/, copied into each template's package (lab.scaffold.copies; no links), so that each template is
+an importable package in place and a research repository's first commit holds the files themselves.
 """
 from pathlib import Path
 

@@ -104,7 +104,7 @@ def create(state_dir: Path, template: Path = TEMPLATE) -> tuple[SafeGit, bool]:
         repo.run("init", "-q", "--bare", "--initial-branch=main")
         harden(made)
         with tempfile.TemporaryDirectory() as work:
-            # symlinks=False: the template's links into common/ arrive as the files themselves
+            # symlinks=False: a link that ever came into a template would arrive as its file, never as a link
             shutil.copytree(template, Path(work) / "tree", ignore=IGNORED, symlinks=False)
             index = {"GIT_WORK_TREE": str(Path(work) / "tree"), "GIT_INDEX_FILE": str(Path(work) / "index")}
             repo.run("add", "-A", env=index)

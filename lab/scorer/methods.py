@@ -125,6 +125,18 @@ def _listed_in_sandbox(top: Path, sandbox) -> list[str] | None:
     return [n for n in raw.decode(errors="replace").split("\0") if n]
 
 
+def _method_folder(method: Path, top: Path | None) -> Path:
+    """Where git gives no listing (no work tree, or a linked worktree whose git folder lies outside it): the nearest
+    folder at or up to two above the method's that holds method.py, since a scaffold's methods/*.py import the
+    library beside that; else the method's own folder. Never above the work tree's top."""
+    for candidate in [method.parent, *method.parent.parents][:3]:
+        if (candidate / "method.py").is_file():
+            return candidate
+        if candidate == top:
+            break
+    return method.parent
+
+
 def _walked(root: Path) -> list[str]:
     names = []
     for folder, dirs, files in os.walk(root):
@@ -142,7 +154,7 @@ def from_path(path: Path, dest: Path, sandbox) -> MethodTree:
         raise MethodRejected(f"{path} not found (expected a method file or a folder holding method.py)")
     top = _work_tree_top(path.parent)
     names = _listed_in_sandbox(top, sandbox) if top is not None else None
-    root = top if names is not None else path.parent
+    root = top if names is not None else _method_folder(path, top)
     if names is None:
         names = _walked(root)
     dest.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import time
 import uuid
@@ -51,6 +52,29 @@ def keep_loopback(address: str) -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+def token_auth_in_use() -> bool:
+    """Whether this process's connection to Ray carries Ray's token (RAY_AUTH_MODE=token, or a token Ray found and
+    turned on by itself). A cluster that asks for a token refuses a driver without one, so a connection that stands
+    without one means the cluster takes anyone who reaches its ports."""
+    try:
+        from ray._raylet import AuthenticationMode, get_authentication_mode
+    except ImportError:     # a Ray from before token authentication (2.52)
+        return os.environ.get("RAY_AUTH_MODE", "").strip().lower() == "token"
+    return get_authentication_mode() == AuthenticationMode.TOKEN
+
+
+def unauthenticated_warning(address: str, token_in_use: bool) -> str | None:
+    """The one line the lab says when it uses a cluster without token authentication; None when it has it."""
+    if token_in_use:
+        return None
+    return (f"warning: the Ray cluster at {address} runs without token authentication: anyone who reaches its ports "
+            "can run code on every node; set RAY_AUTH_MODE=token on every node and for the lab (docs/cluster.md)")
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 class RunBoard:
     """A small actor on the head that hears on which node each run started (runs in flight per node)."""
 
@@ -69,7 +93,8 @@ class RunBoard:
 class RayEngine:
     name = "ray"
 
-    def __init__(self, cluster, sandbox_kind: str, runs_per_gpu: int, state_dir: Path, fallback: LocalEngine):
+    def __init__(self, cluster, sandbox_kind: str, runs_per_gpu: int, state_dir: Path, fallback: LocalEngine,
+                 warn: Callable[[str], None] = _to_stderr):
         keep_loopback(cluster.address)
         self.ray = ray = import_ray()
         self.address, self.sandbox_kind, self.runs_per_gpu = cluster.address, sandbox_kind, runs_per_gpu
@@ -82,6 +107,9 @@ class RayEngine:
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ClusterUnavailable(f"cannot reach the Ray cluster at {cluster.address!r}: {exc} (start one "
                                          "with `ray start --head`, or set [cluster] address)") from None
+        warning = unauthenticated_warning(cluster.address, token_auth_in_use())
+        if warning:
+            warn(warning)
         self.client = cluster.address.startswith("ray://")
         self.head = None if self.client else ray.get_runtime_context().get_node_id()
         self.task = ray.remote(run_on_node)

@@ -27,7 +27,7 @@ def resolve_model(spec: str, root: Path) -> Path:
         return Path(snapshot_download(spec, local_files_only=True))
     except LocalEntryNotFoundError:
         raise TestbedError(f"model {spec!r} is neither a folder nor in the local Hugging Face cache (fetch it once "
-                           f"with `huggingface-cli download {spec}`, or give a folder)") from None
+                           f"with `hf download {spec}`, or give a folder)") from None
     except ValueError as exc:    # a malformed id
         raise TestbedError(f"model {spec!r} is neither a folder nor a Hub id: {exc}") from None
 
