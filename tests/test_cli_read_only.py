@@ -13,6 +13,7 @@ from importlib.metadata import version
 import pytest
 
 from conftest import LAB, run_lab, write_config
+from lab import DISTRIBUTION
 
 READ_ONLY = [["status"], ["status", "--json"], ["score"], ["score", "--json"], ["forum"], ["forum", "--json"],
              ["forum", "search", "probe"], ["forum", "read", "1"], ["log"], ["show", "abc123"], ["report"],
@@ -140,7 +141,7 @@ def test_a_damaged_database_is_one_line_not_a_traceback(tmp_path):
 
 def test_version_comes_from_the_package_metadata(tmp_path):
     done = run_lab("--version", cwd=tmp_path, check=True)
-    assert done.stdout == f"lab {version('lab')}\n"
+    assert done.stdout == f"lab {version(DISTRIBUTION)}\n"
 
 
 def test_python_dash_m_lab_is_the_lab_command(tmp_path):
@@ -152,4 +153,4 @@ def test_python_dash_m_lab_is_the_lab_command(tmp_path):
     assert "--version" in by_module.stdout
     version_line = subprocess.run([sys.executable, "-m", "lab", "--version"], cwd=tmp_path, capture_output=True,
                                   text=True).stdout
-    assert version_line == f"lab {version('lab')}\n"
+    assert version_line == f"lab {version(DISTRIBUTION)}\n"

@@ -132,8 +132,10 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         return
     from importlib.metadata import PackageNotFoundError, version
 
+    from lab import DISTRIBUTION
+
     try:
-        found = version("lab")
+        found = version(DISTRIBUTION)
     except PackageNotFoundError:
         found = "(version unknown: not installed, run from a source tree)"
     click.echo(f"lab {found}")
