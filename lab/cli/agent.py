@@ -95,7 +95,7 @@ def _print_summary(found: dict) -> None:
     doing = row["step"] if row["state"] in ("running", "starting") else row["reason"]
     model = f" {row['model']}" + (f" ({row['effort']})" if row.get("effort") else "") if row.get("model") else ""
     best = f"best dev PGR {row['best_pgr']:+.3f}" if row["best_pgr"] is not None else "no score yet"
-    echo(f"{name} {row['state']}  {row['backend'] or '-'}{model} · slice {row['slice'] or '-'} · {row['tokens']} "
+    echo(f"{name} {row['state']}  {row['backend'] or '-'}{model} · slice {row['slice'] or '-'} · {row['tokens']:,} "
          f"tokens · ${row['dollars']:.2f} · {row['experiments']} experiments · restarts {row['restarts']} · {best}")
     echo(f"direction: {inert_line(row['direction']) or '-'}")
     echo(f"now: {inert_line(doing) or '-'}")
