@@ -119,6 +119,7 @@ def test_writing_commands_in_a_read_only_group_still_write(lab_with_post):
     (["message", "agent-99", "hello"], "agent-99"),
     (["agent", "agent-99"], "no agent named 'agent-99'"),
     (["agent", "agent-1", "-n", "-3"], "-3 is not in the range x>=0"),
+    (["agent", "agent-1", "--log", "--notebook"], "choose one of --transcript, --notebook and --log"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(lab_with_post, args, expected):
     before = files(lab_with_post)

@@ -15,19 +15,24 @@ DEFAULT_LAST = 40
 
 @cli.command()
 @click.argument("name", metavar="AGENT")
-@click.option("--transcript", "part", flag_value="transcript", help="Its events: model turns, tool calls and results, "
-                                                                    "messages, state changes.")
-@click.option("--notebook", "part", flag_value="notebook", help="The notebook it keeps across restarts.")
-@click.option("--log", "part", flag_value="log", help="Its runner's log file (stdout, stderr, the lab's records).")
+@click.option("--transcript", is_flag=True, help="Its events: model turns, tool calls and results, messages, state "
+                                                 "changes.")
+@click.option("--notebook", is_flag=True, help="The notebook it keeps across restarts.")
+@click.option("--log", is_flag=True, help="Its runner's log file (stdout, stderr, the lab's records).")
 @click.option("-n", "last", default=DEFAULT_LAST, show_default=True, type=click.IntRange(min=0),
               help="How many of the newest events or lines.")
 @click.option("--all", "everything", is_flag=True, help="All of them, however many.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
-def agent(obj: Context, name: str, part: str | None, last: int, everything: bool, as_json: bool) -> None:
+def agent(obj: Context, name: str, transcript: bool, notebook: bool, log: bool, last: int, everything: bool,
+          as_json: bool) -> None:
     """What an agent is doing and has done: a summary, or its --transcript, --notebook or --log (the newest -n)."""
     from lab.agents import records
 
+    chosen = [part for part, wanted in (("transcript", transcript), ("notebook", notebook), ("log", log)) if wanted]
+    if len(chosen) > 1:
+        raise click.UsageError("choose one of --transcript, --notebook and --log")
+    part = chosen[0] if chosen else "summary"
     cfg, db = obj.view, obj.db()    # the database first: where there is no lab, that says so
     records.check_agent(cfg, db, name)
     last = None if everything else last
