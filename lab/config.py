@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lab.config_derived import AgentNames, LabPaths, RunLimits, TaskDatasets
 from lab.errors import ConfigError
+from lab.suggest import closest
+from lab.toml_lines import key_line
 from lab.task.datasets import DATASETS
 
 
@@ -370,7 +372,18 @@ def _expected_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     return [k for k in model.model_fields if k != "root"]
 
 
-def parse(data: dict, root: Path, source: str = "lab.toml") -> Config:
+def _unknown_key(loc: tuple) -> str:
+    """What follows "unknown key": the closest valid key where one is close, and every valid key."""
+    expected = _expected_keys(Config, loc)
+    if not expected:
+        return ""
+    guess = closest(str(loc[-1]), expected)
+    return f"{f'; did you mean {guess!r}?' if guess else ''} (expected one of: {', '.join(expected)})"
+
+
+def parse(data: dict, root: Path, source: str = "lab.toml", text: str | None = None) -> Config:
+    """The validated settings, or a ConfigError of one line that names the key (with its line, where `text`, the
+    file's own text, shows it)."""
     if "root" in data:
         raise ConfigError(f"{source}: root: unknown key")
     try:
@@ -379,10 +392,10 @@ def parse(data: dict, root: Path, source: str = "lab.toml") -> Config:
         error = exc.errors()[0]
         line = _describe(error)
         if error["type"] == "extra_forbidden":
-            expected = _expected_keys(Config, tuple(error["loc"]))
-            if expected:
-                line += f" (expected one of: {', '.join(expected)})"
-        raise ConfigError(f"{source}: {line}") from None
+            line += _unknown_key(tuple(error["loc"]))
+        number = key_line(text, tuple(error["loc"])) if text is not None else None
+        where = f"{source}, line {number}" if number else source
+        raise ConfigError(f"{where}: {line}") from None
 
 
 def load(path: Path | str, remember: bool = False) -> Config:
@@ -396,7 +409,7 @@ def load(path: Path | str, remember: bool = False) -> Config:
         data = tomllib.loads(raw.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    cfg = parse(data, root=path.resolve().parent, source=str(path))
+    cfg = parse(data, root=path.resolve().parent, source=str(path), text=raw.decode())
     if remember:
         from lab import config_cache
 

@@ -55,7 +55,9 @@ def test_help_and_version_import_neither_heavy_libraries_nor_pydantic(tmp_path, 
 
 
 @pytest.mark.parametrize("args", [["status"], ["status", "--json"], ["forum"], ["forum", "read", "1"], ["score"],
-                                  ["score", "--json"], ["log"], ["show", "HEAD"]], ids=" ".join)
+                                  ["score", "--json"], ["log"], ["show", "HEAD"], ["agent", "agent-1"],
+                                  ["agent", "agent-1", "--transcript"], ["agent", "agent-1", "--log", "--json"]],
+                         ids=" ".join)
 def test_read_only_commands_import_no_heavy_library(lab_folder, args):
     code, loaded = loaded_by(args, lab_folder)
     # this lab has no research repository (no `lab init`): `log` and `show` say so, after the same imports

@@ -13,9 +13,11 @@ from importlib.metadata import version
 import pytest
 
 from conftest import LAB, run_lab, write_config
+from lab import DISTRIBUTION
 
 READ_ONLY = [["status"], ["status", "--json"], ["score"], ["score", "--json"], ["forum"], ["forum", "--json"],
-             ["forum", "search", "probe"], ["forum", "read", "1"], ["log"], ["show", "abc123"], ["report"]]
+             ["forum", "search", "probe"], ["forum", "read", "1"], ["log"], ["show", "abc123"], ["report"],
+             ["agent", "agent-1"], ["agent", "agent-1", "--transcript", "--json"], ["agent", "agent-1", "--log"]]
 
 
 # SQLite's own WAL index files, which a read-only connection to a database in WAL mode may add beside it
@@ -51,7 +53,7 @@ def test_where_there_is_no_lab_a_read_only_command_says_so_and_creates_nothing(t
     assert paths(tmp_path) == before
 
 
-@pytest.mark.parametrize("args", [["status"], ["score"], ["forum"]], ids=" ".join)
+@pytest.mark.parametrize("args", [["status"], ["score"], ["forum"], ["agent", "agent-1"]], ids=" ".join)
 def test_a_prepared_lab_never_started_reads_as_empty_without_a_database(tmp_path, args):
     """`lab init` makes .lab/ but no database; the commands show an empty lab rather than making one."""
     write_config(tmp_path)
@@ -60,7 +62,8 @@ def test_a_prepared_lab_never_started_reads_as_empty_without_a_database(tmp_path
     done = run_lab(*args, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert paths(tmp_path) == before
-    expected = {"status": "no agents yet", "score": "no scored submissions yet", "forum": "no posts"}[args[0]]
+    expected = {"status": "no agents yet", "score": "no scored submissions yet", "forum": "no posts",
+                "agent": "agent-1 has not started yet"}[args[0]]
     assert expected in done.stdout
 
 
@@ -76,7 +79,8 @@ def test_read_only_commands_do_not_change_an_existing_lab(lab_with_post):
     db = lab_with_post / ".lab" / "lab.db"
     # a clean close leaves only lab.db; a read-only reader may add its WAL index files, never change the database
     before = db.read_bytes()
-    for args in [["status"], ["score"], ["forum"], ["forum", "read", "1"], ["forum", "search", "finding"]]:
+    for args in [["status"], ["score"], ["forum"], ["forum", "read", "1"], ["forum", "search", "finding"],
+                 ["agent", "agent-1"], ["agent", "agent-1", "--transcript"]]:
         run_lab(*args, cwd=lab_with_post, check=True, timeout=120)
     assert db.read_bytes() == before
     assert run_lab("forum", cwd=lab_with_post, check=True).stdout.count("the first finding") == 1
@@ -88,7 +92,7 @@ def test_read_only_commands_answer_while_an_agent_holds_the_write_lock(lab_with_
     holder.execute("BEGIN IMMEDIATE")
     holder.execute("INSERT INTO events (agent, created, kind, summary, data) VALUES ('agent-1', 0, 'turn', 'x', '{}')")
     try:
-        for args in [["status"], ["forum"], ["score"]]:
+        for args in [["status"], ["forum"], ["score"], ["agent", "agent-1", "--transcript"]]:
             begin = time.monotonic()
             done = run_lab(*args, cwd=lab_with_post, timeout=60)
             assert done.returncode == 0, done.stderr
@@ -113,6 +117,9 @@ def test_writing_commands_in_a_read_only_group_still_write(lab_with_post):
     (["forum", "read", "99"], "99"),
     (["show", "deadbeef"], "research repository"),      # this lab was never prepared with `lab init`
     (["message", "agent-99", "hello"], "agent-99"),
+    (["agent", "agent-99"], "no agent named 'agent-99'"),
+    (["agent", "agent-1", "-n", "-3"], "-3 is not in the range x>=0"),
+    (["agent", "agent-1", "--log", "--notebook"], "choose one of --transcript, --notebook and --log"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(lab_with_post, args, expected):
     before = files(lab_with_post)
@@ -135,7 +142,7 @@ def test_a_damaged_database_is_one_line_not_a_traceback(tmp_path):
 
 def test_version_comes_from_the_package_metadata(tmp_path):
     done = run_lab("--version", cwd=tmp_path, check=True)
-    assert done.stdout == f"lab {version('lab')}\n"
+    assert done.stdout == f"lab {version(DISTRIBUTION)}\n"
 
 
 def test_python_dash_m_lab_is_the_lab_command(tmp_path):
@@ -147,4 +154,4 @@ def test_python_dash_m_lab_is_the_lab_command(tmp_path):
     assert "--version" in by_module.stdout
     version_line = subprocess.run([sys.executable, "-m", "lab", "--version"], cwd=tmp_path, capture_output=True,
                                   text=True).stdout
-    assert version_line == f"lab {version('lab')}\n"
+    assert version_line == f"lab {version(DISTRIBUTION)}\n"

@@ -7,8 +7,10 @@ from lab import config
 
 @pytest.mark.parametrize("toml, line", [
     ('[scorer]\ntimeout_s = "soon"\n', "scorer.timeout_s: input should be a valid number"),
-    ("[scorer]\ntimeot_s = 3\n", "scorer.timeot_s: unknown key (expected one of: seeds, timeout_s,"),
-    ("[labb]\n", "labb: unknown key (expected one of: lab, task, scorer, agents, budget, claude, slices, cluster)"),
+    ("[scorer]\ntimeot_s = 3\n",
+     "lab.toml, line 2: scorer.timeot_s: unknown key; did you mean 'timeout_s'? (expected one of: seeds, timeout_s,"),
+    ("[labb]\n", "lab.toml, line 1: labb: unknown key; did you mean 'lab'? (expected one of: lab, task, scorer, agents, "
+                 "budget, claude, slices, cluster)"),
     ('[cluster]\nengine = "dask"\n', "cluster.engine: input should be 'local' or 'ray'"),
     ('[cluster]\naddress = "head-node"\n', 'cluster.address must be "auto", "HOST:PORT" or "ray://HOST:PORT", got \'head-node\''),
     ('[cluster]\nnode_cache = "cache"\n', "cluster.node_cache must be an absolute path (one on every node)"),
@@ -21,7 +23,7 @@ from lab import config
     ('[agents]\nbackend = "scripted"\n', 'agents.backend = "scripted" needs agents.script'),
     ("[agents]\ncount = 0\n", "agents.count: input should be greater than or equal to 1"),
     ("[budget.agent]\ndollars = -1\n", "budget.agent.dollars: input should be greater than or equal to 0"),
-    ("[budget.team]\n", "budget.team: unknown key (expected one of: agent, lab)"),
+    ("[budget.team]\n", "lab.toml, line 1: budget.team: unknown key (expected one of: agent, lab)"),
     ('[slices]\ngpus = "0,1"\n', "slices.gpus: input should be a valid list"),
     ('[task]\nkind = "hf"\n', 'task.kind = "hf" needs a [task.hf] section (strong, weak, datasets)'),
     ('[task]\nkind = "hf"\ndev = "chat"\nheldout = []\n[task.hf]\nstrong = "s"\nweak = "w"\n'
@@ -71,3 +73,26 @@ def test_a_lab_without_a_testbed_says_to_run_init(tmp_path):
     result = run_lab("score", "--method", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 2
     assert "the testbed is not prepared" in result.stderr and "run `lab init`" in result.stderr
+
+
+def test_an_error_names_the_line_of_the_key_in_any_toml_form():
+    from lab.toml_lines import key_line
+
+    text = ('[lab]\nsandbox = "none"\n\n[scorer]  # runs\nseeds = 2\ntimeot_s = 3\n[task.sizes.imdb]\ntrian = 5\n'
+            '[labb.deep]\nx.y = 1\n"quoted.key" = 2\n[agents]\nlimits = { grace = 3 }\n')
+    assert key_line(text, ("scorer", "timeot_s")) == 6
+    assert key_line(text, ("task", "sizes", "imdb", "trian")) == 8
+    assert key_line(text, ("labb",)) == 9                     # the first table under it
+    assert key_line(text, ("labb", "deep", "x", "y")) == 10   # a dotted key
+    assert key_line(text, ("labb", "deep", "quoted.key")) == 11
+    assert key_line(text, ("agents", "limits", "grace")) == 13  # inside an inline table: the table's line
+    assert key_line(text, ("scorer", "not_there")) == 4         # a missing key: its table's line
+    assert key_line(text, ("nowhere",)) is None
+
+
+def test_did_you_mean_names_one_key_only_where_one_stands_out():
+    from lab.suggest import closest
+
+    assert closest("timeot_s", ["seeds", "timeout_s", "run_cpu_s"]) == "timeout_s"
+    assert closest("agent-x", [f"agent-{i}" for i in range(1, 10)]) is None      # all as close: no guess
+    assert closest("zzz", ["seeds", "timeout_s"]) is None

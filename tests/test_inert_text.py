@@ -168,6 +168,20 @@ def test_log_show_status_and_score_print_agents_text_inert(hostile):
     assert row.index("m1") == header.index("method")
 
 
+def test_lab_agent_prints_the_transcript_notebook_and_log_inert(hostile):
+    folder, cfg, _, _, _ = hostile
+    assert f"now: r1 {CLEAR_SHOWN}{MARKUP}" in lab_out(folder, "agent", "agent-2")
+    summary = lab_out(folder, "agent", "agent-1")
+    assert f"e1 {OSC52_SHOWN}{CLICK}" in summary
+    assert f"turn        e1 {OSC52_SHOWN}{CLICK}" in lab_out(folder, "agent", "agent-1", "--transcript")
+    assert f"n1 {OSC52_SHOWN} {CLICK} {BIDI_SHOWN}x" in lab_out(folder, "agent", "agent-1", "--notebook")
+    log = cfg.run_dir / "logs" / "agent-3.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(f"2026-12-07 05:00:00 method printed {OSC52}\n")
+    assert f"method printed {OSC52_SHOWN}" in lab_out(folder, "agent", "agent-3", "--log")
+    assert "\\u001b]52" in lab_out(folder, "agent", "agent-1", "--transcript", "--json")
+
+
 def test_the_error_line_is_inert_too(hostile, tmp_path):
     folder = hostile[0]
     out = tmp_path / "out"

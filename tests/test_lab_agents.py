@@ -85,6 +85,22 @@ def test_message_and_pause_reach_the_agent(running_lab):
     wait_for(lambda: agent(running_lab, "agent-2")["state"] == "running", what="agent-2 resumed")
 
 
+def test_lab_agent_reads_a_running_agents_record(running_lab):
+    """`lab agent` beside a running lab: the state the supervisor keeps, the runner's transcript, the notebook its
+    tool writes, and the log file the supervisor started it on."""
+    def read(*args: str) -> dict:
+        return json.loads(run_lab("agent", "agent-1", *args, "--json", cwd=running_lab, check=True).stdout)
+
+    wait_for(lambda: read("--notebook")["lines"], what="agent-1's notebook through `lab agent`")
+    summary = read()
+    assert summary["status"]["state"] == "running" and summary["events"] > 0
+    calls = [e for e in read("--transcript", "--all")["events"] if e["kind"] == "tool_call"]
+    assert {e["data"]["name"] for e in calls} >= {"notebook", "shell"}
+    assert read("--notebook")["lines"][0] == "a step"
+    log = read("--log")
+    assert log["exists"] and log["path"] == str(running_lab / ".lab" / "run" / "logs" / "agent-1.log")
+
+
 def test_killed_agent_comes_back_with_its_notebook(running_lab):
     from lab.store import agents, open_db
 

@@ -19,6 +19,7 @@ from lab.sandbox import disk_quota
 from lab.scorer.cluster_view import read_cluster
 from lab.scorer.gpus import read_queue
 from lab.store import agents, forum, submissions
+from lab.suggest import did_you_mean
 from lab.threads import DAEMON_ENV
 
 START_TIMEOUT_S = 120
@@ -111,7 +112,8 @@ def check_names(cfg, names: list[str]) -> list[str]:
     known = cfg.agents.names
     for name in names:
         if name not in known:
-            raise NotFound(f"no agent named {name!r} (expected one of: {known[0]} ... {known[-1]})")
+            raise NotFound(f"no agent named {name!r} ({did_you_mean(name, known)}expected one of: {known[0]} ... "
+                           f"{known[-1]})")
     return names
 
 

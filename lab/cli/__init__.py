@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from lab.cli import data, reading, report, running, scoring, steering  # noqa: F401  (each registers its commands)
+from lab.cli import agent, data, reading, report, running, scoring, steering  # noqa: F401  (each registers)
 from lab.cli.base import EXIT_BAD_INPUT, cli, echo
 from lab.errors import LabError
 

@@ -9,11 +9,16 @@ import click
 
 from lab.errors import LabError
 from lab.inert import inert, inert_line
+from lab.suggest import closest
 
 EXIT_BAD_INPUT = 2
 # Commands that only read the lab: they open its database read-only and create nothing (a write inside one, like
 # `lab forum post` or `lab score --method`, asks for the database with write=True).
-READ_ONLY_COMMANDS = {"status", "score", "forum", "log", "show", "report"}
+READ_ONLY_COMMANDS = {"status", "score", "agent", "forum", "log", "show", "report"}
+# `lab --help` lists the commands in the order of a person's day: prepare and score the baselines, start and watch,
+# read the agents' work, steer them, share it, stop; the scorer service last (the supervisor runs it for agents)
+DAY_ORDER = ("init", "score", "start", "status", "tui", "agent", "log", "show", "forum", "message", "pause", "resume",
+             "report", "stop", "scorer")
 ROLES = {"dev": "public dev", "private": "private dev", "heldout": "held-out"}
 
 
@@ -103,20 +108,41 @@ class Context:
         return Scorer(self.cfg, self.db(write=True), self.sandbox())
 
 
+class LabGroup(click.Group):
+    """A group that lists its commands in DAY_ORDER (others after, by name) and answers a mistyped command with the
+    closest one."""
+
+    group_class = type      # `lab forum` and any other subgroup behave the same
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        rank = {name: i for i, name in enumerate(DAY_ORDER)}
+        return sorted(self.commands, key=lambda name: (rank.get(name, len(rank)), name))
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None and not ctx.resilient_parsing:
+            guess = closest(name, self.list_commands(ctx))
+            if guess:
+                ctx.fail(f"No such command {name!r}. Did you mean {guess!r}?")
+        return super().resolve_command(ctx, args)
+
+
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
     from importlib.metadata import PackageNotFoundError, version
 
+    from lab import DISTRIBUTION
+
     try:
-        found = version("lab")
+        found = version(DISTRIBUTION)
     except PackageNotFoundError:
         found = "(version unknown: not installed, run from a source tree)"
     click.echo(f"lab {found}")
     ctx.exit()
 
 
-@click.group()
+@click.group(cls=LabGroup)
 @click.option("--config", "config_path", default="lab.toml", show_default=True, metavar="FILE",
               help="The lab's configuration file.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,

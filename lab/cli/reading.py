@@ -23,8 +23,9 @@ def _score_line(sub: dict) -> str:
 @cli.command()
 @click.argument("agent", required=False)
 @click.option("-n", "limit", default=30, show_default=True, help="How many commits.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
-def log(obj: Context, agent: str | None, limit: int) -> None:
+def log(obj: Context, agent: str | None, limit: int, as_json: bool) -> None:
     """The agents' commits, newest first, each with the scores it earned."""
     from lab.agents import control
     from lab.scaffold.history import History
@@ -33,11 +34,16 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
     cfg, db = obj.view, obj.db()    # the database first: where there is no lab, that says so
     branches = control.check_names(cfg, [agent]) if agent else cfg.agents.names
     history = History(cfg.state_dir)
+    found = history.commits(branches, limit) if history.branches(branches) else []
+    scores = submissions.by_commit(db) if found else {}
+    if as_json:
+        echo(json.dumps([{"commit": c.sha, "agent": c.author, "time": c.time, "subject": c.subject,
+                          "submissions": [_submission(sub) for sub in scores.get(c.sha, [])]} for c in found],
+                        indent=2))
+        return
     if not history.branches(branches):
         echo("no agent branches yet (`lab start` makes them)")
         return
-    found = history.commits(branches, limit)
-    scores = submissions.by_commit(db)
     if not found:
         echo("no commits by agents yet")
     for c in found:
@@ -47,10 +53,20 @@ def log(obj: Context, agent: str | None, limit: int) -> None:
             echo(f"            {_score_line(sub)}")
 
 
+def _submission(sub: dict) -> dict:
+    """A submission as `lab log --json` and `lab show --json` print it: its outcome and each set's score."""
+    return {"submission": sub["id"], "status": sub["status"], "error": sub["error"],
+            "disqualified": sub["disqualified_reason"] if sub["disqualified_at"] else None,
+            "scores": {s["dataset"]: {k: s.get(k) for k in ("role", "status", "weak_acc", "ceiling_acc", "acc", "pgr",
+                                                            "pgr_se")} for s in sub["scores"]},
+            "open_flags": [f["kind"] for f in sub["flags"] if f["cleared_at"] is None]}
+
+
 @cli.command()
 @click.argument("commit")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
-def show(obj: Context, commit: str) -> None:
+def show(obj: Context, commit: str, as_json: bool) -> None:
     """A commit's diff and the scores it earned."""
     from lab.scaffold.history import History
     from lab.store import submissions
@@ -58,8 +74,12 @@ def show(obj: Context, commit: str) -> None:
     db = obj.db()                   # first: where there is no lab, that says so
     history = History(obj.view.state_dir)
     sha = history.resolve(commit)
-    echo(history.show(sha))
     subs = submissions.by_commit(db).get(sha, [])
+    if as_json:
+        echo(json.dumps({"commit": sha, "show": history.show(sha), "submissions": [_submission(s) for s in subs]},
+                        indent=2))
+        return
+    echo(history.show(sha))
     echo(f"\nscores of {sha[:10]}:" if subs else f"\n{sha[:10]} has not been submitted")
     for sub in subs:
         echo(f"  {_score_line(sub)}")
@@ -81,7 +101,7 @@ def _print_posts(posts: list[dict]) -> None:
 @cli.group(invoke_without_command=True)
 @click.option("-n", "limit", default=20, show_default=True)
 @click.option("--kind", help="Only posts of this kind.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_context
 def forum(ctx: click.Context, limit: int, kind: str | None, as_json: bool) -> None:
     """Recent forum posts; `lab forum search TEXT`, `lab forum read ID`, `lab forum post TEXT`."""
@@ -96,22 +116,28 @@ def forum(ctx: click.Context, limit: int, kind: str | None, as_json: bool) -> No
 @forum.command("search")
 @click.argument("text")
 @click.option("-n", "limit", default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
-def forum_search(obj: Context, text: str, limit: int) -> None:
+def forum_search(obj: Context, text: str, limit: int, as_json: bool) -> None:
     """Full-text search of the posts."""
     from lab.store import forum as posts
 
-    _print_posts(posts.search(obj.db(), text, limit))
+    found = posts.search(obj.db(), text, limit)
+    echo(json.dumps(found, indent=2)) if as_json else _print_posts(found)
 
 
 @forum.command("read")
 @click.argument("post_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
-def forum_read(obj: Context, post_id: int) -> None:
+def forum_read(obj: Context, post_id: int, as_json: bool) -> None:
     """One post with its comments and votes."""
     from lab.store import forum as posts
 
     p = posts.read(obj.db(), post_id)
+    if as_json:
+        echo(json.dumps(p, indent=2))
+        return
     echo(f"#{p['id']} [{p['kind']}] {p['title']}\nby {p['author']}, votes {p['score']:+d}"
                + (f", commit {p['commit_sha']}" if p["commit_sha"] else ""))
     if p["metrics"]:

@@ -1,6 +1,7 @@
 """Sharing a lab run: `lab report`."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -11,8 +12,9 @@ from lab.cli.base import Context, cli, echo
 @cli.command()
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), metavar="DIR",
               help="The folder to write (default: report/ beside lab.toml); a previous report there is replaced.")
+@click.option("--json", "as_json", is_flag=True, help="Print where it was written and its summary as one JSON document.")
 @click.pass_obj
-def report(obj: Context, out_dir: Path | None) -> None:
+def report(obj: Context, out_dir: Path | None, as_json: bool) -> None:
     """Write a shareable report of the lab run: Markdown plus PNG figures in one folder."""
     from lab.report import check_destination, write
     from lab.report.gather import gather
@@ -22,6 +24,9 @@ def report(obj: Context, out_dir: Path | None) -> None:
     check_destination(out_dir)  # before reading anything, so a wrong path fails at once
     gathered = gather(cfg, obj.db())
     path = write(gathered, out_dir)
+    if as_json:
+        echo(json.dumps({"path": str(path), **_summary_data(gathered)}, indent=2))
+        return
     echo(f"wrote {path} (figures beside it)")
     echo(_summary(gathered))
     for warning in gathered.warnings:
@@ -37,6 +42,16 @@ def _summary(r) -> str:
     if best:
         line += f"; best private dev PGR {best.ranked_pgr:+.3f} by {best.agent} (#{best.submission})"
     return line
+
+
+def _summary_data(r) -> dict:
+    best = r.best
+    return {"agents": len(r.agents), "submissions": r.submissions, "scored": r.scored,
+            "open_flags": sum(f.resolution == "open" for f in r.flags), "posts": r.post_count,
+            "dollars": r.totals["dollars"],
+            "best": {"agent": best.agent, "submission": best.submission, "private_dev_pgr": best.ranked_pgr}
+            if best else None,
+            "warnings": list(r.warnings)}
 
 
 def _count(n: int, noun: str) -> str:

@@ -32,11 +32,16 @@ def record(db, agent: str, kind: str, summary: str, data: dict | None = None) ->
                                     "data": json.dumps(data) if data is not None else None}).last_pk
 
 
-def transcript(db, agent: str, after_id: int = 0, limit: int = 200) -> list[dict]:
-    """An agent's events after an id, oldest first (a live view polls with the last id it saw)."""
+def transcript(db, agent: str, after_id: int = 0, limit: int | None = 200) -> list[dict]:
+    """An agent's newest `limit` events after an id (None: all of them), oldest first (a live view polls with the
+    last id it saw)."""
     rows = db.execute("SELECT id, agent, created, kind, summary, data FROM events WHERE agent = ? AND id > ? "
-                      "ORDER BY id DESC LIMIT ?", [agent, after_id, limit]).fetchall()
+                      "ORDER BY id DESC LIMIT ?", [agent, after_id, -1 if limit is None else limit]).fetchall()
     return [_row(r) for r in reversed(rows)]
+
+
+def count(db, agent: str) -> int:
+    return db.execute("SELECT count(*) FROM events WHERE agent = ?", [agent]).fetchone()[0]
 
 
 def latest(db, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[dict]:

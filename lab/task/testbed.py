@@ -29,6 +29,7 @@ from lab.errors import TestbedError
 from lab.task import files
 from lab.task.datasets import DATASETS, Example, make_splits
 from lab.task.features import STRONG_MODEL, embed_all_layers
+from lab.task.packages import describe_changes, installed_versions
 from lab.task.teacher import WEAK_MODEL, Teacher
 
 VIEW_README = """\
@@ -52,7 +53,8 @@ TESTBED_VERSION = 4  # bump when the way a testbed is built changes: prepared on
 
 
 def task_fingerprint(task) -> str:
-    """A hash of what decides the testbed's contents (sizes as resolved, defaults included).
+    """A hash of what decides the testbed's contents (sizes as resolved, defaults included, and for the embedded kind
+    the installed versions of the packages its data and models come from).
 
     For the `hf` kind the JSONL files are named, not hashed: `lab init --force` rebuilds after editing them.
     """
@@ -61,7 +63,12 @@ def task_fingerprint(task) -> str:
             "version": TESTBED_VERSION}
     if task.kind == "embedded":
         data["sizes"] = {d: task.sizes_of(d).model_dump() for d in task.datasets}
+        data["packages"] = installed_versions()
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _packages_of(task) -> dict[str, str]:
+    return installed_versions() if task.kind == "embedded" else {}
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,10 @@ class Testbed:
         """Raise TestbedError naming the first missing, changed or stale file."""
         manifest = self._manifest()
         if manifest.get("fingerprint") != task_fingerprint(self.task):
+            changed = describe_changes(manifest.get("packages", {}), _packages_of(self.task))
+            if changed:
+                raise TestbedError(f"the testbed was built from other versions of its data and model packages "
+                                   f"({changed}; run `lab init` to rebuild it)")
             raise TestbedError("the testbed was prepared for another [task] configuration (run `lab init`)")
         for rel, digest in manifest["files"].items():
             path = self.state / rel
@@ -184,8 +195,9 @@ class Testbed:
 
 # ---- building ----------------------------------------------------------------------------------
 def _features(cache: Path, dataset: str, examples: list[Example], task, force: bool) -> np.ndarray:
+    # the packages' versions too: a new release may change a text under the same id, or the strong model's weights
     key = hashlib.sha256(
-        json.dumps([STRONG_MODEL, task.max_tokens, [e.id for e in examples]]).encode()
+        json.dumps([STRONG_MODEL, installed_versions(), task.max_tokens, [e.id for e in examples]]).encode()
     ).hexdigest()[:16]
     path = cache / f"{dataset}-{key}.npy"
     if path.exists() and not force:
@@ -240,6 +252,7 @@ def build(cfg, force: bool = False, engine=None) -> Testbed:
         written = _build_embedded(cfg, testbed, force)
     files.write_json(testbed.manifest_path, {
         "fingerprint": task_fingerprint(task),
+        "packages": _packages_of(task),
         "files": {str(p.relative_to(testbed.state)): files.sha256(p) for p in written},
     })
     return testbed
