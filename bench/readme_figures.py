@@ -1,4 +1,5 @@
-"""The pictures in docs/ (the README shows them), taken from a lab you have run: the dashboard as an SVG and the report's figures.
+"""The pictures in docs/ (the README shows them), taken from a lab you have run: the dashboard as an SVG and the
+report's figures.
 
     python bench/readme_figures.py [--config lab.toml] [--out docs]
 

@@ -187,7 +187,7 @@ def resolve_mode(setting: str) -> tuple[str, str | None]:
         raise DiskQuotaError(f"agents.disk_quota = \"loop\" needs a filesystem per agent, and {why}: set "
                              "disk_quota = \"measured\" (enforced only after the fact) or \"auto\"")
     return "measured", (f"agents' disk quotas are only measured, after the fact ({why}): one shell command can write "
-                        "past agents.disk_mb before the next is refused (README: disk quotas)")
+                        "past agents.disk_mb before the next is refused (docs/sandbox.md: disk quotas)")
 
 
 def disk_of(cfg, name: str, mode: str | None = None) -> AgentDisk:

@@ -9,7 +9,7 @@ same whatever the size of the test set. An
 seed from the lab's secret key and the submission's id, so that reading its result again (the `submission` tool, the
 leaderboard) tells nothing new. Only the public dev set is ever answered on: the private replica and the held-out
 sets reach agents as flag kinds alone (lab.scorer.told). bench/bench_leakage.py measures what the strongest attacks
-it knows recover at the full budget; the README states the figure.
+it knows recover at the full budget; docs/scoring.md states the figure.
 
 An evaluation may ask about one half of the public test texts (`part` "a" or "b", fixed by a hash of each id), so
 that a researcher can select on one half and confirm on the other.
