@@ -16,9 +16,10 @@ EXIT_BAD_INPUT = 2
 # `lab forum post` or `lab score --method`, asks for the database with write=True).
 READ_ONLY_COMMANDS = {"status", "score", "agent", "forum", "log", "show", "report"}
 # `lab --help` lists the commands in the order of a person's day: prepare and score the baselines, start and watch,
-# read the agents' work, steer them, share it, stop; the scorer service last (the supervisor runs it for agents)
+# read the agents' work, steer them, share it, stop; then the scorer service (the supervisor runs it for agents) and
+# `data`, which makes a dataset for the hf kind once, before any day with it
 DAY_ORDER = ("init", "score", "start", "status", "tui", "agent", "log", "show", "forum", "message", "pause", "resume",
-             "report", "stop", "scorer")
+             "report", "stop", "scorer", "data")
 ROLES = {"dev": "public dev", "private": "private dev", "heldout": "held-out"}
 
 
