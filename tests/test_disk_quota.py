@@ -4,6 +4,7 @@ scripted agents; every mount a test makes is unmounted when it ends, failed or n
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,44 @@ def test_a_measured_quota_refuses_writes_once_over_and_lets_the_agent_delete(lab
         assert lab_status(folder)["agents"][0]["disk"]["mode"] == "measured"
     finally:
         run_lab("stop", cwd=folder)
+
+
+def test_a_filesystem_the_kernel_made_read_only_is_seen_so():
+    line = ("46 27 7:0 / /lab/sandboxes/agent-1 rw,nosuid,nodev,relatime - ext4 /dev/loop0 "
+            "rw,discard,noinit_itable{}\n")
+    assert disk_quota.read_only_in(line.format(",emergency_ro"), "/lab/sandboxes/agent-1")
+    assert not disk_quota.read_only_in(line.format(""), "/lab/sandboxes/agent-1")
+    assert not disk_quota.read_only_in(line.format(",emergency_ro"), "/lab/sandboxes/agent-2")
+
+
+@needs_loop
+def test_a_disk_made_read_only_by_a_full_state_disk_is_repaired_once_space_returns(unmounted_after):
+    """The image is sparse: while the state disk is full, the agent's filesystem cannot write into its image, aborts
+    its journal and stays read-only. The next tool call after space returns repairs it."""
+    from lab.errors import StateDiskFull
+
+    state = unmounted_after / "state"
+    state.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(state)], check=True)
+    disk = AgentDisk("agent-1", unmounted_after / "sandboxes" / "agent-1", state / "disks" / "agent-1.img",
+                     64 << 20, "loop")
+    ensure_mounted(disk, owner=None)
+    (disk.worktree / "kept.txt").write_text("written before the disk filled\n")
+    # Whether a failed write into the image aborts the journal (read-only) or only fails that write depends on what
+    # the kernel was writing back (metadata or data); here the journal's abort is made certain by a read-only remount
+    subprocess.run(["mount", "-o", "remount,ro", str(disk.worktree)], check=True)
+    assert disk_quota.read_only(disk.worktree)
+    filler = state / "filler"
+    with open(filler, "wb") as out:                     # the state disk full
+        try:
+            while True:
+                out.write(b"\0" * 2**20)
+        except OSError:
+            pass
+    with pytest.raises(StateDiskFull):                  # still full: not yet
+        disk.check_mounted()
+    filler.unlink()
+    disk.check_mounted()                                # room again: unmounted, checked, mounted
+    assert not disk_quota.read_only(disk.worktree)
+    assert (disk.worktree / "kept.txt").read_text() == "written before the disk filled\n"
+    (disk.worktree / "after.txt").write_text("the disk writes again\n")

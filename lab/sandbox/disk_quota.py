@@ -24,10 +24,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.errors import LabError, SandboxError
+from lab.errors import LabError, SandboxError, StateDiskFull
 
 # noinit_itable: no background zeroing of a sparse image; discard: a deleted file's blocks leave the image (a hole is
 # punched), so the state disk gets back what an agent deletes
+REPAIR_ROOM_BYTES = 64 << 20   # free space on the state disk before a disk made read-only by a full one is repaired
 MOUNT_OPTIONS = "loop,nosuid,nodev,noinit_itable,discard"
 # No blocks reserved for root, tables left unwritten: a 10 GB image takes about 4 MB of the state disk until written.
 MKFS = ["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1"]
@@ -132,10 +133,13 @@ class AgentDisk:
         return self.full_message(used) if used > self.quota_bytes else None
 
     def check_mounted(self) -> None:
-        """Loop: the kernel holds the quota once the disk is mounted (DiskQuotaError, the lab's fault, where not)."""
+        """Loop: the kernel holds the quota once the disk is mounted (DiskQuotaError, the lab's fault, where not), and
+        a disk the kernel made read-only is repaired first (repair_read_only)."""
         if self.mode == "loop" and mounted_source(self.worktree) is None:
             raise DiskQuotaError(f"{self.name}'s disk is not mounted at {self.worktree} (unmounted by hand?): "
                                  f"`lab stop {self.name}` then `lab start {self.name}` mounts it again")
+        if self.mode == "loop":
+            repair_read_only(self)
 
     def check(self) -> None:
         """Before a tool call that writes: DiskQuotaExceeded while a measured worktree holds more than its quota."""
@@ -305,6 +309,43 @@ def _move_onto_image(disk: AgentDisk) -> None:
             shutil.rmtree(entry.path)
         else:
             os.unlink(entry.path)
+
+
+def read_only(path: Path) -> bool:
+    """Whether the filesystem mounted at path only reads: mounted so, or made so by the kernel (ext4 aborts its
+    journal and goes "emergency_ro" when its device fails a write)."""
+    return read_only_in(Path("/proc/self/mountinfo").read_text(), os.path.realpath(path))
+
+
+def read_only_in(mountinfo: str, target: str) -> bool:
+    options = None
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if _unescape(fields[4]) == target:
+            options = fields[5].split(",") + fields[-1].split(",")    # the mount's own, then the filesystem's
+    return options is not None and ("ro" in options or "emergency_ro" in options)
+
+
+def repair_read_only(disk: AgentDisk) -> None:
+    """An image is a sparse file on the state disk: while that disk is full, a write the agent's filesystem makes
+    into a hole of its image fails, and ext4 then aborts its journal and goes read-only for good. Once the state disk
+    has room again, such a disk is unmounted, checked (e2fsck fixes what the aborted journal left) and mounted
+    again. Between tool calls nothing of the agent holds it; while the state disk is still full, StateDiskFull (a
+    fault of the lab's: the tool call can be made again)."""
+    if not read_only(disk.worktree):
+        return
+    free = shutil.disk_usage(disk.image.parent).free
+    if free < REPAIR_ROOM_BYTES:
+        raise StateDiskFull(f"{disk.name}'s disk went read-only while the state disk was full, and the state disk "
+                            f"still has only {free >> 20} MB free: it is repaired once space returns")
+    if _run(["umount", str(disk.worktree)]).returncode != 0:
+        raise DiskQuotaError(f"{disk.name}'s disk went read-only and is busy, so it cannot be repaired yet")
+    _release_loops(disk.image)
+    checked = _run(["e2fsck", "-f", "-y", str(disk.image)])
+    if checked.returncode > 2:       # 1: errors fixed, 2: fixed, reboot advised (not for an image)
+        raise DiskQuotaError(f"{disk.name}'s disk went read-only and e2fsck could not repair it: "
+                             f"{(checked.stderr or checked.stdout).strip()[-300:]}")
+    _mount(disk.image, disk.worktree, f"mounting {disk.name}'s repaired disk")
 
 
 def unmount(path: Path) -> None:
