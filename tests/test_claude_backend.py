@@ -141,8 +141,9 @@ def test_each_transient_fault_is_retried_and_counted(tmp_path, api, fault):
 
 
 def test_a_timeout_is_retried(tmp_path, api):
-    api.add(slow(text_reply("too late"), delay_s=1.5), text_reply("in time"))
-    turn = backend(tmp_path, api, timeout_s=0.3).step([])
+    # a timeout well above a loaded machine's answer time (the retry must get through), the delay far past it
+    api.add(slow(text_reply("too late"), delay_s=4.0), text_reply("in time"))
+    turn = backend(tmp_path, api, timeout_s=1.0).step([])
     assert turn.text == "in time" and turn.usage.retries == 1
 
 
@@ -211,8 +212,8 @@ def test_an_error_event_that_is_no_transient_fault_is_not_retried(tmp_path, api)
 
 
 def test_a_stream_that_stalls_past_the_timeout_is_retried(tmp_path, api):
-    api.add(stalled_stream(text_reply("stuck after its start"), after_events=3, delay_s=1.5), text_reply("flowing"))
-    turn = backend(tmp_path, api, timeout_s=0.3).step([])
+    api.add(stalled_stream(text_reply("stuck after its start"), after_events=3, delay_s=4.0), text_reply("flowing"))
+    turn = backend(tmp_path, api, timeout_s=1.0).step([])
     assert turn.text == "flowing" and turn.usage.retries == 1
 
 
