@@ -235,8 +235,9 @@ class AgentsSection(Strict, AgentNames):
     step_pause_s: float = Field(0.0, ge=0, description="Pause between an agent's steps.")
     disk_quota: Literal["auto", "loop", "measured", "off"] = Field("auto",
         description='How disk_mb holds: "loop", "measured", "auto" (loop where possible, else measured) or "off".')
-    disk_mb: int = Field(10240, ge=4,
-        description="Each agent's disk: its worktree, its repository's objects, its files.")
+    disk_mb: int = Field(2048, ge=4,
+        description="Each agent's disk: its worktree, its repository's objects, its files; reserved whole on the "
+                    "state disk in loop mode.")
     publish_mb_per_hour: float = Field(1024, gt=0,
         description="Bundle bytes one agent's publishes may bring into research.git in any hour.")
     prune_every_minutes: float = Field(10, gt=0,

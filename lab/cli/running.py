@@ -215,7 +215,7 @@ def status(obj: Context, as_json: bool) -> None:
 
 
 def _disk(disk: dict | None) -> str:
-    """An agent's disk use of its quota, e.g. `312/10240` (`>312/10240` where a measuring walk ran out of time;
+    """An agent's disk use of its quota, e.g. `312/2048` (`>312/2048` where a measuring walk ran out of time;
     `~` marks a quota only measured, after the fact)."""
     if disk is None:
         return "-"

@@ -1,7 +1,8 @@
 """Each agent's disk quota (agents.disk_mb): what its worktree, its repository's objects and its files may hold.
 
 "loop": the kernel holds it. Each agent's worktree is a filesystem of its own, an ext4 image file of exactly the
-quota's size (sparse: it takes on the state disk only what the agent wrote), loop-mounted at sandboxes/agent-N before
+quota's size, allocated whole when it is made (so that a full state disk never fails a write under the agent's
+filesystem), loop-mounted at sandboxes/agent-N before
 the worktree is made. A write past it fails with ENOSPC inside the agent's sandbox, and only there: the state disk,
 the store and the other agents never see it. It needs root (mount) and loop devices.
 
@@ -26,12 +27,12 @@ from pathlib import Path
 
 from lab.errors import LabError, SandboxError, StateDiskFull
 
-# noinit_itable: no background zeroing of a sparse image; discard: a deleted file's blocks leave the image (a hole is
-# punched), so the state disk gets back what an agent deletes
+# noinit_itable: no background zeroing of the image's inode tables
 REPAIR_ROOM_BYTES = 64 << 20   # free space on the state disk before a disk made read-only by a full one is repaired
-MOUNT_OPTIONS = "loop,nosuid,nodev,noinit_itable,discard"
-# No blocks reserved for root, tables left unwritten: a 10 GB image takes about 4 MB of the state disk until written.
-MKFS = ["mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1"]
+MOUNT_OPTIONS = "loop,nosuid,nodev,noinit_itable"   # no discard: it would punch holes in the image
+# No blocks reserved for root, tables left unwritten: mkfs writes a few MB into the image's reserved space.
+MKFS = ["mkfs.ext4", "-q", "-F", "-m", "0"]
+MKFS_EXTENDED = "lazy_itable_init=1,lazy_journal_init=1,nodiscard"   # nodiscard: mkfs would punch the image's holes back
 MEASURE_BUDGET_S = 1.0
 TOOLS = ("mount", "umount", "mkfs.ext4", "e2fsck", "resize2fs")
 
@@ -109,7 +110,7 @@ class AgentDisk:
             fs = os.statvfs(self.worktree)   # what is not free counts, the filesystem's own structures included
             return max(0, self.quota_bytes - fs.f_bavail * fs.f_frsize), True
         if self.mode == "loop" and self.image.exists():     # not mounted (the lab is stopped): what the image holds
-            return os.stat(self.image).st_blocks * 512, True
+            return _image_used(self.image), True
         return measure(self.worktree, budget_s)
 
     def full_message(self, used: int | None = None) -> str:
@@ -147,6 +148,17 @@ class AgentDisk:
         full = self.over()
         if full is not None:
             raise DiskQuotaExceeded(full)
+
+
+def _image_used(image: Path) -> int:
+    """The bytes an unmounted image's filesystem uses, from its superblock (the image itself is allocated whole)."""
+    head = _run(["dumpe2fs", "-h", str(image)]).stdout if shutil.which("dumpe2fs") else ""
+    fields = dict(line.split(":", 1) for line in head.splitlines() if ":" in line)
+    try:
+        count, free, size = (int(fields[key].strip()) for key in ("Block count", "Free blocks", "Block size"))
+    except (KeyError, ValueError):
+        return os.stat(image).st_blocks * 512
+    return (count - free) * size
 
 
 def measure(folder: Path, budget_s: float = MEASURE_BUDGET_S) -> tuple[int, bool]:
@@ -217,14 +229,27 @@ def _must(argv: list[str], what: str) -> None:
         raise DiskQuotaError(f"{what}: {argv[0]} failed: {(done.stderr or done.stdout).strip()[-300:]}")
 
 
+def _reserve(path: Path, size: int) -> None:
+    """Allocate every byte of the image now. An image with holes takes space from the state disk as its agent
+    writes; while that disk is full, a write into a hole fails under the agent's filesystem, which then loses file
+    contents (chaos seed 1: six agents' git index files came back corrupt) or goes read-only. A quota is a
+    reservation: an agent's disk never competes for the state disk's last bytes."""
+    with open(path, "ab") as out:
+        os.posix_fallocate(out.fileno(), 0, size)
+
+
 def _make_image(disk: AgentDisk, owner: int) -> None:
     disk.image.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(disk.image.parent, 0o700)       # the images are the lab's: no agent reads another's through them
     partial = disk.image.with_suffix(".img.new")
     partial.unlink(missing_ok=True)
-    with open(partial, "wb") as out:
-        out.truncate(disk.quota_bytes)
-    _must([*MKFS, "-E", f"root_owner={owner}:{owner}", str(partial)], f"making {disk.name}'s disk")
+    try:
+        _reserve(partial, disk.quota_bytes)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise DiskQuotaError(f"{disk.name}'s disk of {disk.quota_mb} MB does not fit on the state disk "
+                             f"({exc.strerror}): lower agents.disk_mb, or free space") from None
+    _must([*MKFS, "-E", f"{MKFS_EXTENDED},root_owner={owner}:{owner}", str(partial)], f"making {disk.name}'s disk")
     os.replace(partial, disk.image)
 
 
@@ -281,8 +306,11 @@ def _grow(disk: AgentDisk) -> None:
     """A disk made before agents.disk_mb was raised grows to it (a lowered one keeps its size: shrinking could lose
     what the agent wrote)."""
     _release_loops(disk.image)
-    with open(disk.image, "r+b") as image:
-        image.truncate(disk.quota_bytes)
+    try:
+        _reserve(disk.image, disk.quota_bytes)
+    except OSError as exc:
+        raise DiskQuotaError(f"{disk.name}'s disk cannot grow to {disk.quota_mb} MB on the state disk "
+                             f"({exc.strerror}): lower agents.disk_mb, or free space") from None
     checked = _run(["e2fsck", "-f", "-p", str(disk.image)])
     if checked.returncode > 1:     # 1: errors found and fixed
         raise DiskQuotaError(f"{disk.name}'s disk {disk.image} has errors e2fsck cannot fix by itself: "
@@ -327,9 +355,8 @@ def read_only_in(mountinfo: str, target: str) -> bool:
 
 
 def repair_read_only(disk: AgentDisk) -> None:
-    """An image is a sparse file on the state disk: while that disk is full, a write the agent's filesystem makes
-    into a hole of its image fails, and ext4 then aborts its journal and goes read-only for good. Once the state disk
-    has room again, such a disk is unmounted, checked (e2fsck fixes what the aborted journal left) and mounted
+    """ext4 aborts its journal and goes read-only for good when its device fails a write (an image made before
+    images were allocated whole, with holes, on a state disk that filled). Once the state disk has room again, such a disk is unmounted, checked (e2fsck fixes what the aborted journal left) and mounted
     again. Between tool calls nothing of the agent holds it; while the state disk is still full, StateDiskFull (a
     fault of the lab's: the tool call can be made again)."""
     if not read_only(disk.worktree):
