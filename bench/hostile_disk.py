@@ -103,16 +103,9 @@ def tool_results(state: Path, name: str) -> dict[str, list[dict]]:
 
     db = open_db(state / "lab.db")
     try:
-        rows = events.transcript(db, name, limit=5000)
+        return events.results_by_turn(db, name)
     finally:
         db.conn.close()
-    current, steps = None, {}
-    for row in rows:
-        if row["kind"] == "turn":
-            current = row["summary"]
-        if row["kind"] == "tool_result":
-            steps.setdefault(current, []).append(row["data"])
-    return steps
 
 
 def _first_line(result: dict, limit: int = 150) -> str:

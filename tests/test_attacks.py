@@ -137,16 +137,9 @@ def tool_results(folder, name: str) -> dict[str, dict]:
 
     db = open_db(folder / ".lab" / "lab.db")
     try:
-        rows = events.transcript(db, name, limit=5000)
+        return events.results_by_turn(db, name)
     finally:
         db.conn.close()
-    current, steps = None, {}
-    for row in rows:
-        if row["kind"] == "turn":
-            current = row["summary"]
-        if row["kind"] == "tool_result":
-            steps.setdefault(current, []).append(row["data"])
-    return steps
 
 
 @pytest.fixture(scope="module")

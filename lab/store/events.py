@@ -40,6 +40,18 @@ def transcript(db, agent: str, after_id: int = 0, limit: int | None = 200) -> li
     return [_row(r) for r in reversed(rows)]
 
 
+def results_by_turn(db, agent: str) -> dict[str | None, list[dict]]:
+    """An agent's tool results (their data), grouped under the summary of the turn that made them: what a scripted
+    agent's steps got, step by step."""
+    current, steps = None, {}
+    for row in transcript(db, agent, limit=None):
+        if row["kind"] == "turn":
+            current = row["summary"]
+        if row["kind"] == "tool_result":
+            steps.setdefault(current, []).append(row["data"])
+    return steps
+
+
 def count(db, agent: str) -> int:
     return db.execute("SELECT count(*) FROM events WHERE agent = ?", [agent]).fetchone()[0]
 
