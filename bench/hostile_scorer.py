@@ -18,32 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hostile_disk import SMALL_TESTBED  # noqa: E402  (the small testbed both benches prepare)
+
 ROOT = Path(__file__).resolve().parents[1]
 ATTACKS = 3              # the attacker's submissions, queued before anyone else's
 VICTIMS = ("agent-2", "agent-3")
-SMALL_LAB = """\
-[lab]
-sandbox = "bwrap"
-
-[task]
-seeds = 2
-max_tokens = 64
-
-[task.sizes.rotten_tomatoes]
-teacher = 60
-train = 400
-test = 200
-
-[task.sizes.imdb]
-teacher = 60
-train = 200
-test = 100
-
-[task.sizes.tweets]
-teacher = 60
-train = 200
-test = 100
-
+SMALL_LAB = SMALL_TESTBED.format(sandbox="bwrap") + """
 [scorer]
 seeds = 2
 check_seeds = 1
