@@ -1,12 +1,16 @@
-"""What an agent can cost the others through the scorer: the sleeping-method attack, measured.
+"""What an agent can cost the others through the scorer: the sleeping-method and CPU-burning-method attacks, measured.
 
     python bench/hostile_scorer.py [--workdir DIR]
 
-The attacker submits the worst method for a queue, three times in a row: it answers at once on the first dev seed (so
-it is not rejected there) and sleeps on every other run, using no CPU, to hold its run slots. Two other agents then
-submit the vanilla baseline. Each vanilla submission's time, from its request to its result, is compared with the same
-two submissions on an idle scorer, after one untimed submission that warms the scorer (the goal: within 2 x). The scorer runs in this process on a small testbed that
-`lab init` prepares in the work folder (once, a few minutes), with the lab's default limits (`[scorer] stall_s`).
+Each attacker submits the worst method of its kind three times in a row:
+- the sleeper answers at once on the first dev seed (so it is not rejected there) and sleeps on every other run,
+  using no CPU, to hold its run slots;
+- the burner burns CPU on every run up to just under its CPU-time limit, then answers: it fails nothing and hangs
+  on nothing, so nothing stops it early (`[scorer] run_cpu_s` is 30 s here, so that the bench takes minutes).
+Once the attacker's first submission is being scored, two other agents submit the vanilla baseline. Each vanilla
+submission's time, from its request to its result, is compared with the same two submissions on an idle scorer,
+after one untimed submission that warms the scorer (the goal: within 2 x). The scorer runs in this process on a small
+testbed that `lab init` prepares in the work folder (once, a few minutes), with the lab's default limits otherwise.
 bench/bench_hostile.py imports `measure`.
 """
 from __future__ import annotations
@@ -28,8 +32,13 @@ SMALL_LAB = SMALL_TESTBED.format(sandbox="bwrap") + """
 [scorer]
 seeds = 2
 check_seeds = 1
+run_cpu_s = 30
 """
-SLEEPER = (ROOT / "tests" / "methods" / "sleeper.py").read_text()
+METHODS = ROOT / "tests" / "methods"
+ATTACKERS = {   # agent -> (method, what it does)
+    "agent-1": ("sleeper.py", "sleeping method (answers on dev seed 0, sleeps on every other run)"),
+    "agent-4": ("burner.py", "CPU-burning method (burns 90% of its CPU limit on every run, then answers)"),
+}
 
 
 def prepared_lab(workdir: Path) -> Path:
@@ -42,18 +51,18 @@ def prepared_lab(workdir: Path) -> Path:
     return folder
 
 
-def commit_sleeper(cfg, sandbox) -> str:
-    """The attacker's commit of the sleeping method, published as agents publish theirs."""
+def commit_attack(cfg, sandbox, agent: str, method: str) -> str:
+    """The attacker's commit of its method, published as agents publish theirs."""
     from lab.errors import NotFound
     from lab.sandbox.workspace import Workspace
     from lab.scaffold.repo import research_repo_path
 
-    workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), "agent-1", sandbox)
-    workspace.write("sleeper.py", SLEEPER)
+    workspace = Workspace.ensure(cfg.sandboxes_dir, research_repo_path(cfg.state_dir), agent, sandbox)
+    workspace.write(method, (METHODS / method).read_text())
     env = {f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
-           for what, value in (("NAME", "agent-1"), ("EMAIL", "agent-1@lab"))}
+           for what, value in (("NAME", agent), ("EMAIL", f"{agent}@lab"))}
     try:
-        return workspace.commit("answers on the first dev seed, sleeps on every other run", env=env)
+        return workspace.commit(f"the worst method for a queue: {method}", env=env)
     except NotFound:          # committed by an earlier run of this bench in the same work folder
         return workspace.head()
 
@@ -75,7 +84,7 @@ def timed_submissions(client, submissions: list[tuple[str, str, str]], start_aft
 
 
 def measure(workdir: Path) -> list[dict]:
-    """The sleeping-method attack: what the attacker got, and what it cost the other agents' vanilla submissions."""
+    """Each attack: what the attacker got, and what it cost the other agents' vanilla submissions."""
     from lab import config
     from lab.sandbox import make_sandbox
     from lab.scaffold.repo import open_repo, research_repo_path, root_commit
@@ -88,30 +97,37 @@ def measure(workdir: Path) -> list[dict]:
     cfg = config.load(folder / "lab.toml")
     sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
     vanilla = root_commit(open_repo(research_repo_path(cfg.state_dir)))
-    sleeper = commit_sleeper(cfg, sandbox)
-    service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, progress=False))
-    service.start_in_thread()
-    try:
-        others = ScorerClient(service.url, KeyCredentials(service.key))
-        attacker = ScorerClient(service.url, AgentCredentials("agent-1", token_for(service.key, "agent-1")))
-        victims = [(agent, vanilla, "methods/vanilla.py") for agent in VICTIMS]
-        timed_submissions(others, [("agent-0", vanilla, "methods/vanilla.py")])   # warm: the first pays for caches
-        idle = timed_submissions(others, victims)
-        attacks = [attacker.enqueue("agent-1", sleeper, "sleeper.py")["request"] for _ in range(ATTACKS)]
-        hostile = timed_submissions(others, victims, start_after=("agent-1", attacks[0]))
-        first = attacker.request("agent-1", attacks[0], wait_s=3600)
-        got = first["reason"] if first["state"] == "failed" else f"scored: {first['result']}"
-        held_s = first["finished"] - first["started"]
-    finally:
-        service.stop()
-    waits = ", ".join(f"{agent} {hostile[agent]['s']:.0f} s against {idle[agent]['s']:.0f} s idle "
-                      f"({hostile[agent]['s'] / idle[agent]['s']:.2f} x)" for agent in VICTIMS)
-    worst = max(hostile[agent]["s"] / idle[agent]["s"] for agent in VICTIMS)
-    return [{"attack": f"sleeping method (answers on dev seed 0, sleeps on every other run), {ATTACKS} submissions "
-                       "queued first",
-             "agent_got": f"each submission held the scorer {held_s:.0f} s, then: {got}",
-             "cost": f"others' vanilla submissions took {waits}; worst {worst:.2f} x idle "
-                     f"({'within' if worst <= 2 else 'OVER'} the 2 x goal); stall_s {cfg.scorer.stall_s:g} s"}]
+    victims = [(agent, vanilla, "methods/vanilla.py") for agent in VICTIMS]
+    rows = []
+    for attacker_name, (method, what) in ATTACKERS.items():
+        commit = commit_attack(cfg, sandbox, attacker_name, method)
+        service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, progress=False))
+        service.start_in_thread()
+        try:
+            others = ScorerClient(service.url, KeyCredentials(service.key))
+            attacker = ScorerClient(service.url, AgentCredentials(attacker_name, token_for(service.key, attacker_name)))
+            timed_submissions(others, [("agent-0", vanilla, "methods/vanilla.py")])   # warm: the first pays for caches
+            idle = timed_submissions(others, victims)
+            attacks = [attacker.enqueue(attacker_name, commit, method)["request"] for _ in range(ATTACKS)]
+            hostile = timed_submissions(others, victims, start_after=(attacker_name, attacks[0]))
+            first = attacker.request(attacker_name, attacks[0])
+            if first["state"] in ("done", "failed"):
+                got = first["reason"] if first["state"] == "failed" else f"scored: {first['result']}"
+                got = f"held the scorer {first['finished'] - first['started']:.0f} s, then: {got}"
+            else:
+                got = (f"its first submission was still being scored when the others' were done "
+                       f"({time.time() - first['started']:.0f} s so far)")
+        finally:
+            service.stop()
+        waits = ", ".join(f"{agent} {hostile[agent]['s']:.0f} s against {idle[agent]['s']:.0f} s idle "
+                          f"({hostile[agent]['s'] / idle[agent]['s']:.2f} x)" for agent in VICTIMS)
+        worst = max(hostile[agent]["s"] / idle[agent]["s"] for agent in VICTIMS)
+        rows.append({"attack": f"{what}, {ATTACKS} submissions queued first",
+                     "agent_got": got,
+                     "cost": f"others' vanilla submissions took {waits}; worst {worst:.2f} x idle "
+                             f"({'within' if worst <= 2 else 'OVER'} the 2 x goal); stall_s {cfg.scorer.stall_s:g} s, "
+                             f"run_cpu_s {cfg.scorer.run_cpu_s:g} s, parallel {cfg.scorer.parallel}"})
+    return rows
 
 
 def main() -> None:

@@ -153,7 +153,10 @@ class ScorerSection(Strict, RunLimits):
     memory_mb: int = Field(6144, ge=256, description='Memory limit per method run.')
     max_processes: int = Field(256, ge=8, description='Processes per method run.')
     max_output_mb: float = Field(16, gt=0, description='Largest file a method run may write.')
-    parallel: int = Field(2, ge=1, description='Method runs at once (local engine, CPU).')
+    parallel: int = Field(2, ge=1, description="The scorer's method runs at once (local engine, CPU), shared "
+                          "round-robin by agent; one more for an agent with none going.")
+    submissions_at_once: int = Field(9, ge=1,
+        description='Submissions scored at once, at most one per agent (their runs share the run slots).')
     runs_per_gpu: int = Field(1, ge=1, description='Method runs sharing one GPU at once (each queues for a slot).')
     threads_per_run: int = Field(1, ge=1, description='Threads (and CPUs asked of Ray) per method run.')
     check_seeds: int = Field(2, ge=1,

@@ -221,7 +221,7 @@ def test_runs_share_a_gpu_as_runs_per_gpu_says(lab_dir, tmp_path, cluster):
     view = folder / ".lab" / "data" / "rotten_tomatoes"
     found = engine.run(spec, [MethodJob("rotten_tomatoes", view, seed) for seed in range(4)])
     gpu_node = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("GPU"))
-    assert all(r.ok and r.node == gpu_node for r in found), [(r.node, r.error) for r in found]
+    assert all(r.ok and r.node == gpu_node for r in found), "; ".join(f"{r.node}: {r.error}" for r in found)
     seen = [json.loads(next(ln for ln in r.result.stdout.splitlines() if ln.startswith("ENV "))[4:]) for r in found]
     assert all(s["gpu"] == "0" and s["fraction"] == "0.5" for s in seen), seen
     spans = sorted((s["start"], s["end"]) for s in seen)

@@ -191,6 +191,33 @@ def test_every_process_of_a_run_is_in_its_cgroup_which_goes_with_the_run(tmp_pat
     assert not _processes_of(sandbox.uid)
 
 
+@requires_bwrap
+@as_root
+@needs_cgroups
+def test_runs_of_one_group_share_one_cpu_weight(tmp_path):
+    """Three of the scorer's runs busy on one core: two of agent-1's submissions' and one of agent-2's. Each group
+    weighs the same, so agent-2's one run gets about as much CPU as agent-1's two together, not a third of it; each
+    group's cgroup is inside the scorer's, and goes with its last run."""
+    if "cpu" not in MACHINE.parents:
+        pytest.skip("this machine offers no cgroup CPU control")
+    sandbox = BwrapSandbox(user="scorer")
+    burn = ["/bin/sh", "-c", "touch /out/$0; end=$(($(date +%s) + 5)); while [ $(date +%s) -lt $end ]; do :; done"]
+    runs = []
+    for name, group in (("a1", "agent-1"), ("a2", "agent-1"), ("b", "agent-2")):
+        out = out_bind(tmp_path / name)
+        runs.append(in_background(sandbox, burn[:3] + [name], [out], Limits(timeout_s=60, cpus=(0,), cpu_group=group)))
+    for name in ("a1", "a2", "b"):
+        wait_for_file(tmp_path / name / name)
+    scorer = MACHINE.parents["cpu"] / "scorer"
+    assert len(list((scorer / "agent-1").glob("run-*"))) == 2 and len(list((scorer / "agent-2").glob("run-*"))) == 1
+    for thread, _ in runs:
+        thread.join(timeout=60)
+    used = [got["result"].cpu_used_s for _, got in runs]
+    assert all(u is not None for u in used), used
+    assert used[2] > 0.75 * (used[0] + used[1]), used      # alone in its group: half the core, not a third
+    assert not (scorer / "agent-1").exists() and not (scorer / "agent-2").exists()
+
+
 def _processes_of(uid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

@@ -19,7 +19,7 @@ from lab.sandbox import make_sandbox
 from lab.sandbox.workspace import Workspace
 from lab.scaffold.repo import open_repo, research_repo_path, root_commit
 from lab.scorer.scorer import Scorer
-from lab.scorer import told
+from lab.scorer import engines, told
 from lab.scorer.auth import KeyCredentials
 from lab.scorer.client import ScorerClient, ScorerUnavailable
 from lab.scorer.service import ANNOUNCE_AFTER_S, MAX_INTERRUPTIONS, ScorerService
@@ -35,6 +35,12 @@ with open(a.out, "w") as out:
     for i, r in enumerate(rows):
         out.write(json.dumps({{"id": r["id"], "label": int(i < len(rows) // 2)}}) + "\\n")
 """
+
+BURNER = SLOW_METHOD.format(sleep=0).replace("a = p.parse_args()\n", """a = p.parse_args()
+start = time.process_time()
+while time.process_time() - start < 6:
+    pass
+""")
 
 SERVE = """\
 import sys
@@ -75,7 +81,8 @@ def own_lab(lab_dir, tmp_path_factory):
            "GIT_COMMITTER_EMAIL": "agent-1@lab"}
     workspace.write("slow.py", SLOW_METHOD.format(sleep=3))
     workspace.write("quick.py", SLOW_METHOD.format(sleep=0))
-    commit = workspace.commit("a slow method and a quick one", env=env)
+    workspace.write("burner.py", BURNER)
+    commit = workspace.commit("a slow method, a quick one and one that burns CPU", env=env)
     return folder, cfg, commit
 
 
@@ -231,14 +238,13 @@ def test_submit_answers_at_once_and_the_result_comes_as_a_note_unless_the_agent_
         stored = submissions.request(db, slow["request"])           # in SQLite before the agent heard its id
         assert (stored["agent"], stored["commit_sha"], stored["path"]) == ("agent-1", commit, "slow.py")
         wait_for(lambda: client.request("agent-1", slow["request"])["state"] == "running", 30, what="running")
-        assert client.request("agent-2", quick["request"])["ahead"] == 1
         with pytest.raises(NotFound):                     # another agent's request is not shown
             client.request("agent-2", slow["request"])
         # agent-2 waits for its result in short calls; agent-1 does not look, and gets a note instead
         done = client.request("agent-2", quick["request"], wait_s=240)
         assert done["state"] == "done" and done["result"]["pgr"] is not None and done["result"]["seeds"] == [0, 1]
-        assert submissions.request(db, slow["request"])["state"] == "done"   # scored in the order queued
-        notes = wait_for(lambda: [c for c in commands.history(db, "agent-1") if c["author"] == "scorer"], 30,
+        assert done["started"] - done["created"] < 5      # scored beside agent-1's, not after it
+        notes = wait_for(lambda: [c for c in commands.history(db, "agent-1") if c["author"] == "scorer"], 240,
                          what="a note to agent-1")
         assert f"request {slow['request']} (" in notes[0]["body"] and "is done: submission" in notes[0]["body"]
         assert "public dev PGR" in notes[0]["body"] and "flag ignores_teacher" in notes[0]["body"]   # it ignores it
@@ -246,6 +252,33 @@ def test_submit_answers_at_once_and_the_result_comes_as_a_note_unless_the_agent_
         assert not [c for c in commands.history(db, "agent-2") if c["author"] == "scorer"]
         listed = client.requests("agent-1")
         assert [r["request"] for r in listed] == [slow["request"]] and listed[0]["result"]["submission"]
+    finally:
+        service.stop()
+        db.conn.close()
+
+
+def test_an_agent_whose_runs_are_long_delays_another_by_none_of_them(own_lab):
+    """agent-burn queues two submissions of a method whose every run burns CPU for seconds (legitimately, under its
+    CPU limit), enough to fill every run slot; agent-quick's submission, queued once agent-burn's runs are going,
+    starts at once, gets a slot of its own without waiting for any of agent-burn's runs to end, and is done while
+    agent-burn's first submission is still being scored."""
+    _, cfg, commit = own_lab
+    service = start_service(cfg)
+    client = ScorerClient(service.url, KeyCredentials(service.key), timeout=5)
+    db = open_db(cfg.state_dir / "lab.db")
+    try:
+        burns = [client.enqueue("agent-burn", commit, "burner.py")["request"] for _ in range(2)]
+        wait_for(lambda: engines.shared(cfg).slots.running().get("agent-burn", 0) >= cfg.scorer.parallel, 60,
+                 what="agent-burn's runs holding every slot")
+        queued = client.enqueue("agent-quick", commit, "quick.py")
+        got = wait_for(lambda: engines.shared(cfg).slots.running().get("agent-quick"), 10,
+                       what="agent-quick's first run going")
+        slots = engines.shared(cfg).slots.running()
+        assert got == 1 and slots["agent-burn"] >= cfg.scorer.parallel, slots   # none of agent-burn's ended for it
+        done = client.request("agent-quick", queued["request"], wait_s=300)
+        assert done["state"] == "done", done
+        assert submissions.request(db, burns[0])["state"] == "running"
+        assert submissions.request(db, burns[1])["state"] == "queued"       # one at a time per agent
     finally:
         service.stop()
         db.conn.close()

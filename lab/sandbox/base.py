@@ -46,6 +46,7 @@ class Limits:
     stall_s: float | None = None       # no progress for this long (lab/sandbox/stall.py): hung; None: not watched
     gpu_stall_s: float | None = None   # the same for a run that holds a GPU; None: stall_s
     gpu: str | None = None             # the GPU this run holds (set per run), whose use by the run is progress too
+    cpu_group: str | None = None       # runs of one group share one CPU weight (the scorer's runs: by agent)
 
     @property
     def stall_window_s(self) -> float | None:
@@ -164,7 +165,7 @@ def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str |
                 cancel: threading.Event | None = None, cgroups: Cgroups = Cgroups(), user: str = SCORER) -> RunResult:
     """Start argv in its own process group, inside a cgroup of its own where the machine offers them and
     with rlimits applied; kill all of it at the CPU-time limit, at the timeout or when cancel is set."""
-    cgroup = cgroups.start(user, limits.memory_mb, limits.max_processes)
+    cgroup = cgroups.start(user, limits.memory_mb, limits.max_processes, group=limits.cpu_group)
     nice = None if cgroup and cgroup.controls_cpu else run_nice(user)
     try:
         with tempfile.TemporaryDirectory(prefix="lab-run-") as logs:

@@ -26,6 +26,7 @@ import errno
 import functools
 import itertools
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -70,16 +71,19 @@ class Cgroups:
         names = {"memory": "memory", "pids": "pids", "cpu": "cpu weight", "cpuacct": "cpu time"}
         return f"cgroup v{self.version}: " + ", ".join(names[c] for c in self.controllers)
 
-    def start(self, user: str, memory_mb: int, max_processes: int) -> "RunCgroup | None":
-        """The cgroup of one run, made and limited; None where the machine offers no cgroups."""
+    def start(self, user: str, memory_mb: int, max_processes: int, group: str | None = None) -> "RunCgroup | None":
+        """The cgroup of one run, made and limited; None where the machine offers no cgroups. `group`: the runs
+        that share one CPU weight inside the user's (one agent's submissions among the scorer's runs)."""
         if not self.parents:
             return None
         name = f"run-{os.getpid()}-{next(_runs)}"
+        where = user if group is None else f"{user}/{group_name(group)}"
         for _ in range(MAKE_ATTEMPTS):
-            run = RunCgroup(self.version, {c: p / user / name for c, p in self.parents.items()})
+            run = RunCgroup(self.version, {c: p / where / name for c, p in self.parents.items()},
+                            levels=where.count("/") + 2)
             try:
                 for parent, controllers in self._hierarchies().items():
-                    self._make(parent, user, name, controllers)
+                    self._make(parent, where, name, controllers)
                 run.limit(memory_mb, max_processes)
                 return run
             except (FileNotFoundError, FileExistsError):
@@ -109,15 +113,20 @@ class Cgroups:
     def _weight_file(self) -> str:
         return "cpu.weight" if self.version == 2 else "cpu.shares"
 
-    def _make(self, lab: Path, user: str, name: str, controllers: list[str]) -> None:
+    def _make(self, lab: Path, where: str, name: str, controllers: list[str]) -> None:
+        """lab/<where>/<name>, where `where` is a user or user/group: each level made with the controllers
+        handed down (v2), the scorer's level favoured."""
         self._make_lab(lab, controllers)
-        (lab / user).mkdir(exist_ok=True)
-        if self.version == 2:
-            _write(lab / user / "cgroup.subtree_control", " ".join(f"+{c}" for c in controllers))
-        if "cpu" in controllers and user == SCORER:
-            self._favour(lab / user)
-        _remove_stale(lab / user)
-        (lab / user / name).mkdir()
+        folder = lab
+        for level in where.split("/"):
+            folder = folder / level
+            folder.mkdir(exist_ok=True)
+            if self.version == 2:
+                _write(folder / "cgroup.subtree_control", " ".join(f"+{c}" for c in controllers))
+            if "cpu" in controllers and folder == lab / SCORER:
+                self._favour(folder)
+        _remove_stale(folder)
+        (folder / name).mkdir()
 
     def _favour(self, group: Path) -> None:
         _write(group / self._weight_file, str((100 if self.version == 2 else 1024) * FAVOURED_FACTOR))
@@ -137,6 +146,11 @@ class Cgroups:
         except OSError as exc:
             raise SandboxError(f"cannot move the lab's daemons into {lab / DAEMONS}: {exc}") from exc
         return lab / DAEMONS
+
+
+def group_name(group: str) -> str:
+    """A group as one safe path component."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", group)[:64] or "_"
 
 
 def _remove_stale(user_dir: Path) -> None:
@@ -164,6 +178,7 @@ def _alive(pid: int) -> bool:
 class RunCgroup:
     version: int
     dirs: dict[str, Path]      # controller -> this run's cgroup in that controller's hierarchy
+    levels: int = 2            # the cgroups above it that are the lab's: user (and group), then `lab`
 
     @property
     def bounds_memory(self) -> bool:
@@ -262,7 +277,7 @@ class RunCgroup:
                     if exc.errno != errno.EBUSY or time.monotonic() >= deadline:
                         break
                     time.sleep(0.02)
-            for parent in (path.parent, path.parent.parent):
+            for parent in path.parents[:self.levels]:     # its group, if any, its user's, then lab's: if empty
                 try:
                     parent.rmdir()
                 except OSError:

@@ -62,9 +62,10 @@ class MethodRunner:
 
     def run(self, method_root: Path, entry: str, data_dir: Path, seed: int, dataset: str,
             env: dict[str, str] | None = None, args: tuple[str, ...] = (), keep_predictions: bool = False,
-            cancel: threading.Event | None = None) -> MethodRun:
+            cancel: threading.Event | None = None, cpu_group: str | None = None) -> MethodRun:
         """One sandboxed run on the data folder's test ids; `env` (e.g. the GPU slot's CUDA_VISIBLE_DEVICES) is
-        added to the sandbox's, `args` to the method's command line after the contract's own; `cancel` ends it."""
+        added to the sandbox's, `args` to the method's command line after the contract's own; `cancel` ends it;
+        `cpu_group`: the runs it shares one CPU weight with (Limits.cpu_group)."""
         self.scratch.mkdir(parents=True, exist_ok=True)
         test_ids = view_test_ids(Path(data_dir))
         with tempfile.TemporaryDirectory(prefix="out-", dir=self.scratch) as out:
@@ -76,7 +77,8 @@ class MethodRunner:
                     "--out", f"{inside(output)}/{PREDICTIONS}", "--seed", str(seed), *args]
             gpu = (env or {}).get("CUDA_VISIBLE_DEVICES") or None     # a run on a GPU: its stall rule is the GPU's
             result = self.sandbox.run(argv, [code, data, output, *self.binds], cwd=code,
-                                      limits=replace(self.limits, gpu=gpu), env=dict(env) if env else None,
+                                      limits=replace(self.limits, gpu=gpu, cpu_group=cpu_group),
+                                      env=dict(env) if env else None,
                                       cancel=cancel)
             run = MethodRun(dataset, seed, result)
             run.extra_outputs = sorted(p.name for p in Path(out).iterdir() if p.name != PREDICTIONS)

@@ -156,7 +156,7 @@ class Scorer:
     def spec(self, tree: MethodTree, agent: str = "", user: str | None = None, **extra) -> RunSpec:
         """The runs of one method: in the scorer's sandbox (or `user`'s), under the scorer's limits."""
         owner = " ".join(p for p in (agent, (tree.commit_sha or "")[:8] or tree.entry) if p)
-        return RunSpec(tree.root, tree.entry, user or self.sandbox.user, owner, self.limits,
+        return RunSpec(tree.root, tree.entry, user or self.sandbox.user, owner, self.limits, tenant=agent or "lab",
                        binds=tuple(task_binds(self.cfg)),
                        forbidden=(str(self.cfg.state_dir), str(self.cfg.sandboxes_dir)),
                        gpu=self.cfg.task.kind == "hf", **extra)

@@ -2,10 +2,11 @@
 lab.scorer.protocol's, and what it tells agents is lab.scorer.told's.
 
 Every HTTP call is short: a submission, which can take hours, is stored in SQLite before its id is
-answered, and one worker thread scores the queue a submission at a time (one uses every core the scorer
-has), fairly: round-robin by agent (lab.store.submissions.fair_order), so one agent's many submissions delay
-another's by at most one each. A submission's runs stop at its first hung or failed dev run
-(lab.scorer.scorer), so no method holds the queue for long. When it is done, the agent gets a note in its
+answered. The queue is scored fairly: up to `scorer.submissions_at_once` submissions at once, at most one per
+agent, taken round-robin by agent (lab.store.submissions.fair_order), and their runs share the run slots
+round-robin by agent too, each agent's under one CPU weight (lab.scorer.fair_slots). So one agent's
+submissions, however slow their runs, delay another's by no more than one run's worth. A submission's runs
+stop at its first hung or failed dev run (lab.scorer.scorer), so no method holds its own turn for long. When it is done, the agent gets a note in its
 inbox unless it read the result itself. A request that was running when the scorer's process died is taken up again when the scorer starts
 (or failed, with its reason, after MAX_INTERRUPTIONS such deaths); nothing queued is lost. One scorer
 runs a lab's queue at a time (a lock in the run folder); another one answers HTTP and waits its turn.
@@ -51,7 +52,8 @@ class ScorerService:
         self.leading = threading.Event()      # set once this scorer holds the queue's lock
         self.lock_file = None
         self.threads: list[threading.Thread] = []
-        self.scoring: int | None = None       # the request being scored now
+        self.scoring: dict[int, str] = {}     # the requests being scored now -> their agents
+        self._scoring_lock = threading.Lock()
         self.started = time.time()
         self.run_pool = ThreadPoolExecutor(max(2, cfg.agents.count), thread_name_prefix="agent-run")
         self.heart = heartbeat.Heartbeat(cfg.run_dir / heartbeat.SCORER_QUEUE)   # beaten while this scorer leads
@@ -217,16 +219,33 @@ class ScorerService:
             db.conn.close()
 
     def _score_next(self, db) -> bool:
-        self.wake.clear()     # before looking: a request queued from now on wakes the next wait
-        row = submissions.take_next(db)
-        if row is None:
-            return False
-        self.scoring = row["id"]
-        try:
-            self.score(db, row)
-        finally:
-            self.scoring = None
+        """Start scoring the next request in the fair order whose agent has none being scored, if a place is free;
+        whether one was started."""
+        self.wake.clear()     # before looking: a request queued (or one scored) from now on wakes the next wait
+        with self._scoring_lock:
+            if len(self.scoring) >= self.cfg.scorer.submissions_at_once:
+                return False
+            row = submissions.take_next(db, busy=set(self.scoring.values()))
+            if row is None:
+                return False
+            self.scoring[row["id"]] = row["agent"]
+        # a daemon thread, as the queue's own: a stopping scorer puts it back in the queue and does not wait for it
+        threading.Thread(target=self._score_one, args=(row,), daemon=True, name=f"scoring-{row['id']}").start()
         return True
+
+    def _score_one(self, row: dict) -> None:
+        try:
+            db = open_db(self.db_path)
+            try:
+                self.score(db, row)
+            finally:
+                db.conn.close()
+        except Exception:     # a full disk, a lock held too long: the request stays running, resumed at the next start
+            LOG.error(f"scorer: scoring request {row['id']} failed:\n{traceback.format_exc()}")
+        finally:
+            with self._scoring_lock:
+                self.scoring.pop(row["id"], None)
+            self.wake.set()
 
     def score(self, db, row: dict) -> None:
         """Score one request and record its outcome: done with the agent's result, or failed with the reason. A full
@@ -240,6 +259,8 @@ class ScorerService:
                  submission_id=rejected["id"] if rejected else None)
             return
         except Exception as exc:
+            if self.stopping.is_set():      # cut short by the stop, which put it back in the queue
+                return
             if is_full(exc):    # the submission is recorded whole or not at all: nothing of it is, so again
                 keep(submissions.requeue, db, row["id"], "resumed: the state disk was full while scoring it",
                      interrupted=False)
@@ -373,7 +394,7 @@ class ScorerService:
         self.server.shutdown()
         self.server.server_close()
         self._requeue_current()
-        if self.scoring is None:              # idle threads end at once; a busy one ends with the process
+        if not self.scoring:                  # idle threads end at once; busy ones end with the process
             for thread in self.threads:
                 thread.join(timeout=IDLE_POLL_S)
         self.run_pool.shutdown(wait=False, cancel_futures=True)
@@ -382,11 +403,14 @@ class ScorerService:
             self.lock_file.close()            # releases the queue's lock for the next scorer
 
     def _requeue_current(self) -> None:
-        current = self.scoring
-        if current is None:
+        with self._scoring_lock:
+            current = list(self.scoring)
+        if not current:
             return
         db = open_db(self.db_path)
         try:
-            submissions.requeue(db, current, "resumed: the scorer was stopped while scoring it", interrupted=False)
+            for request_id in current:
+                submissions.requeue(db, request_id, "resumed: the scorer was stopped while scoring it",
+                                    interrupted=False)
         finally:
             db.conn.close()

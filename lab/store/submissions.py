@@ -290,10 +290,12 @@ def fair_order(db) -> list[int]:
     return order
 
 
-def take_next(db) -> dict | None:
-    """The next request in the fair order, marked running in the same transaction; None when the queue is empty."""
+def take_next(db, busy: set[str] = frozenset()) -> dict | None:
+    """The next request in the fair order of an agent not in `busy` (those with one being scored), marked running
+    in the same transaction; None when there is none."""
     with transaction(db):
-        order = fair_order(db)
+        agents = dict(db.execute("SELECT id, agent FROM submission_queue WHERE state = ?", [QUEUED]))
+        order = [rid for rid in fair_order(db) if agents[rid] not in busy]
         if not order:
             return None
         db.execute("UPDATE submission_queue SET state = ?, started = ? WHERE id = ?", [RUNNING, time.time(), order[0]])

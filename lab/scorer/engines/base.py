@@ -26,6 +26,7 @@ class RunSpec:
     user: str                           # whose sandbox and uid: "scorer" or an agent's name
     owner: str                          # how queues name the batch (agent and commit)
     limits: Limits
+    tenant: str = "lab"                 # whose share of the scorer it uses: the agent, or the lab's own
     binds: tuple[Bind, ...] = ()        # read-only folders every run sees at their own paths (hf models)
     forbidden: tuple[str, ...] = ()     # the lab's folders whose denials are violations
     keep_predictions: bool = False      # the predictions file comes back too (an agent's `run`)

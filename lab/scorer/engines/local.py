@@ -1,4 +1,5 @@
-"""The local engine: method runs on this machine, `parallel` at a time, each holding a slot of the GPU queue
+"""The local engine: method runs on this machine. The scorer's runs go `parallel` at a time, shared round-robin by
+tenant (lab/scorer/fair_slots.py), each tenant's under one CPU weight. Each run holds a slot of the GPU queue
 (lab/scorer/gpus.py) where the machine has GPUs, so that the scorer's runs and the agents' `run`s share one
 first-come-first-served queue and never oversubscribe a GPU."""
 from __future__ import annotations
@@ -7,11 +8,14 @@ import os
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
 from lab.sandbox import Sandbox, make_sandbox
+from lab.sandbox.users import SCORER
 from lab.scorer import gpus
+from lab.scorer.fair_slots import FairSlots
 from lab.scorer.engines.base import CLUSTER_FILE, TICK_S, Done, MethodJob, RunSpec, StopOn, Tick, Tracker
 from lab.scorer.runner import MethodRun, MethodRunner
 
@@ -25,6 +29,7 @@ class LocalEngine:
                  run_dir: Path | None = None):
         self.gpus, self.scratch, self.parallel, self.sandbox_kind = scheduler, Path(scratch), parallel, sandbox_kind
         self.tracker = Tracker("local", Path(run_dir) / CLUSTER_FILE if run_dir else None)
+        self.slots = FairSlots(parallel)
         self._sandboxes: dict[str, Sandbox] = {}
         self._lock = threading.Lock()
 
@@ -51,13 +56,13 @@ class LocalEngine:
             if stop.is_set():
                 self._change(queued=-1)
                 return None
-            with self.gpus.slot(label) as env:
+            with self._share(spec), self.gpus.slot(label) as env:
                 self._change(queued=-1, start=label)
                 try:
                     if stop.is_set():
                         return None
                     run = runner.run(spec.root, spec.entry, job.view, job.seed, job.label, env=env, args=job.args,
-                                     keep_predictions=spec.keep_predictions, cancel=stop)
+                                     keep_predictions=spec.keep_predictions, cancel=stop, cpu_group=spec.tenant)
                 finally:
                     self._change(end=label)
             if stop_on is not None and not stop.is_set() and stop_on(run):
@@ -83,6 +88,11 @@ class LocalEngine:
         finally:
             self._change(force=True)
         return runs
+
+    def _share(self, spec: RunSpec):
+        """The scorer's runs take a fair run slot (lab/scorer/fair_slots.py); an agent's own `run`s, in its
+        sandbox under its own low CPU weight, take none."""
+        return self.slots.slot(spec.tenant) if spec.user == SCORER else nullcontext()
 
     def call_here(self, fn: Callable[..., Any], *args: Any, gpu: bool = False) -> Any:
         return fn(*args)     # this machine is here; `lab init` runs before anything else holds its GPUs

@@ -111,7 +111,7 @@ def run_on_node(spec: RunSpec, code: CodeArchive | None, manifest: Manifest | No
         runner = MethodRunner(sandbox, spec.limits, cache.root / "runs", python=sys.executable,
                               binds=list(spec.binds), forbidden=[Path(p) for p in spec.forbidden])
         run = runner.run(root, spec.entry, view, job.seed, job.label, env=env or None, args=job.args,
-                         keep_predictions=spec.keep_predictions)
+                         keep_predictions=spec.keep_predictions, cpu_group=spec.tenant)
     finally:
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 import threading
 import time
@@ -69,6 +70,16 @@ def unauthenticated_warning(address: str, token_in_use: bool) -> str | None:
         return None
     return (f"warning: the Ray cluster at {address} runs without token authentication: anyone who reaches its ports "
             "can run code on every node; set RAY_AUTH_MODE=token on every node and for the lab (docs/cluster.md)")
+
+
+def _where(traceback_text: str | None) -> str:
+    """' at FILE:LINE in FUNCTION' of a remote traceback's innermost frame, so that a failure on a node can be told
+    from another without the node's logs; '' where the traceback names no frame."""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)', traceback_text or "")
+    if not frames:
+        return ""
+    path, line, function = frames[-1]
+    return f" at {Path(path).name}:{line} in {function}"
 
 
 def _to_stderr(line: str) -> None:
@@ -193,7 +204,8 @@ class RayEngine:
             return self.ray.get(ref)
         except exceptions.RayTaskError as exc:      # the lab's own code failed on the node (e.g. no bwrap there)
             cause = exc.cause if exc.cause is not None else exc
-            why = f"the run failed on its node: {type(cause).__name__}: {str(cause).strip().splitlines()[-1][:300]}"
+            why = (f"the run failed on its node{_where(exc.traceback_str)}: {type(cause).__name__}: "
+                   f"{str(cause).strip().splitlines()[-1][:300]}")
         except exceptions.RayError as exc:          # the node or worker died past every retry, or Ray failed
             why = f"the cluster lost this run after {self.max_retries + 1} attempts: {type(exc).__name__}"
         result = RunResult(returncode=None, timed_out=False, duration_s=0.0, stderr=why)
