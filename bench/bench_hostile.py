@@ -7,8 +7,9 @@ its own, and reports per attack what the attacking agent got and what it cost th
 - git (bench/hostile_git.py): a compression bomb committed and published; the time and peak memory of `lab log`,
   `lab show`, the TUI's agent screen and `lab report` against a research repository that holds one;
 - disk (bench/hostile_disk.py): an agent writing past its disk quota, and publishing then resetting large commits;
-- scorer (bench/hostile_scorer.py): a method that answers fast once and then only sleeps, submitted while other agents
-  submit vanilla; how long their submissions waited against an idle scorer.
+- scorer (bench/hostile_scorer.py): a method that answers fast once and then only sleeps, and one that burns its CPU
+  limit on every run, each submitted while other agents submit vanilla; how long their submissions took against an
+  idle scorer.
 """
 from __future__ import annotations
 

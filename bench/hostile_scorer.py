@@ -9,17 +9,20 @@ Each attacker submits the worst method of its kind three times in a row:
   on nothing, so nothing stops it early (`[scorer] run_cpu_s` is 30 s here, so that the bench takes minutes).
 Once the attacker's first submission is being scored, two other agents submit the vanilla baseline. Each vanilla
 submission's time, from its request to its result, is compared with the same two submissions on an idle scorer,
-after one untimed submission that warms the scorer (the goal: within 2 x). The scorer runs in this process on a small
+after one untimed submission that warms the scorer (the goal: within 2 x). The scorer runs in a process of its own, as `lab start` runs it, on a small
 testbed that `lab init` prepares in the work folder (once, a few minutes), with the lab's default limits otherwise.
 bench/bench_hostile.py imports `measure`.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -67,6 +70,20 @@ def commit_attack(cfg, sandbox, agent: str, method: str) -> str:
         return workspace.head()
 
 
+def forget_requests(cfg, agent: str) -> None:
+    """Take an agent's unfinished requests out of the queue (a stopped scorer puts its running ones back)."""
+    from lab.store import open_db, submissions
+    from lab.store.db import transaction
+
+    db = open_db(cfg.state_dir / "lab.db")
+    try:
+        with transaction(db):
+            db.execute("DELETE FROM submission_queue WHERE agent = ? AND state IN (?, ?)",
+                       [agent, submissions.QUEUED, submissions.RUNNING])
+    finally:
+        db.conn.close()
+
+
 def timed_submissions(client, submissions: list[tuple[str, str, str]], start_after=None) -> dict[str, dict]:
     """Queue each (agent, commit, path) at once, then wait for all: each one's outcome and seconds from its request
     to its result. `start_after`: a request to see running before the others are queued."""
@@ -83,29 +100,53 @@ def timed_submissions(client, submissions: list[tuple[str, str, str]], start_aft
     return outcomes
 
 
+SERVE = """\
+import sys
+from lab import config
+from lab.sandbox import make_sandbox
+from lab.scorer.scorer import Scorer
+from lab.scorer.service import ScorerService
+cfg = config.load(sys.argv[1])
+sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
+service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, progress=False))
+print(service.url, flush=True)
+service.serve_forever()
+"""
+
+
+@contextmanager
+def scorer_process(folder: Path):
+    """The lab's scorer service in a process of its own, as `lab start` runs it: its URL; killed, with every run it
+    started, at the end."""
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(folder / "lab.toml")], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        yield proc.stdout.readline().strip()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def measure(workdir: Path) -> list[dict]:
     """Each attack: what the attacker got, and what it cost the other agents' vanilla submissions."""
     from lab import config
     from lab.sandbox import make_sandbox
     from lab.scaffold.repo import open_repo, research_repo_path, root_commit
-    from lab.scorer.auth import AgentCredentials, KeyCredentials, token_for
+    from lab.scorer.auth import AgentCredentials, KeyCredentials, load_or_make_key, token_for
     from lab.scorer.client import ScorerClient
-    from lab.scorer.scorer import Scorer
-    from lab.scorer.service import ScorerService
 
     folder = prepared_lab(workdir)
     cfg = config.load(folder / "lab.toml")
     sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
     vanilla = root_commit(open_repo(research_repo_path(cfg.state_dir)))
     victims = [(agent, vanilla, "methods/vanilla.py") for agent in VICTIMS]
+    key = load_or_make_key(cfg.state_dir)
     rows = []
     for attacker_name, (method, what) in ATTACKERS.items():
         commit = commit_attack(cfg, sandbox, attacker_name, method)
-        service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, progress=False))
-        service.start_in_thread()
-        try:
-            others = ScorerClient(service.url, KeyCredentials(service.key))
-            attacker = ScorerClient(service.url, AgentCredentials(attacker_name, token_for(service.key, attacker_name)))
+        with scorer_process(folder) as url:
+            others = ScorerClient(url, KeyCredentials(key))
+            attacker = ScorerClient(url, AgentCredentials(attacker_name, token_for(key, attacker_name)))
             timed_submissions(others, [("agent-0", vanilla, "methods/vanilla.py")])   # warm: the first pays for caches
             idle = timed_submissions(others, victims)
             attacks = [attacker.enqueue(attacker_name, commit, method)["request"] for _ in range(ATTACKS)]
@@ -117,8 +158,7 @@ def measure(workdir: Path) -> list[dict]:
             else:
                 got = (f"its first submission was still being scored when the others' were done "
                        f"({time.time() - first['started']:.0f} s so far)")
-        finally:
-            service.stop()
+        forget_requests(cfg, attacker_name)     # the next attack starts on a queue without this one's
         waits = ", ".join(f"{agent} {hostile[agent]['s']:.0f} s against {idle[agent]['s']:.0f} s idle "
                           f"({hostile[agent]['s'] / idle[agent]['s']:.2f} x)" for agent in VICTIMS)
         worst = max(hostile[agent]["s"] / idle[agent]["s"] for agent in VICTIMS)

@@ -58,9 +58,12 @@ class FairSlots:
         if self._waiting[tenant][0] != ticket:
             return False                                 # a tenant's own runs go in the order it asked
         going = sum(self._running.values())
-        if not self._running.get(tenant) and going < self.capacity + self.spare:
-            return True
-        if going >= self.capacity:
-            return False
-        turn = min(self._waiting, key=lambda t: (self._running.get(t, 0), self._served.get(t, -1)))
-        return turn == tenant
+        if going < self.capacity:
+            return self._turn(self._waiting) == tenant
+        if going < self.capacity + self.spare and not self._running.get(tenant):
+            return self._turn([t for t in self._waiting if not self._running.get(t)]) == tenant
+        return False
+
+    def _turn(self, tenants) -> str:
+        """Whose turn it is among these: the fewest runs going, then served least recently."""
+        return min(tenants, key=lambda t: (self._running.get(t, 0), self._served.get(t, -1)))
