@@ -1,17 +1,21 @@
 """The lab's TUI: watch every agent live, read their work, review flags, and steer, from one terminal.
 
 Reads go through `Source` in a thread of their own once a second; the active screen gets plain data to show.
-Actions go through the core's `Steering` (the same as the command line's) in worker threads too, so a
-busy database never freezes the screen. Quitting the TUI leaves the lab running.
+A screen asks for an action by posting one of its messages (`ForumScreen.Vote`, `AgentKeys.Pause`...); the app
+handles each with `@on`, through the core's `Steering` (the same as the command line's) in worker threads too, so
+a busy database never freezes the screen. The agent screen, help and the dialogs import when first opened, as they
+would cost the first frame. Quitting the TUI leaves the lab running.
 """
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from textual import on
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -21,24 +25,12 @@ from lab.errors import LabError
 from lab.inert import inert
 from lab.store import open_db
 from lab.tui.palette import LabCommands
+from lab.tui.screens.agent_keys import AGENT_BINDINGS, AgentKeys
 from lab.tui.screens.dashboard import DashboardScreen
+from lab.tui.screens.forum import ForumScreen
 from lab.tui.screens.live import LiveScreen
+from lab.tui.screens.review import ReviewScreen
 from lab.tui.source import Dashboard, Source
-
-DONE = {
-    "message": lambda targets, *_: f"message waiting for {_who(targets)}; read at the next step",
-    "pause": lambda targets, *_: f"pause sent to {_who(targets)}",
-    "resume": lambda targets, *_: f"resume sent to {_who(targets)}",
-    "restart": lambda name: f"{name} is restarting",
-    "stop_agent": lambda name: f"{name} is stopping",
-    "start_agent": lambda name: f"{name} is starting",
-    "disqualify": lambda sid, reason: f"submission {sid} disqualified",
-    "clear_flag": lambda fid, reason: f"flag {fid} cleared",
-    "post": lambda title, body: "posted to the forum",
-    "comment": lambda post_id, body: f"commented on #{post_id}",
-    "vote": lambda post_id, value: f"voted {value:+d} on #{post_id}",
-}
-
 
 T = TypeVar("T")
 
@@ -71,35 +63,19 @@ async def in_daemon_thread(read: Callable[[], T]) -> T:
     return value
 
 
+def _targets(agent: str | None) -> list[str] | None:
+    return [agent] if agent else None
+
+
 def _who(targets: list[str] | None) -> str:
     return "every agent" if not targets or len(targets) > 3 else ", ".join(targets)
-
-
-# The screens past the dashboard import when first opened: their Markdown and syntax highlighting would cost the
-# first frame about a quarter of a second.
-def _forum_screen():
-    from lab.tui.screens.forum import ForumScreen
-
-    return ForumScreen()
-
-
-def _review_screen():
-    from lab.tui.screens.review import ReviewScreen
-
-    return ReviewScreen()
-
-
-def _dialogs():
-    from lab.tui.screens import dialogs
-
-    return dialogs
 
 
 class LabApp(App):
     CSS_PATH = "lab.tcss"
     TITLE = "lab"
     COMMANDS = App.COMMANDS | {LabCommands}
-    MODES = {"dashboard": DashboardScreen, "forum": _forum_screen, "review": _review_screen}
+    MODES = {"dashboard": DashboardScreen, "forum": ForumScreen, "review": ReviewScreen}
     DEFAULT_MODE = "dashboard"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
@@ -182,75 +158,117 @@ class LabApp(App):
 
     def open_thread(self, post_id: int) -> None:
         self.switch_mode("forum")
-        self.screen.open_thread(post_id)
+        if isinstance(self.screen, ForumScreen):
+            self.screen.open_thread(post_id)
 
     def open_review(self, submission_id: int) -> None:
         self.switch_mode("review")
-        self.screen.select(submission_id)
+        if isinstance(self.screen, ReviewScreen):
+            self.screen.select(submission_id)
+
+    @on(LiveScreen.OpenAgent)
+    def _open_agent_asked(self, asked: LiveScreen.OpenAgent) -> None:
+        self.open_agent(asked.agent)
+
+    @on(LiveScreen.OpenThread)
+    def _open_thread_asked(self, asked: LiveScreen.OpenThread) -> None:
+        self.open_thread(asked.post_id)
+
+    @on(LiveScreen.OpenReview)
+    def _open_review_asked(self, asked: LiveScreen.OpenReview) -> None:
+        self.open_review(asked.submission_id)
 
     def action_help(self) -> None:
         from lab.tui.screens.agent import AgentScreen
-        from lab.tui.screens.agent_keys import AGENT_BINDINGS
-        from lab.tui.screens.forum import ForumScreen
         from lab.tui.screens.help import HelpScreen
-        from lab.tui.screens.review import ReviewScreen
 
         self.push_screen(HelpScreen([("everywhere", self.BINDINGS), ("agents (dashboard and agent screen)",
                                                                        AGENT_BINDINGS),
                                       ("dashboard", DashboardScreen.BINDINGS), ("agent screen", AgentScreen.BINDINGS),
                                       ("forum", ForumScreen.BINDINGS), ("review", ReviewScreen.BINDINGS)]))
 
-    # ---- steering: the core's Steering, in a worker thread, each outcome a notification -----------
-    def steer(self, kind: str, *args, then=None) -> None:
-        """Do a Steering action off the UI thread; `then(result)` runs on the UI thread after it succeeds."""
+    # ---- steering: each message a screen posts, done by the core's Steering in a worker thread --------
+    def _steer(self, act: Callable[[], T], done: str, failed: str, then: Callable[[T], None] | None = None) -> None:
+        """`act()` off the UI thread; then say `done` and run `then(result)` on the UI thread, or say why it failed
+        under the title `failed`."""
         def work() -> None:
             with self._steer_lock:
                 try:
-                    result = getattr(self.steering, kind)(*args)
+                    result = act()
                 except LabError as exc:
-                    self.call_from_thread(self.notify, inert(str(exc)), title=f"{kind.replace('_', ' ')} failed",
-                                          severity="error", markup=False)
+                    self.call_from_thread(self.notify, inert(str(exc)), title=failed, severity="error", markup=False)
                     return
-            self.call_from_thread(self.notify, DONE[kind](*args))
+            self.call_from_thread(self.notify, done)
             if then is not None:
                 self.call_from_thread(then, result)
             self.call_from_thread(self.poll_now)
 
         self.run_worker(work, thread=True, group="steer")
 
-    def confirm_then(self, question: str, kind: str, *args) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.steer(kind, *args)
+    @on(AgentKeys.SendMessage)
+    def _send_message(self, asked: AgentKeys.SendMessage) -> None:
+        targets = _targets(asked.agent)
+        self._steer(partial(self.steering.message, targets, asked.text),
+                    f"message waiting for {_who(targets)}; read at the next step", "message failed")
 
-        self.push_screen(_dialogs().ConfirmScreen(question), answered)
+    @on(AgentKeys.Pause)
+    def _pause(self, asked: AgentKeys.Pause) -> None:
+        targets = _targets(asked.agent)
+        self._steer(partial(self.steering.pause, targets), f"pause sent to {_who(targets)}", "pause failed")
 
-    def ask_message(self, name: str | None) -> None:
-        who = name or "every agent"
-        self.push_screen(_dialogs().PromptScreen(f"Message to {who} (read at its next step)", "what to tell them"),
-                         lambda got: got and self.steer("message", [name] if name else None, got["text"]))
+    @on(AgentKeys.Resume)
+    def _resume(self, asked: AgentKeys.Resume) -> None:
+        targets = _targets(asked.agent)
+        self._steer(partial(self.steering.resume, targets), f"resume sent to {_who(targets)}", "resume failed")
+
+    @on(AgentKeys.Restart)
+    def _restart(self, asked: AgentKeys.Restart) -> None:
+        self._steer(partial(self.steering.restart, asked.agent), f"{asked.agent} is restarting", "restart failed")
+
+    @on(AgentKeys.StopAgent)
+    def _stop_agent(self, asked: AgentKeys.StopAgent) -> None:
+        self._steer(partial(self.steering.stop_agent, asked.agent), f"{asked.agent} is stopping", "stop agent failed")
+
+    @on(AgentKeys.StartAgent)
+    def _start_agent(self, asked: AgentKeys.StartAgent) -> None:
+        self._steer(partial(self.steering.start_agent, asked.agent), f"{asked.agent} is starting",
+                    "start agent failed")
+
+    @on(ReviewScreen.Disqualify)
+    def _disqualify(self, asked: ReviewScreen.Disqualify) -> None:
+        self._steer(partial(self.steering.disqualify, asked.submission_id, asked.reason),
+                    f"submission {asked.submission_id} disqualified", "disqualify failed")
+
+    @on(ReviewScreen.ClearFlag)
+    def _clear_flag(self, asked: ReviewScreen.ClearFlag) -> None:
+        self._steer(partial(self.steering.clear_flag, asked.flag_id, asked.reason), f"flag {asked.flag_id} cleared",
+                    "clear flag failed")
+
+    @on(ForumScreen.Post)
+    def _post(self, asked: ForumScreen.Post) -> None:
+        self._steer(partial(self.steering.post, asked.title, asked.body), "posted to the forum", "post failed",
+                    then=self.open_thread)
+
+    @on(ForumScreen.Comment)
+    def _comment(self, asked: ForumScreen.Comment) -> None:
+        self._steer(partial(self.steering.comment, asked.post_id, asked.body), f"commented on #{asked.post_id}",
+                    "comment failed")
+
+    @on(ForumScreen.Vote)
+    def _vote(self, asked: ForumScreen.Vote) -> None:
+        self._steer(partial(self.steering.vote, asked.post_id, asked.value),
+                    f"voted {asked.value:+d} on #{asked.post_id}", "vote failed")
 
     def action_message_all(self) -> None:
-        self.ask_message(None)
+        from lab.tui.screens.dialogs import message_prompt
 
-    def ask_post(self) -> None:
-        self.push_screen(_dialogs().PostScreen(),
-                         lambda got: got and self.steer("post", got["title"], got["body"], then=self.open_thread))
+        def answered(got: dict | None) -> None:
+            if got:
+                self.post_message(AgentKeys.SendMessage(None, got["text"]))
 
-    def ask_comment(self, post_id: int) -> None:
-        self.push_screen(_dialogs().PromptScreen(f"Comment on #{post_id}, as the person", "your comment"),
-                         lambda got: got and self.steer("comment", post_id, got["text"]))
+        self.push_screen(message_prompt(None), answered)
 
-    def ask_disqualify(self, submission_id: int) -> None:
-        self.push_screen(_dialogs().PromptScreen(f"Disqualify submission {submission_id}: why? (it leaves the "
-                                                 "leaderboard, kept with the reason)", "the reason"),
-                         lambda got: got and self.steer("disqualify", submission_id, got["text"]))
-
-    def ask_clear_flag(self, submission_id: int, flags: list[tuple[str, str]]) -> None:
-        self.push_screen(_dialogs().PromptScreen(f"Clear a flag of submission {submission_id}: which, and why?",
-                                                 "the reason", choices=flags),
-                         lambda got: got and self.steer("clear_flag", int(got["choice"]), got["text"]))
-
+    # ---- the whole lab -----------------------------------------------------------------------------
     def action_start_lab(self) -> None:
         def work() -> None:
             from lab.sandbox import make_sandbox
@@ -271,6 +289,8 @@ class LabApp(App):
         self.run_worker(work, thread=True, group="lab")
 
     def action_stop_lab(self) -> None:
+        from lab.tui.screens.dialogs import ConfirmScreen
+
         def answered(yes: bool | None) -> None:
             if not yes:
                 return
@@ -286,7 +306,7 @@ class LabApp(App):
 
         question = ("Stop the whole lab? Every agent's running tool call is stopped after the grace period; "
                     "`lab start` or S resumes them.")
-        self.push_screen(_dialogs().ConfirmScreen(question, "Stop the lab"), answered)
+        self.push_screen(ConfirmScreen(question, "Stop the lab"), answered)
 
 
 def run_tui(cfg, config_path: str | Path = "lab.toml", refresh_s: float = 1.0) -> None:

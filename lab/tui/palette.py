@@ -2,20 +2,26 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Provider
+
+from lab.tui.screens.agent_keys import AgentKeys
+
+if TYPE_CHECKING:
+    from lab.tui.app import LabApp
 
 
 class LabCommands(Provider):
     def _commands(self) -> list[tuple[str, object, str]]:
-        app = self.app
+        app = cast("LabApp", self.app)
         found = [
             ("Dashboard", partial(app.switch_mode, "dashboard"), "agents, leaderboard, chart, posts, load"),
             ("Forum", partial(app.switch_mode, "forum"), "threads, search, post as the person"),
             ("Review flagged submissions", partial(app.switch_mode, "review"), "evidence, diffs, disqualify"),
             ("Message every agent", app.action_message_all, "each reads it at its next step"),
-            ("Pause every agent", partial(app.steer, "pause", None), "at their next step"),
-            ("Resume every agent", partial(app.steer, "resume", None), ""),
+            ("Pause every agent", lambda: app.post_message(AgentKeys.Pause(None)), "at their next step"),
+            ("Resume every agent", lambda: app.post_message(AgentKeys.Resume(None)), ""),
             ("Start the lab", app.action_start_lab, "the supervisor, the scorer and every agent"),
             ("Stop the lab", app.action_stop_lab, "asks first"),
             ("Help: keys", app.action_help, "every binding"),

@@ -11,7 +11,6 @@ from textual.widgets import DataTable, Footer, Header, Markdown, RichLog, Static
 from lab.inert import inert_line
 from lab.tui import format as fmt
 from lab.tui.screens.agent_keys import AGENT_BINDINGS, AgentKeys
-from lab.tui.screens.live import LiveScreen
 from lab.tui.source import AgentView
 from lab.tui.widgets.synced_table import SyncedTable
 
@@ -26,7 +25,7 @@ def event_line(event: dict) -> Text:
     return line
 
 
-class AgentScreen(AgentKeys, LiveScreen):
+class AgentScreen(AgentKeys):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back"), Binding("1", "tab('transcript')", "Transcript"),
                 Binding("2", "tab('notebook')", "Notebook"), Binding("3", "tab('commits')", "Commits"),
                 Binding("4", "tab('submissions')", "Submissions"), *AGENT_BINDINGS]
@@ -71,7 +70,7 @@ class AgentScreen(AgentKeys, LiveScreen):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.active_tab = event.pane.id
-        self.app.poll_now()
+        self.lab_app.poll_now()
 
     def fetch(self, source) -> tuple[AgentView, list | None]:
         view = source.agent(self.agent_name, self.last_event)
@@ -121,7 +120,7 @@ class AgentScreen(AgentKeys, LiveScreen):
 
     def show_commit(self, sha: str) -> None:
         self.shown_commit = sha
-        source = self.app.source
+        source = self.lab_app.source
 
         def load() -> None:
             self.app.call_from_thread(self._show_diff, source.show_commit(sha))

@@ -7,7 +7,6 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Footer, Header, Label
 
 from lab.tui.screens.agent_keys import AGENT_BINDINGS, AgentKeys
-from lab.tui.screens.live import LiveScreen
 from lab.tui.source import Dashboard
 from lab.tui.widgets.agents_table import AgentsTable
 from lab.tui.widgets.leaderboard import Leaderboard
@@ -16,12 +15,12 @@ from lab.tui.widgets.pgr_chart import PgrChart
 from lab.tui.widgets.posts import PostsTable
 
 
-class DashboardScreen(AgentKeys, LiveScreen):
+class DashboardScreen(AgentKeys):
     BINDINGS = [Binding("enter", "open", "Open", show=False), Binding("g", "toggle_chart", "Chart: agents/lab"),
                 *AGENT_BINDINGS]
 
     def compose(self) -> ComposeResult:
-        cfg = self.app.cfg
+        cfg = self.lab_app.cfg
         yield Header()
         yield LoadLine(id="load")
         with Vertical(id="agents-pane", classes="pane"):
@@ -61,16 +60,16 @@ class DashboardScreen(AgentKeys, LiveScreen):
 
     def action_toggle_chart(self) -> None:
         self.query_one(PgrChart).toggle_agents()
-        self.app.poll_now()
+        self.lab_app.poll_now()
 
     def action_open(self, table: DataTable | None = None) -> None:
         focused = table or self.focused
         if isinstance(focused, AgentsTable) and focused.selected_key:
-            self.app.open_agent(focused.selected_key)
+            self.post_message(self.OpenAgent(focused.selected_key))
         elif isinstance(focused, Leaderboard) and focused.selected_key:
-            self.app.open_review(int(focused.selected_key))
+            self.post_message(self.OpenReview(int(focused.selected_key)))
         elif isinstance(focused, PostsTable) and focused.selected_key:
-            self.app.open_thread(int(focused.selected_key))
+            self.post_message(self.OpenThread(int(focused.selected_key)))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -64,6 +64,11 @@ class PromptScreen(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
+def message_prompt(agent: str | None) -> PromptScreen:
+    """What to tell `agent` (None: every agent)."""
+    return PromptScreen(f"Message to {agent or 'every agent'} (read at its next step)", "what to tell them")
+
+
 class PostScreen(ModalScreen[dict | None]):
     """A forum post as the person: a title and a body; ctrl+s posts, escape cancels."""
     BINDINGS = [Binding("ctrl+s", "send", "Post"), Binding("escape", "cancel", "Cancel")]

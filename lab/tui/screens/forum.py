@@ -1,11 +1,16 @@
-"""The forum: threads newest first (or a full-text search), one thread with its comments, posting as the person."""
+"""The forum: threads newest first (or a full-text search), one thread with its comments, posting as the person.
+
+The app imports this module at its start, for the messages below; Markdown and the dialogs import when first used,
+as they would cost the dashboard's first frame.
+"""
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Input, Markdown
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header, Input
 
 from lab.tui import format as fmt
 from lab.tui.screens.live import LiveScreen
@@ -32,12 +37,32 @@ class ForumScreen(LiveScreen):
                 Binding("n", "new_post", "New post"), Binding("c", "comment", "Comment"),
                 Binding("plus,equals_sign", "vote(1)", "Vote +1"), Binding("minus", "vote(-1)", "Vote -1")]
 
+    class Post(Message):
+        """Post to the forum as the person, then open the post."""
+        def __init__(self, title: str, body: str) -> None:
+            super().__init__()
+            self.title, self.body = title, body
+
+    class Comment(Message):
+        """Comment on post `post_id` as the person."""
+        def __init__(self, post_id: int, body: str) -> None:
+            super().__init__()
+            self.post_id, self.body = post_id, body
+
+    class Vote(Message):
+        """Vote `value` (+1 or -1) on post `post_id` as the person."""
+        def __init__(self, post_id: int, value: int) -> None:
+            super().__init__()
+            self.post_id, self.value = post_id, value
+
     def __init__(self):
         super().__init__()
         self.query_text: str | None = None
         self.open_post: int | None = None
 
     def compose(self) -> ComposeResult:
+        from textual.widgets import Markdown
+
         yield Header()
         yield Input(placeholder="/ to search the forum (full text; escape clears)", id="search")
         with Horizontal(id="forum-body"):
@@ -69,6 +94,8 @@ class ForumScreen(LiveScreen):
         pane.border_title = Text(f"search: {view.query}") if view.query else "threads, newest first"
         pane.border_subtitle = Text(view.error) if view.error else f"{len(view.posts)} shown"
         if thread is not None:
+            from textual.widgets import Markdown
+
             text = thread_markdown(thread)
             markdown = self.query_one("#thread", Markdown)
             if getattr(markdown, "_lab_text", None) != text and markdown.is_mounted:   # see AgentScreen.show
@@ -76,18 +103,18 @@ class ForumScreen(LiveScreen):
                 markdown.update(text)
         if self.open_post is None and view.posts:
             self.open_post = view.posts[0]["id"]
-            self.app.poll_now()
+            self.lab_app.poll_now()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key and event.row_key.value and int(event.row_key.value) != self.open_post:
             self.open_post = int(event.row_key.value)
-            self.app.poll_now()
+            self.lab_app.poll_now()
 
     def open_thread(self, post_id: int) -> None:
         self.open_post = post_id
         for table in self.query(PostsTable):    # none yet if the screen is still composing
             table.select_key(str(post_id))
-        self.app.poll_now()
+        self.lab_app.poll_now()
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -96,7 +123,7 @@ class ForumScreen(LiveScreen):
         self.query_text = event.value.strip() or None
         self.open_post = None
         self.query_one(PostsTable).focus()
-        self.app.poll_now()
+        self.lab_app.poll_now()
 
     def action_clear(self) -> None:
         search = self.query_one("#search", Input)
@@ -104,19 +131,25 @@ class ForumScreen(LiveScreen):
         self.query_text = None
         self.open_post = None
         self.query_one(PostsTable).focus()
-        self.app.poll_now()
+        self.lab_app.poll_now()
 
     def action_new_post(self) -> None:
-        self.app.ask_post()
+        from lab.tui.screens.dialogs import PostScreen
+
+        self.ask(PostScreen(), lambda got: self.Post(got["title"], got["body"]))
 
     def action_comment(self) -> None:
         if self.open_post is None:
             self.notify("select a thread first", severity="warning")
             return
-        self.app.ask_comment(self.open_post)
+        from lab.tui.screens.dialogs import PromptScreen
+
+        post_id = self.open_post
+        self.ask(PromptScreen(f"Comment on #{post_id}, as the person", "your comment"),
+                 lambda got: self.Comment(post_id, got["text"]))
 
     def action_vote(self, value: int) -> None:
         if self.open_post is None:
             self.notify("select a thread first", severity="warning")
             return
-        self.app.steer("vote", self.open_post, value)
+        self.post_message(self.Vote(self.open_post, value))

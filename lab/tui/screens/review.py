@@ -1,15 +1,19 @@
 """Review: flagged submissions, the evidence of each flag, the method's diff; disqualify or clear a flag; and
-below the flags, each agent's refused attempts to reach outside its sandbox."""
+below the flags, each agent's refused attempts to reach outside its sandbox.
+
+The app imports this module at its start, for the messages below; syntax highlighting and the dialogs import when
+first used, as they would cost the dashboard's first frame.
+"""
 from __future__ import annotations
 
 import json
 
 from rich.console import Group
-from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
 from lab.scorer.teacher_check import describe_following
@@ -49,6 +53,8 @@ def evidence_lines(flag: dict) -> Text:
 
 
 def detail(item: ReviewItem) -> Group:
+    from rich.syntax import Syntax
+
     sub = item.submission
     head = Text.assemble((f"submission {sub['id']}", "bold"), f" by {sub['agent']}, {sub['path']} at ",
                          ((sub["commit_sha"] or "(no commit)")[:10], "cyan"), f", {fmt.clock(sub['created'])}  ",
@@ -68,6 +74,18 @@ def detail(item: ReviewItem) -> Group:
 
 class ReviewScreen(LiveScreen):
     BINDINGS = [Binding("D", "disqualify", "Disqualify"), Binding("c", "clear_flag", "Clear a flag")]
+
+    class Disqualify(Message):
+        """Disqualify submission `submission_id`: it leaves the leaderboard, kept with `reason`."""
+        def __init__(self, submission_id: int, reason: str) -> None:
+            super().__init__()
+            self.submission_id, self.reason = submission_id, reason
+
+    class ClearFlag(Message):
+        """Clear flag `flag_id`, for `reason`."""
+        def __init__(self, flag_id: int, reason: str) -> None:
+            super().__init__()
+            self.flag_id, self.reason = flag_id, reason
 
     def __init__(self):
         super().__init__()
@@ -119,30 +137,37 @@ class ReviewScreen(LiveScreen):
         self.selected = submission_id
         for table in self.query("#flagged"):    # none yet if the screen is still composing
             table.select_key(str(submission_id))
-        self.app.poll_now()
+        self.lab_app.poll_now()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id != "flagged":
             return
         if event.row_key and event.row_key.value and int(event.row_key.value) != self.selected:
             self.selected = int(event.row_key.value)
-            self.app.poll_now()
+            self.lab_app.poll_now()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "blocked" and event.row_key.value is not None:
             event.stop()
-            self.app.open_agent(str(event.data_table.get_cell(event.row_key, "agent")))
+            self.post_message(self.OpenAgent(str(event.data_table.get_cell(event.row_key, "agent"))))
 
     def action_disqualify(self) -> None:
         if self.selected is None:
             self.notify("select a submission first", severity="warning")
             return
-        self.app.ask_disqualify(self.selected)
+        from lab.tui.screens.dialogs import PromptScreen
+
+        submission_id = self.selected
+        self.ask(PromptScreen(f"Disqualify submission {submission_id}: why? (it leaves the leaderboard, kept with the "
+                              "reason)", "the reason"), lambda got: self.Disqualify(submission_id, got["text"]))
 
     def action_clear_flag(self) -> None:
         sub = self.items.get(self.selected) if self.selected is not None else None
         if not sub or not sub["open_flags"]:
             self.notify("this submission has no open flag", severity="warning")
             return
-        self.app.ask_clear_flag(sub["id"], [(f"{f['kind']} (flag {f['id']})", str(f["id"]))
-                                            for f in sub["open_flags"]])
+        from lab.tui.screens.dialogs import PromptScreen
+
+        flags = [(f"{f['kind']} (flag {f['id']})", str(f["id"])) for f in sub["open_flags"]]
+        self.ask(PromptScreen(f"Clear a flag of submission {sub['id']}: which, and why?", "the reason", choices=flags),
+                 lambda got: self.ClearFlag(int(got["choice"]), got["text"]))
