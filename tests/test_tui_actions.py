@@ -99,11 +99,6 @@ def test_each_message_steers_the_lab_and_says_so(lab):
                 ("clear_flag", str(to_clear), "tui"), ("vote", str(post_id), "tui"),
                 ("comment", str(post_id), "tui"), ("post", str(mine["id"]), "tui")]
 
-            # the review opened once before: opened for the first time, its table comes too late to take the
-            # selection, and the first flagged submission shows (as it did before these messages)
-            await pilot.press("v")
-            await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.shown is not None)
-            await pilot.press("d")
             app.screen.post_message(LiveScreen.OpenReview(to_disqualify))
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.selected == to_disqualify)
             app.screen.post_message(LiveScreen.OpenThread(post_id))
@@ -111,6 +106,37 @@ def test_each_message_steers_the_lab_and_says_so(lab):
             app.screen.post_message(LiveScreen.OpenAgent("agent-3"))
             await until(pilot, lambda: isinstance(app.screen, AgentScreen) and app.screen.agent_name == "agent-3"
                         and app.screen.last_event > 0, what="agent-3's transcript")
+
+    run(scenario)
+
+
+def test_a_screen_opened_for_the_first_time_shows_the_row_asked_for(lab):
+    """Enter on a leaderboard row or a post of the dashboard opens the review or the forum on that row, not on the
+    first one, though the screen's table has no rows yet when it is asked."""
+    from lab.tui.screens.forum import ForumScreen
+    from lab.tui.screens.live import LiveScreen
+    from lab.tui.screens.review import ReviewScreen
+    from lab.tui.widgets.agents_table import AgentsTable
+
+    cfg, db = lab
+    wanted = [s["id"] for s in submissions.flagged(db)][-1]
+    post_id = forum.recent(db, 50)[-1]["id"]
+    assert wanted != submissions.flagged(db)[0]["id"] and post_id != forum.recent(db, 50)[0]["id"]
+
+    async def scenario():
+        app = make_app(cfg)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.screen.query_one(AgentsTable).row_count == 3)
+            app.screen.post_message(LiveScreen.OpenReview(wanted))
+            await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.shown is not None
+                        and app.screen.shown.submission["id"] == wanted, what="the review on the asked-for row")
+            await pilot.pause(1.5)       # and still there after the next polls
+            assert app.screen.selected == wanted and app.screen.shown.submission["id"] == wanted
+            app.screen.post_message(LiveScreen.OpenThread(post_id))
+            await until(pilot, lambda: isinstance(app.screen, ForumScreen) and app.screen.open_post == post_id
+                        and app.screen.query_one("#threads").selected_key == str(post_id), what="the thread asked for")
+            await pilot.pause(1.5)
+            assert app.screen.open_post == post_id
 
     run(scenario)
 

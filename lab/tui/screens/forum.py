@@ -89,6 +89,8 @@ class ForumScreen(LiveScreen):
         view, thread, now = data
         table = self.query_one(PostsTable)
         table.show(view.posts, now)
+        if self.open_post is not None and table.selected_key != str(self.open_post):
+            table.select_key(str(self.open_post))      # asked for before the table had its rows
         pane = self.query_one("#threads-pane")
         # Text, not str: a border title is read as markup, and the query and its error quote what was typed
         pane.border_title = Text(f"search: {view.query}") if view.query else "threads, newest first"

@@ -121,9 +121,12 @@ class ReviewScreen(LiveScreen):
             (str(b["id"]), (fmt.clock(b["created"]), b["agent"], b["summary"] or "")) for b in blocked.latest])
         self.query_one("#blocked-pane").border_subtitle = Text(blocked_counts(blocked))
         self.items = {s["id"]: s for s in subs}
-        self.query_one("#flagged", SyncedTable).sync([
+        flagged = self.query_one("#flagged", SyncedTable)
+        flagged.sync([
             (str(s["id"]), (str(s["id"]), s["agent"], fmt.pgr(s["private_pgr"]), fmt.pgr(s["dev_pgr"]),
                             ", ".join(sorted({f["kind"] for f in s["flags"]})), status_of(s))) for s in subs])
+        if self.selected is not None and flagged.selected_key != str(self.selected):
+            flagged.select_key(str(self.selected))     # asked for before the table had its rows
         self.query_one("#flagged-pane").border_subtitle = \
             f"{sum(bool(s['open_flags']) and not s['disqualified_at'] for s in subs)} to review"
         if item is not None:
