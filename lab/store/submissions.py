@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, AbstractSet
+from typing import TYPE_CHECKING, AbstractSet, Sequence
 
 from lab.errors import NotFound
 from lab.store import runs
@@ -75,7 +75,7 @@ def record_submission(db: sqlite_utils.Database, *, agent: str, commit_sha: str 
                       fingerprint: str, seeds: list[int], sandbox: str, duration_s: float, scores: list[dict],
                       flags: list[dict], status: str = "scored", error: str | None = None,
                       teacher_dependence: dict | None = None,
-                      method_runs: list[runs.FinishedRun] | None = None) -> int:
+                      method_runs: Sequence[runs.FinishedRun] | None = None) -> int:
     """One transaction: the submission, every dataset's score and flag, and where each of its method runs ran
     (lab.scorer.runner.MethodRun), or nothing."""
     now = time.time()

@@ -10,7 +10,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
@@ -24,6 +24,9 @@ from lab.tui.palette import LabCommands
 from lab.tui.screens.dashboard import DashboardScreen
 from lab.tui.screens.live import LiveScreen
 from lab.tui.source import Dashboard, Source
+
+if TYPE_CHECKING:
+    from lab.config import Config
 
 DONE = {
     "message": lambda targets, *_: f"message waiting for {_who(targets)}; read at the next step",
@@ -114,7 +117,7 @@ class LabApp(App):
         Binding("X", "stop_lab", "Stop lab", show=False),
     ]
 
-    def __init__(self, cfg, config_path: str | Path = "lab.toml", source: Source | None = None,
+    def __init__(self, cfg: Config, config_path: str | Path = "lab.toml", source: Source | None = None,
                  refresh_s: float = 1.0):
         super().__init__()
         self.cfg, self.config_path, self.refresh_s = cfg, str(config_path), refresh_s
@@ -289,5 +292,5 @@ class LabApp(App):
         self.push_screen(_dialogs().ConfirmScreen(question, "Stop the lab"), answered)
 
 
-def run_tui(cfg, config_path: str | Path = "lab.toml", refresh_s: float = 1.0) -> None:
+def run_tui(cfg: Config, config_path: str | Path = "lab.toml", refresh_s: float = 1.0) -> None:
     LabApp(cfg, config_path, refresh_s=refresh_s).run()
