@@ -42,8 +42,10 @@ lab: install
 	$(BIN)/lab score --baselines
 	$(BIN)/lab start --offline
 
+# mypy checks lab/ as pyproject.toml's [tool.mypy] says
 test: install-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 # the hf kind end to end on CPU in a few minutes: tiny models and data made offline, init, baselines, one submission

@@ -21,7 +21,7 @@ NOT_THE_LABS = ("lab/scaffold/template", "lab/scaffold/common")
 LAYERS = [
     ["lab.errors", "lab.inert", "lab.untrusted", "lab.threads", "lab.proctitle", "lab.logfiles", "lab.suggest",
      "lab.toml_lines", "lab.machine", "lab.disk_full", "lab.heartbeat"],
-    ["lab.config", "lab.config_cache", "lab.config_derived", "lab.config_reference"],
+    ["lab.config", "lab.config_cache", "lab.config_derived", "lab.config_reference", "lab.settings"],
     ["lab.store"],
     ["lab.scaffold"],
     ["lab.sandbox"],

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from lab.config_derived import AgentNames, LabPaths, RunLimits, TaskDatasets
 from lab.errors import ConfigError
@@ -401,7 +402,7 @@ class Config(Strict, LabPaths):
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _describe(error: dict) -> str:
+def _describe(error: ErrorDetails) -> str:
     loc = ".".join(str(p) for p in error["loc"] if p != "root") or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":

@@ -19,8 +19,13 @@ import os
 import tempfile
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lab.config_derived import AgentNames, LabPaths, RunLimits, TaskDatasets
+
+if TYPE_CHECKING:
+    from lab.settings import (AgentsSettings, BudgetSettings, ClaudeSettings, ClusterSettings, LabSettings,
+                              ScorerSettings, Settings, SlicesSettings, TaskSettings)
 
 FORMAT = 1
 CACHE_FILE = Path("cache") / "config.json"
@@ -31,13 +36,14 @@ SCHEMA_SOURCES = (_HERE / "config.py", _HERE / "config_derived.py", _HERE / "tas
 
 class Record:
     """One validated section of lab.toml (a model of lab.config), its settings as read-only attributes."""
+    _model: str
 
-    def __init__(self, model: str, values: dict, fields_set: frozenset[str]):
+    def __init__(self, model: str, values: dict[str, Any], fields_set: frozenset[str]):
         self.__dict__.update(values)
         self.__dict__["model_fields_set"] = fields_set
         self.__dict__["_model"] = model
 
-    def __setattr__(self, name: str, value) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{self._model} is read-only")
 
     def __repr__(self) -> str:
@@ -45,7 +51,17 @@ class Record:
 
 
 class ConfigRecord(Record, LabPaths):
-    pass
+    # what the record of a validated Config holds, so that it is a lab.settings.Settings: each section's record has
+    # the settings of that section's model, as `_value` makes it
+    root: Path
+    lab: LabSettings
+    task: TaskSettings
+    scorer: ScorerSettings
+    agents: AgentsSettings
+    budget: BudgetSettings
+    claude: ClaudeSettings
+    slices: SlicesSettings
+    cluster: ClusterSettings
 
 
 class AgentsRecord(Record, AgentNames):
@@ -73,7 +89,7 @@ def cache_key(path: Path, raw: bytes) -> str:
 
 
 # ---- writing -------------------------------------------------------------------------------------------------
-def _tree(value):
+def _tree(value: Any) -> object:
     """A validated Config as JSON: each model tagged with its class and the fields set in lab.toml."""
     fields = getattr(type(value), "model_fields", None)
     if fields is not None:
@@ -90,9 +106,9 @@ def _tree(value):
     raise TypeError(f"lab.toml's settings hold a {type(value).__name__}, which the cache cannot keep")
 
 
-def remember(path: Path, raw: bytes, cfg) -> bool:
-    """Keep the validated `cfg` of lab.toml's bytes `raw`; False where it could not be written (no state folder yet,
-    a full disk, no permission): the cache is only ever a shortcut."""
+def remember(path: Path, raw: bytes, cfg: Settings) -> bool:
+    """Keep the validated `cfg` (a lab.config.Config, whose models it walks) of lab.toml's bytes `raw`; False where
+    it could not be written (no state folder yet, a full disk, no permission): the cache is only ever a shortcut."""
     folder = cfg.state_dir / CACHE_FILE.parent
     if not cfg.state_dir.is_dir():
         return False
@@ -117,7 +133,7 @@ class BadCache(ValueError):
     """The cache file is not one this module wrote."""
 
 
-def _value(node):
+def _value(node: object) -> Any:
     if not isinstance(node, dict):
         if node is None or isinstance(node, (str, int, float, bool)):
             return node

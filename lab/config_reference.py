@@ -12,11 +12,11 @@ import sys
 import types
 import typing
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from lab.config import Config
 
@@ -39,7 +39,7 @@ a change to the schema, run `python -m lab.config_reference`; `tests/test_config
 """
 
 
-def _optional(annotation) -> tuple[object, bool]:
+def _optional(annotation: Any) -> tuple[Any, bool]:
     """The annotation without `| None`, and whether it had it."""
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
@@ -48,11 +48,11 @@ def _optional(annotation) -> tuple[object, bool]:
     return annotation, False
 
 
-def _is_model(annotation) -> bool:
+def _is_model(annotation: object) -> TypeGuard[type[BaseModel]]:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _type_name(annotation) -> str:
+def _type_name(annotation: Any) -> str:
     annotation, optional = _optional(annotation)
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:
@@ -87,7 +87,7 @@ def _bounds(field: FieldInfo) -> str:
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "*required*"
-    value = field.default_factory() if field.default is PydanticUndefined else field.default
+    value = field.get_default(call_default_factory=True)
     if value is None:
         return "unset"
     if isinstance(value, BaseModel):
@@ -136,7 +136,7 @@ def _table(model: type[BaseModel], path: tuple[str, ...], default: BaseModel | N
         # a nested table's default may differ from its class's (budget.agent's dollars, hf.weak_training's epochs)
         if default is not None and not field.is_required() and value != "(below)":
             own = getattr(default, key)
-            if own != (field.default_factory() if field.default is PydanticUndefined else field.default):
+            if own != field.get_default(call_default_factory=True):
                 value = "unset" if own is None else f"`{json.dumps(own, ensure_ascii=False)}`"
         lines.append(f"| `{key}` | {_cell(kind)} | {_cell(value)} | {_cell(field.description or '')} |")
     return lines + [""]

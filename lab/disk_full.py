@@ -9,7 +9,7 @@ import errno
 import logging
 import sqlite3
 import time
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from lab.errors import StateDiskFull
 
@@ -40,8 +40,8 @@ def described(exc: BaseException) -> StateDiskFull:
                          "space (the person running the lab has to free some)")
 
 
-def patiently(write: Callable[..., T], *args, give_up: Callable[[], bool] = lambda: False,
-              log: logging.Logger | None = None, **kwargs) -> T:
+def patiently(write: Callable[..., T], *args: Any, give_up: Callable[[], bool] = lambda: False,
+              log: logging.Logger | None = None, **kwargs: Any) -> T:
     """write(*args, **kwargs), waited out while the disk is full, unless give_up() says to stop trying (then the
     error is raised)."""
     waited = 0.0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from lab.errors import TestbedError
 from lab.sandbox import Sandbox
@@ -16,6 +16,10 @@ from lab.scorer.runner import limits_from, task_binds
 from lab.task import testbed as testbeds
 from lab.task.testbed import Baseline, Testbed
 
+if TYPE_CHECKING:
+    from lab.config import Config
+    from lab.settings import Settings
+
 
 @dataclass
 class Prepared:
@@ -25,7 +29,7 @@ class Prepared:
     repo_created: bool
 
 
-def prepare(cfg, sandbox: Sandbox, force: bool = False) -> Prepared:
+def prepare(cfg: Config, sandbox: Sandbox, force: bool = False) -> Prepared:
     testbed = Testbed(cfg.state_dir, cfg.task)
     rebuilt = force or not testbed.is_current()
     if not rebuilt:
@@ -48,7 +52,7 @@ def prepare(cfg, sandbox: Sandbox, force: bool = False) -> Prepared:
     return Prepared(testbed, baselines, rebuilt, created)
 
 
-def ceiling_runs(cfg, sandbox: Sandbox) -> Callable[[MethodTree], RunSpec]:
+def ceiling_runs(cfg: Settings, sandbox: Sandbox) -> Callable[[MethodTree], RunSpec]:
     """How the ceiling's runs are run: the scorer's sandbox and limits, as a private batch (its views carry the
     train split's true labels, so on a cluster they stay on the head)."""
     def spec(tree: MethodTree) -> RunSpec:
@@ -57,7 +61,7 @@ def ceiling_runs(cfg, sandbox: Sandbox) -> Callable[[MethodTree], RunSpec]:
     return spec
 
 
-def _check_models_readable(cfg, sandbox: Sandbox) -> None:
+def _check_models_readable(cfg: Settings, sandbox: Sandbox) -> None:
     """Run as root, bwrap runs methods as `nobody`, who must be able to read the strong model."""
     if not getattr(sandbox, "as_root", False):
         return

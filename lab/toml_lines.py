@@ -17,7 +17,7 @@ def _parts(dotted: str) -> list[str]:
     return [p.strip("\"'") for p in _PART.findall(dotted)]
 
 
-def key_line(text: str, path: tuple[str, ...]) -> int | None:
+def key_line(text: str, path: tuple[str | int, ...]) -> int | None:
     """The 1-based line where the key at `path` (("scorer", "timeout_s")) is set, or where the first table at or
     under it begins ([scorer] for ("scorer",)); else the line of its nearest ancestor found; None where none is."""
     path = tuple(str(p) for p in path)

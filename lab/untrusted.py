@@ -99,7 +99,8 @@ def _read_fd(fd: int, info: os.stat_result, max_bytes: int, shown: str) -> bytes
     if info.st_size > max_bytes:
         raise Blocked(f"{shown} is {info.st_size:,} bytes, over the limit of {max_bytes:,} bytes")
     os.set_blocking(fd, True)
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
         if not chunk:

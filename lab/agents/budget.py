@@ -1,8 +1,14 @@
 """Budgets from lab.toml, per agent and for the whole lab: hours, dollars, tokens, scorer queries."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lab.errors import LabError
 from lab.store import agents
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
+    from lab.store import Database
 
 
 class BudgetReached(LabError):
@@ -24,6 +30,6 @@ def _over(limit, spent: dict[str, float], who: str) -> None:
                                 f"{key} in lab.toml)")
 
 
-def check(db, cfg, agent: str) -> None:
+def check(db: Database, cfg: Settings, agent: str) -> None:
     _over(cfg.budget.agent, _spent(agents.get(db, agent)), agent)
     _over(cfg.budget.lab, _spent(agents.totals(db)), "the lab")

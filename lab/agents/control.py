@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import psutil
 
@@ -21,6 +22,15 @@ from lab.scorer.gpus import read_queue
 from lab.store import agents, forum, submissions
 from lab.suggest import did_you_mean
 from lab.threads import DAEMON_ENV
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from lab.agents.backends import Choice
+    from lab.config import Config
+    from lab.sandbox import Sandbox
+    from lab.settings import Settings
+    from lab.store import Database
 
 START_TIMEOUT_S = 120
 LAB_MODULES = ("lab.agents.supervisor", "lab.agents.zygote", "lab.agents.runner")
@@ -50,7 +60,7 @@ class Running:
         return [p.brief() for p in (self.beat, self.scorer_beat) if p.stale]
 
 
-def running(cfg) -> Running | None:
+def running(cfg: Settings) -> Running | None:
     """The live, ready supervisor of this lab, or None (a stale pid file from a killed supervisor is ignored)."""
     paths = Paths(cfg.run_dir)
     try:
@@ -66,7 +76,7 @@ def running(cfg) -> Running | None:
                    heartbeat.pulse(paths.scorer_beat, "scorer's queue", since=started))
 
 
-def frozen_supervisor(cfg) -> tuple[psutil.Process, heartbeat.Pulse] | None:
+def frozen_supervisor(cfg: Settings) -> tuple[psutil.Process, heartbeat.Pulse] | None:
     """The supervisor that holds this lab but has not beaten for longer than heartbeat.STALE_AFTER_S (stuck, ready or
     not), with its heartbeat; None where there is none, or it beats."""
     holder = supervisor_lock_holder(cfg.run_dir)
@@ -108,7 +118,7 @@ def _config_of(cmd: list[str], modules: tuple[str, ...]) -> Path | None:
         return None
 
 
-def check_names(cfg, names: list[str]) -> list[str]:
+def check_names(cfg: Settings, names: list[str]) -> list[str]:
     known = cfg.agents.names
     for name in names:
         if name not in known:
@@ -117,7 +127,7 @@ def check_names(cfg, names: list[str]) -> list[str]:
     return names
 
 
-def start_daemon(cfg, config_path: str, only: list[str] | None = None,
+def start_daemon(cfg: Settings, config_path: str, only: list[str] | None = None,
                  backend: str | None = None) -> tuple[Running, bool]:
     """Start the supervisor in its own session and wait until it is ready (its pid file appears). Where another
     supervisor holds the lab (one started by other means, still starting), that one once ready; the bool says
@@ -151,7 +161,7 @@ def start_daemon(cfg, config_path: str, only: list[str] | None = None,
     raise LabError(f"the supervisor did not become ready within {START_TIMEOUT_S} s (see {log_path})")
 
 
-def _wait_for_holder(cfg, deadline: float, log_path: Path) -> Running:
+def _wait_for_holder(cfg: Settings, deadline: float, log_path: Path) -> Running:
     """The supervisor that holds the lab's lock, once it is ready."""
     while time.monotonic() < deadline:
         found = running(cfg)
@@ -185,7 +195,8 @@ class Started:
     replaced: str | None = None     # why a frozen supervisor was killed first
 
 
-def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None, choice=None) -> Started:
+def start_lab(cfg: Config, config_path: str, sandbox: Sandbox, names: list[str] | None = None,
+              choice: Choice | None = None) -> Started:
     """Prepare what is missing (the testbed; the supervisor makes the worktrees as it starts) and start the
     supervisor, unless it already runs. One start at a time: a start while another is under way waits for it, and
     then finds the lab running. `choice` is the backend `lab start` chose (lab.agents.backends.Choice), the
@@ -217,7 +228,7 @@ def start_lab(cfg, config_path: str, sandbox, names: list[str] | None = None, ch
     return Started(started, False, why, prepared.rebuilt, len(names) or cfg.agents.count, replaced)
 
 
-def _backend(cfg) -> tuple[str, str]:
+def _backend(cfg: Config) -> tuple[str, str]:
     """The backend of a start that nobody can be asked about, and why; Claude agents' plans checked."""
     from lab.agents.backends import resolve
 
@@ -229,7 +240,7 @@ def _backend(cfg) -> tuple[str, str]:
     return backend, why
 
 
-def lab_processes(cfg) -> list[psutil.Process]:
+def lab_processes(cfg: Settings) -> list[psutil.Process]:
     """Every process of this lab still alive: supervisor, the runners' zygote and the runners (found by their command
     lines)."""
     root = Path(cfg.root).resolve()
@@ -238,7 +249,7 @@ def lab_processes(cfg) -> list[psutil.Process]:
             and proc.pid != os.getpid()]
 
 
-def stop_lab(cfg, db) -> list[int]:
+def stop_lab(cfg: Settings, db: sqlite_utils.Database) -> list[int]:
     """SIGTERM the supervisor and wait for it to stop everything; kill what is left. Returns killed pids."""
     live = running(cfg)
     if live:
@@ -269,7 +280,7 @@ def stop_lab(cfg, db) -> list[int]:
     return killed
 
 
-def runner_pids(db, names: list[str]) -> list[int]:
+def runner_pids(db: Database, names: Sequence[str]) -> list[int]:
     """The agents' live runner processes (read before a stop, to wait for them after it)."""
     found = []
     for row in (agents.get(db, n) for n in names):
@@ -281,8 +292,8 @@ def runner_pids(db, names: list[str]) -> list[int]:
     return found
 
 
-def wait_for_states(db, names: list[str], want: tuple[str, ...], timeout: float,
-                    gone: list[int] = ()) -> dict[str, str]:
+def wait_for_states(db: Database, names: Sequence[str], want: tuple[str, ...], timeout: float,
+                    gone: Sequence[int] = ()) -> dict[str, str]:
     """Wait until each agent reaches one of the wanted states and every process of `gone` has ended (or the
     timeout); their states then. The supervisor reaps a runner it stopped only once it has recorded why, so
     after `gone` the record is the supervisor's, not the runner's own last word."""
@@ -300,7 +311,7 @@ def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 1)
 
 
-def best_by_agent(db) -> dict[str, float]:
+def best_by_agent(db: Database) -> dict[str, float]:
     return {agent: points[-1][1] for agent, points in submissions.best_over_time(db, exclude=()).items()
             if agent != "lab"}
 
@@ -309,13 +320,13 @@ MEASURED_TTL_S = 30.0     # a measured disk's walk is kept this long: the TUI re
 _measured: dict[Path, tuple[float, int, bool]] = {}
 
 
-def disk_use(cfg, names: list[str], budget_s: float = 0.2) -> dict[str, dict | None]:
+def disk_use(cfg: Settings, names: list[str], budget_s: float = 0.2) -> dict[str, dict | None]:
     """Each agent's disk: bytes used (a lower bound where a measuring walk ran out of time), its quota and what holds
     it; None where quotas are off. A loop-mounted disk's use is one statvfs; a measured one's is a walk of at most
     budget_s, reused for MEASURED_TTL_S."""
     if cfg.agents.disk_quota == "off":
         return {name: None for name in names}
-    found = {}
+    found: dict[str, dict | None] = {}
     for name in names:
         disk = disk_quota.disk_of(cfg, name)
         if disk.mode == "measured" and cfg.agents.disk_quota == "auto" and disk.image.exists():
@@ -332,7 +343,7 @@ def disk_use(cfg, names: list[str], budget_s: float = 0.2) -> dict[str, dict | N
     return found
 
 
-def status(cfg, db, now: float | None = None) -> dict:
+def status(cfg: Settings, db: Database, now: float | None = None) -> dict:
     from lab.agents import spend
 
     live = running(cfg)

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from lab.agents import budget
 from lab.agents.budget import BudgetReached
@@ -25,7 +26,13 @@ from lab.errors import INTERRUPTED, LabError, is_lab_fault
 from lab.sandbox.workspace import WorktreeMissing
 from lab.store import agents, commands, events
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from lab.settings import Settings
+
 POLL_S = 0.5
+T = TypeVar("T")
 LOG = logging.getLogger("lab.runner")
 
 
@@ -38,14 +45,14 @@ class Stuck(LabError):
 
 
 class AgentLoop:
-    def __init__(self, name: str, cfg, db, backend: Backend, toolbox: Toolbox):
+    def __init__(self, name: str, cfg: Settings, db: sqlite_utils.Database, backend: Backend, toolbox: Toolbox):
         self.name, self.cfg, self.db, self.backend, self.toolbox = name, cfg, db, backend, toolbox
         self.stop_reason: str | None = None
         self.parent = os.getppid()
         self.last_tick = time.monotonic()
         self.failures: tuple[str, int] = ("", 0)    # the last failing call and how often in a row
 
-    def keep(self, write, *args, **kwargs):
+    def keep(self, write: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A record of the loop's own, written once the state disk has space (given up when the agent stops)."""
         return patiently(write, *args, give_up=lambda: self.stop_reason is not None, log=LOG, **kwargs)
 

@@ -7,16 +7,20 @@ enters the repository. Its commit stays on the agent's own branch, to be publish
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from lab.errors import Blocked
 from lab.store import publishes
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 WINDOW_S = 3600.0
 
 
 class PublishQuota:
-    def __init__(self, db, agent: str, mb_per_hour: float, clock: Callable[[], float] = time.time):
+    def __init__(self, db: sqlite_utils.Database, agent: str, mb_per_hour: float,
+                 clock: Callable[[], float] = time.time):
         self.db, self.agent, self.clock = db, agent, clock
         self.limit = int(mb_per_hour * 2**20)
 

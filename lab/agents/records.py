@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.agents.paths import Paths
 from lab.errors import NotFound
 from lab.store import agents, events, submissions
 from lab.suggest import did_you_mean
 
+if TYPE_CHECKING:
+    from lab.settings import Settings
+    from lab.store import Database
+
 LATEST_IN_SUMMARY = 5
 _BLOCK = 64 * 1024
 
 
-def check_agent(cfg, db, name: str) -> str:
+def check_agent(cfg: Settings, db: Database, name: str) -> str:
     """The name, where lab.toml or the lab's history knows such an agent; else NotFound naming the closest one."""
     known = [*cfg.agents.names, *(n for n in agents.names(db) if n not in cfg.agents.names)]
     if name not in known:
@@ -28,12 +33,12 @@ def check_agent(cfg, db, name: str) -> str:
     return name
 
 
-def log_path(cfg, name: str) -> Path:
+def log_path(cfg: Settings, name: str) -> Path:
     """The runner's log: its logging records, stdout and stderr (lab.logfiles), rotated beside as NAME.log.1, ..."""
     return Paths(cfg.run_dir).logs / f"{name}.log"
 
 
-def summary(cfg, db, name: str, status_row: dict | None) -> dict:
+def summary(cfg: Settings, db: Database, name: str, status_row: dict | None) -> dict:
     """The agent's row as `lab status` reports it (None before its first start), where its files are, how much of
     each record there is, and its latest few events and submissions."""
     log = log_path(cfg, name)
@@ -55,18 +60,18 @@ def _submission(sub: dict) -> dict:
             "open_flags": [f["kind"] for f in sub["open_flags"]]}
 
 
-def transcript(db, name: str, last: int | None) -> dict:
+def transcript(db: Database, name: str, last: int | None) -> dict:
     """The newest `last` events (model turns, tool calls and results, messages, state changes), oldest first."""
     return {"agent": name, "total": events.count(db, name), "events": events.transcript(db, name, limit=last)}
 
 
-def notebook(db, name: str, last: int | None) -> dict:
+def notebook(db: Database, name: str, last: int | None) -> dict:
     """The notebook the agent keeps across restarts (the store's copy, which the `notebook` tool writes)."""
     lines = agents.notebook(db, name).splitlines()
     return {"agent": name, "total_lines": len(lines), "lines": lines if last is None else lines[-last:] if last else []}
 
 
-def log(cfg, name: str, last: int | None) -> dict:
+def log(cfg: Settings, name: str, last: int | None) -> dict:
     """The last `last` lines of the runner's current log file; `exists` is False before the agent's first start."""
     path = log_path(cfg, name)
     exists = path.is_file()

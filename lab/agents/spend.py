@@ -6,12 +6,17 @@ after a start does not read as a fortune an hour); an agent that is not running 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lab.store import Database
+
 WINDOW_S = 3600.0
 SETTLING_S = 300.0
 SPENDING = ("starting", "running")
 
 
-def hourly(db, rows: list[dict], now: float) -> dict[str, float]:
+def hourly(db: Database, rows: list[dict], now: float) -> dict[str, float]:
     """Dollars an hour, for each agent whose row (with `name`, `state` and `started`) says it is running."""
     spans = {row["name"]: min(WINDOW_S, max(SETTLING_S, now - (row.get("started") or now)))
              for row in rows if row.get("state") in SPENDING}

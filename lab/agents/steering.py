@@ -7,9 +7,18 @@ the `actions` table, with where it came from, so the lab's history says who did 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from lab.agents import control
 from lab.errors import LabError
 from lab.store import actions, commands, forum, submissions
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from lab.agents.backends import Choice
+    from lab.config import Config
+    from lab.sandbox import Sandbox
 
 
 DONE_TO_AGENT = {"restart_agent": "restarted", "stop_agent": "stopped", "start_agent": "started"}
@@ -20,10 +29,10 @@ class BadAction(LabError):
 
 
 class Steering:
-    def __init__(self, cfg, db, via: str = "cli"):
+    def __init__(self, cfg: Config, db: sqlite_utils.Database, via: str = "cli"):
         self.cfg, self.db, self.via = cfg, db, via
 
-    def _record(self, kind: str, target: str = "", **detail) -> None:
+    def _record(self, kind: str, target: str = "", **detail: Any) -> None:
         actions.record(self.db, kind, target, detail, via=self.via)
 
     def _agents(self, names: list[str] | None) -> list[str]:
@@ -69,7 +78,8 @@ class Steering:
         self._supervise("start_agent", name)
 
     # ---- the whole lab -------------------------------------------------------------------------
-    def start_lab(self, config_path: str, sandbox, names: list[str] | None = None, choice=None) -> control.Started:
+    def start_lab(self, config_path: str, sandbox: Sandbox, names: list[str] | None = None,
+                  choice: Choice | None = None) -> control.Started:
         """`choice`: the backend `lab start` chose and the person agreed to (control.start_lab)."""
         started = control.start_lab(self.cfg, config_path, sandbox, names, choice)
         if not started.already_running:

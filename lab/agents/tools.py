@@ -18,7 +18,7 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from lab.disk_full import described, is_full
 from lab.errors import Blocked, LabError, NotFound
@@ -27,11 +27,16 @@ from lab.agents.turns import ToolCall, ToolResult
 from lab.sandbox import Bind, Limits, Sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
 from lab.scaffold import repo as research
-from lab.scorer.client import ScorerUnavailable
+from lab.scorer.client import ScorerClient, ScorerUnavailable
 from lab.scorer.protocol import RUN_OUTPUTS
 from lab.scorer.told import describe_request
 from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from lab.settings import Settings
 
 DATA_INSIDE = "/data"
 WRITING_TOOLS = frozenset({"write_file", "edit_file", "git_commit", "run"})   # refused while a measured disk is over quota
@@ -94,12 +99,12 @@ _COUNT = {"type": "integer", "minimum": 1, "maximum": 1000}
 @dataclass
 class ToolContext:
     agent: str
-    cfg: Any
-    db: Any
+    cfg: Settings
+    db: sqlite_utils.Database
     sandbox: Sandbox
     workspace: Workspace
     data_view: Path
-    scorer: Any                     # ScorerClient
+    scorer: ScorerClient
     cpus: tuple[int, ...] | None = None
     gpu: str | None = None
     gpu_memory_fraction: float | None = None

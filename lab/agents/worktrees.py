@@ -6,17 +6,21 @@ disk quotas are loop-mounted filesystems (lab/sandbox/disk_quota.py), each workt
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from lab.sandbox import disk_quota, make_sandbox
 from lab.sandbox.workspace import Workspace
 from lab.scaffold.publish_check import PublishLimits
 from lab.scaffold.repo import research_repo_path
 
+if TYPE_CHECKING:
+    from lab.settings import Settings
+
 MAX_THREADS = 16
 
 
-def ensure(cfg, name: str, disk_mode: str | None = None, warn: Callable[[str], None] = lambda line: None) -> Workspace:
+def ensure(cfg: Settings, name: str, disk_mode: str | None = None,
+           warn: Callable[[str], None] = lambda line: None) -> Workspace:
     """The agent's worktree, on its own disk where `disk_mode` (disk_quota.resolve_mode's; None: resolved here) is
     "loop", made (or repaired) where missing (WorktreeMissing or DiskQuotaError where it cannot be). Where a disk
     cannot be mounted and lab.toml says "auto", the agent's quota is measured instead, and `warn` says why."""
@@ -34,7 +38,7 @@ def ensure(cfg, name: str, disk_mode: str | None = None, warn: Callable[[str], N
                             PublishLimits.of(cfg.agents))
 
 
-def start_making(cfg, names: list[str], disk_mode: str | None = None,
+def start_making(cfg: Settings, names: list[str], disk_mode: str | None = None,
                  warn: Callable[[str], None] = lambda line: None) -> dict[str, Future]:
     """Each named agent's worktree, being made in the background: a future of its Workspace."""
     pool = ThreadPoolExecutor(max_workers=max(1, min(MAX_THREADS, len(names))), thread_name_prefix="worktree")
@@ -44,7 +48,7 @@ def start_making(cfg, names: list[str], disk_mode: str | None = None,
         pool.shutdown(wait=False)
 
 
-def prepare(cfg, names: list[str]) -> None:
+def prepare(cfg: Settings, names: list[str]) -> None:
     """Every named agent's worktree, made side by side; the first failure is raised."""
     disk_mode, _ = disk_quota.resolve_mode(cfg.agents.disk_quota)
     for future in start_making(cfg, names, disk_mode).values():

@@ -24,7 +24,7 @@ DEFAULT_LAST = 40
 @click.option("--all", "everything", is_flag=True, help="All of them, however many.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
-def agent(obj: Context, name: str, transcript: bool, notebook: bool, log: bool, last: int, everything: bool,
+def agent(obj: Context, name: str, transcript: bool, notebook: bool, log: bool, last: int | None, everything: bool,
           as_json: bool) -> None:
     """What an agent is doing and has done: a summary, or its --transcript, --notebook or --log (the newest -n)."""
     from lab.agents import records

@@ -5,11 +5,22 @@ commit messages, posts, paths and method stderr never drive the person's termina
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal, overload
+
 import click
 
 from lab.errors import LabError
 from lab.inert import inert, inert_line
 from lab.suggest import closest
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from lab.config import Config
+    from lab.sandbox import Sandbox
+    from lab.scorer.scorer import Scorer
+    from lab.settings import Settings
+    from lab.store import Database
 
 EXIT_BAD_INPUT = 2
 # Commands that only read the lab: they open its database read-only and create nothing (a write inside one, like
@@ -23,7 +34,7 @@ DAY_ORDER = ("init", "score", "start", "status", "tui", "agent", "log", "show", 
 ROLES = {"dev": "public dev", "private": "private dev", "heldout": "held-out"}
 
 
-def echo(text: str = "", err: bool = False, **style) -> None:
+def echo(text: str = "", err: bool = False, **style: Any) -> None:
     """Print a line with its control characters made visible; `style` (click.style's fg, bold, ...) is applied after,
     so the only escape codes that reach the terminal are the lab's own colours."""
     click.secho(inert(text), err=err, **style)
@@ -53,13 +64,13 @@ class Context:
     def __init__(self, config_path: str, read_only: bool = False):
         self.config_path = config_path
         self.read_only = read_only
-        self._cfg = None
-        self._view = None
-        self._db = None
+        self._cfg: Config | None = None
+        self._view: Settings | None = None
+        self._db: Database | None = None
         self._db_writable = False
 
     @property
-    def cfg(self):
+    def cfg(self) -> Config:
         if self._cfg is None:
             from lab import config as configs   # pydantic loads only for commands that read lab.toml
 
@@ -67,7 +78,7 @@ class Context:
         return self._cfg
 
     @property
-    def view(self):
+    def view(self) -> Settings:
         """lab.toml's settings for code that only reads them: where the lab last validated this very file (its
         supervisor does as it starts), the cached result, read without pydantic (lab.config_cache); else `cfg`."""
         if self._view is None:
@@ -76,7 +87,13 @@ class Context:
             self._view = self._cfg or config_cache.load(self.config_path) or self.cfg
         return self._view
 
-    def db(self, write: bool = False):
+    @overload
+    def db(self, write: Literal[True]) -> sqlite_utils.Database: ...
+
+    @overload
+    def db(self, write: bool = False) -> Database: ...
+
+    def db(self, write: bool = False) -> Database:
         """The lab's database. A read-only command opens it read-only: where the state folder is missing it stops with
         NoLab, and where the folder exists without a database yet (prepared, never started) it reads an empty one in
         memory, so that nothing is created either way."""
@@ -98,12 +115,12 @@ class Context:
                         "`lab start` starts it)")
         return self._db
 
-    def sandbox(self):
+    def sandbox(self) -> Sandbox:
         from lab.sandbox import make_sandbox
 
         return make_sandbox(self.cfg.lab.sandbox, warn=lambda line: echo(line, err=True, fg="red"))
 
-    def scorer(self):
+    def scorer(self) -> Scorer:
         from lab.scorer.scorer import Scorer
 
         return Scorer(self.cfg, self.db(write=True), self.sandbox())
@@ -119,7 +136,8 @@ class LabGroup(click.Group):
         rank = {name: i for i, name in enumerate(DAY_ORDER)}
         return sorted(self.commands, key=lambda name: (rank.get(name, len(rank)), name))
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None and not ctx.resilient_parsing:
             guess = closest(name, self.list_commands(ctx))

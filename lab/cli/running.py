@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING, Sequence
 
 import click
 
 from lab.cli.base import Context, cli, echo, table
 from lab.errors import LabError
+
+if TYPE_CHECKING:
+    from lab.agents.backends import Choice
+    from lab.config import Config
+    from lab.settings import Settings
 
 
 def _ago(seconds: float) -> str:
@@ -19,7 +25,7 @@ def _ago(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
-def _limits_in_force(cfg) -> str:
+def _limits_in_force(cfg: Settings) -> str:
     """The limits line of `lab status`: what bounds the agents' and the scorer's runs on this machine."""
     from lab.sandbox import make_sandbox
     from lab.sandbox.select import describe_limits
@@ -41,7 +47,7 @@ def _limits_in_force(cfg) -> str:
 @click.option("--offline", is_flag=True, help="Run the offline researcher whatever ANTHROPIC_API_KEY holds; the lab "
                                               "never sees the key (what `make lab` runs).")
 @click.pass_obj
-def start(obj: Context, names: tuple[str, ...], detach: bool, yes: bool, offline: bool) -> None:
+def start(obj: Context, names: Sequence[str], detach: bool, yes: bool, offline: bool) -> None:
     """Start the lab (every agent) as a daemon and watch it in the TUI, or start the named agents again.
 
     With backend = "auto" and ANTHROPIC_API_KEY set, the agents would be Claude: in a terminal this says how many,
@@ -64,7 +70,7 @@ def start(obj: Context, names: tuple[str, ...], detach: bool, yes: bool, offline
     terminal = sys.stdin.isatty() and sys.stdout.isatty()
     if choice.backend == "claude" and not control.running(cfg):
         _agree_to_spend(cfg, choice, list(names), yes=yes, can_ask=terminal and not detach)
-    steering = Steering(cfg, obj.db())
+    steering = Steering(cfg, obj.db(write=True))
     if names and control.running(cfg):
         for name in names:
             steering.start_agent(name)
@@ -97,7 +103,7 @@ def start(obj: Context, names: tuple[str, ...], detach: bool, yes: bool, offline
                "stop: `lab stop`")
 
 
-def _agree_to_spend(cfg, choice, names: list[str], yes: bool, can_ask: bool) -> None:
+def _agree_to_spend(cfg: Config, choice: Choice, names: list[str], yes: bool, can_ask: bool) -> None:
     """Say what the Claude agents would cost; where "auto" chose them from a key in the environment, go on only
     with the person's yes (asked in a terminal) or --yes."""
     from lab.agents.backends import KEY, SpendNotConfirmed
@@ -122,7 +128,7 @@ def _agree_to_spend(cfg, choice, names: list[str], yes: bool, can_ask: bool) -> 
         echo(line)
 
 
-def _say_failed_starts(obj: Context, names: list[str]) -> None:
+def _say_failed_starts(obj: Context, names: Sequence[str]) -> None:
     """The supervisor makes the worktrees as it starts: an agent whose worktree it could not make is failed, why."""
     from lab.store import agents
 
@@ -134,14 +140,14 @@ def _say_failed_starts(obj: Context, names: list[str]) -> None:
 @cli.command()
 @click.argument("names", nargs=-1, metavar="[AGENT]...")
 @click.pass_obj
-def stop(obj: Context, names: tuple[str, ...]) -> None:
+def stop(obj: Context, names: Sequence[str]) -> None:
     """Stop the whole lab (agents, scorer, supervisor), or only the named agents."""
     from lab.agents import control
     from lab.agents.steering import Steering
 
     cfg = obj.cfg
     names = control.check_names(cfg, list(names))
-    steering = Steering(cfg, obj.db())
+    steering = Steering(cfg, obj.db(write=True))
     if names:
         if not control.running(cfg):
             raise control.LabNotRunning("the lab is not running, so no agent is either (`lab status` shows them)")

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from lab.cli.base import ROLES, Context, cli, echo, fmt_pgr, table
+
+if TYPE_CHECKING:
+    from lab.config import Config
 
 
 @cli.command()
@@ -92,7 +96,7 @@ def score(obj: Context, method_path: Path | None, baselines: bool, disqualify: i
     _print_leaderboard(obj, as_json)
 
 
-def _print_baselines(cfg, results: dict) -> None:
+def _print_baselines(cfg: Config, results: dict) -> None:
     from lab.task.testbed import Testbed
 
     from lab.scorer.teacher_check import short

@@ -28,7 +28,7 @@ def message(obj: Context, agent: str | None, text: str | None, everyone: bool) -
     if not text or not (agent or everyone):
         raise click.UsageError("expected `lab message AGENT TEXT` or `lab message --all TEXT`")
     targets = _targets(obj, (agent,) if agent else (), everyone)
-    Steering(obj.cfg, obj.db()).message(targets, text)
+    Steering(obj.cfg, obj.db(write=True)).message(targets, text)
     echo(f"message waiting for {', '.join(targets) if len(targets) < 4 else f'{len(targets)} agents'}; "
                "each reads it at its next step")
 
@@ -37,7 +37,7 @@ def _pause_or_resume(obj: Context, kind: str, names: tuple[str, ...], everyone: 
     from lab.agents.steering import Steering
 
     targets = _targets(obj, names, everyone)
-    getattr(Steering(obj.cfg, obj.db()), kind)(targets)
+    getattr(Steering(obj.cfg, obj.db(write=True)), kind)(targets)
     echo(f"{kind} sent to {', '.join(targets) if len(targets) < 4 else f'{len(targets)} agents'}")
 
 

@@ -9,8 +9,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
+    from lab.store import Database
 
 REPORT_FILE = "report.md"
 
@@ -44,7 +49,7 @@ def check_destination(out_dir: Path) -> None:
         raise ReportError(f"{above} is a file; expected a folder to hold the report {out_dir}")
 
 
-def write_report(cfg, db, out_dir: Path | str) -> Path:
+def write_report(cfg: Settings, db: Database, out_dir: Path | str) -> Path:
     """Write the report of the lab into out_dir and return the path of its Markdown file."""
     from lab.report.gather import gather
 

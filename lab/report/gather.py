@@ -4,9 +4,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.scorer.cluster_view import read_cluster
 from lab.store import agents, events, forum, runs, submissions
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
+    from lab.store import Database
 
 LEADERBOARD_ROWS = 20
 TOP_POSTS = 10
@@ -174,16 +179,17 @@ def _ranked(sub: dict) -> float | None:
     return sub["private_pgr"] if sub["private_pgr"] is not None else sub["dev_pgr"]
 
 
-def _baselines(db) -> dict[str, float]:
+def _baselines(db: Database) -> dict[str, float]:
     latest = {Path(path).stem: pgr for path, pgr in submissions.baseline_pgrs(db).items()}
     return dict(sorted(latest.items(), key=lambda item: -item[1]))
 
 
-def _spend(db, board: list[dict]) -> list[AgentSpend]:
+def _spend(db: Database, board: list[dict]) -> list[AgentSpend]:
     best: dict[str, float] = {}
     for sub in board:  # best first
-        if _ranked(sub) is not None:
-            best.setdefault(sub["agent"], _ranked(sub))
+        ranked = _ranked(sub)
+        if ranked is not None:
+            best.setdefault(sub["agent"], ranked)
     counts = dict(db.execute("SELECT agent, count(*) FROM submissions GROUP BY agent").fetchall())
     return [AgentSpend(a["name"], a["backend"] or "-", agents.model_of(a) or "-", a["state"], a["tokens_in"] or 0,
                        a["tokens_out"] or 0,
@@ -192,7 +198,7 @@ def _spend(db, board: list[dict]) -> list[AgentSpend]:
             for a in agents.all_agents(db)]
 
 
-def _flags(db) -> list[FlagRecord]:
+def _flags(db: Database) -> list[FlagRecord]:
     out = []
     for sub in submissions.flagged(db):
         for flag in sub["flags"]:
@@ -211,13 +217,13 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _posts(db) -> list[Post]:
+def _posts(db: Database) -> list[Post]:
     return [Post(p["id"], p["kind"], p["author"], p["score"], p["comments"], _number(p["metrics"].get("pgr")),
                  _number(p["metrics"].get("pgr_se")), p["title"])
             for p in forum.recent(db, TOP_POSTS, order="top")]
 
 
-def _diffs(cfg, board: list[dict]) -> list[MethodDiff]:
+def _diffs(cfg: Settings, board: list[dict]) -> list[MethodDiff]:
     """The best submission with a commit of each of the top agents, and its diff against the scaffold."""
     chosen: list[dict] = []
     for sub in board:  # best first
@@ -238,7 +244,7 @@ def _diffs(cfg, board: list[dict]) -> list[MethodDiff]:
     return out
 
 
-def _history(cfg):
+def _history(cfg: Settings):
     from lab.errors import NotFound
     from lab.scaffold.history import History
 
@@ -259,12 +265,12 @@ def _diff(history, sha: str) -> tuple[str | None, str | None]:
         return None, f"git could not diff commit {sha}: {exc}"
 
 
-def _blocked(db) -> list[BlockedAgent]:
+def _blocked(db: Database) -> list[BlockedAgent]:
     return [BlockedAgent(agent, attempts, [(e["created"], e["summary"] or "") for e in latest])
             for agent, attempts, latest in events.blocked_by_agent(db, BLOCKED_LISTED)]
 
 
-def _span(db) -> tuple[float | None, float | None]:
+def _span(db: Database) -> tuple[float | None, float | None]:
     lows, highs = [], []
     for table in ("submissions", "posts", "actions"):
         low, high = db.execute(f"SELECT min(created), max(created) FROM {table}").fetchone()
@@ -274,7 +280,7 @@ def _span(db) -> tuple[float | None, float | None]:
     return (min(lows), max(highs)) if lows else (None, None)
 
 
-def gather(cfg, db) -> Report:
+def gather(cfg: Settings, db: Database) -> Report:
     board = submissions.leaderboard(db)
     spend = _spend(db, board)
     first, last = _span(db)
@@ -299,7 +305,7 @@ def gather(cfg, db) -> Report:
         nodes=runs.by_node(db), cluster=read_cluster(cfg.run_dir, since=None), **_now(cfg, db))
 
 
-def _now(cfg, db) -> dict:
+def _now(cfg: Settings, db: Database) -> dict:
     from lab.agents import control, spend
 
     live = control.running(cfg)

@@ -79,7 +79,7 @@ def compact(evidence: dict) -> str:
 def header(r: Report) -> str:
     t = r.totals
     best = r.best
-    hours = f" ({(r.last - r.first) / 3600:.1f} h)" if r.first is not None else ""
+    hours = f" ({(r.last - r.first) / 3600:.1f} h)" if r.first is not None and r.last is not None else ""
     lines = [
         f"# Lab report: {r.root.name}",
         "",

@@ -198,9 +198,10 @@ def run_limited(argv: list[str], limits: Limits, env: dict[str, str], cwd: str |
             cpu_limited = ended == "cpu" or (limits.cpu_s is not None and cpu_used is not None
                                              and cpu_used >= limits.cpu_s and ended is None and proc.returncode != 0)
             stopped = ended is not None or cpu_limited
+            stalled = stall.describe() if stall is not None and ended == "stall" else None
             return RunResult(None if stopped else proc.returncode, ended == "timeout", duration,
                              _tail(out_path), _tail(err_path), limits, ended == "cancel", oom_killed,
-                             cpu_used, cpu_limited, stall.describe() if ended == "stall" else None)
+                             cpu_used, cpu_limited, stalled)
     finally:
         if cgroup:
             cgroup.close()
@@ -215,7 +216,7 @@ class _CpuClock:
         self.last: float | None = None
 
     def read(self) -> float | None:
-        if self.by_cgroup:
+        if self.cgroup is not None and self.by_cgroup:
             self.last = self.cgroup.cpu_seconds()
         else:
             # the tree's total only grows while its root lives; read once the root is gone it would drop
@@ -224,7 +225,7 @@ class _CpuClock:
 
     def final(self) -> float | None:
         """After the run: the cgroup's account is complete; the tree's is what was last seen alive."""
-        return self.cgroup.cpu_seconds() if self.by_cgroup else self.last
+        return self.cgroup.cpu_seconds() if self.cgroup is not None and self.by_cgroup else self.last
 
 
 def _launcher_argv(argv: list[str], limits: Limits, cgroup: RunCgroup | None, nice: int | None,
@@ -268,7 +269,7 @@ def _wait(proc: subprocess.Popen, deadline: float, cancel: threading.Event | Non
             if time.monotonic() >= deadline:
                 ended = "timeout"
                 break
-            if renice_autogroups and time.monotonic() >= next_renice:
+            if renice_autogroups and nice is not None and time.monotonic() >= next_renice:
                 lower_autogroups(proc.pid, nice)   # again each second: the run may make new sessions
                 next_renice = time.monotonic() + 1.0
             try:

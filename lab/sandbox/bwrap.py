@@ -62,11 +62,12 @@ class BwrapSandbox:
 
     def __init__(self, bwrap: str | None = None, user: str = SCORER, cgroups: Cgroups | None = None):
         """`user`: scorer or agent-N, whose uid runs the commands; `cgroups`: None finds what the machine offers."""
-        self.bwrap = bwrap or shutil.which("bwrap")
-        if not self.bwrap:
+        found = bwrap or shutil.which("bwrap")
+        if not found:
             raise SandboxError(
                 "bubblewrap (bwrap) is not installed: install it (Debian: apt-get install bubblewrap) "
                 "or set sandbox = \"none\" in lab.toml, which makes results untrustworthy")
+        self.bwrap: str = found
         self.as_root = os.geteuid() == 0
         self.setpriv = shutil.which("setpriv")
         if self.as_root and not self.setpriv:
@@ -140,6 +141,7 @@ class BwrapSandbox:
         for key, value in full_env.items():
             args += ["--setenv", key, value]
         if self.as_root:
+            assert self.setpriv is not None     # found as it was made (as root it needs one)
             args += ["--", self.setpriv, f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                      "--inh-caps=-all", "--bounding-set=-all"]
         else:

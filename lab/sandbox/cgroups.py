@@ -74,7 +74,7 @@ class Cgroups:
     def start(self, user: str, memory_mb: int, max_processes: int, group: str | None = None) -> "RunCgroup | None":
         """The cgroup of one run, made and limited; None where the machine offers no cgroups. `group`: the runs
         that share one CPU weight inside the user's (one agent's submissions among the scorer's runs)."""
-        if not self.parents:
+        if not self.parents or self.version is None:     # found together (or neither)
             return None
         name = f"run-{os.getpid()}-{next(_runs)}"
         where = user if group is None else f"{user}/{group_name(group)}"
@@ -364,7 +364,8 @@ def run_nice(user: str) -> int:
 
 def _descendants(pid: int, most: int = 4096) -> list[int]:
     """pid and its descendants (at most `most`), parents before children; those that end meanwhile are left out."""
-    found, pending = [], [pid]
+    found: list[int] = []
+    pending = [pid]
     while pending and len(found) < most:
         current = pending.pop()
         try:

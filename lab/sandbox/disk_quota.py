@@ -24,8 +24,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError, SandboxError, StateDiskFull
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
 
 # noinit_itable: no background zeroing of the image's inode tables
 REPAIR_ROOM_BYTES = 64 << 20   # free space on the state disk before a disk made read-only by a full one is repaired
@@ -206,7 +210,7 @@ def resolve_mode(setting: str) -> tuple[str, str | None]:
                         "past agents.disk_mb before the next is refused (docs/sandbox.md: disk quotas)")
 
 
-def disk_of(cfg, name: str, mode: str | None = None) -> AgentDisk:
+def disk_of(cfg: Settings, name: str, mode: str | None = None) -> AgentDisk:
     """An agent's disk as lab.toml sets it. `mode` None: as it holds now ("auto": loop where its disk is mounted, as
     the lab mounted it at its start, else measured)."""
     if mode is None:
@@ -381,7 +385,7 @@ def unmount(path: Path) -> None:
         _must(["umount", "--lazy", str(path)], f"unmounting {path}")
 
 
-def unmount_lab(cfg) -> list[str]:
+def unmount_lab(cfg: Settings) -> list[str]:
     """Unmount every agent's disk of this lab (at `lab stop`); the names of those unmounted."""
     images = images_dir(cfg.state_dir)
     done = []

@@ -11,6 +11,10 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def detect_gpus() -> list[str]:
     return found
 
 
-def plan(cfg, count: int) -> list[Slice]:
+def plan(cfg: Settings, count: int) -> list[Slice]:
     cores = sorted(os.sched_getaffinity(0))
     per = cfg.slices.cpus_per_agent or max(1, len(cores) // count)
     groups = [tuple(cores[i:i + per]) for i in range(0, len(cores) - per + 1, per)] or [tuple(cores)]

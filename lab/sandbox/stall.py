@@ -95,7 +95,7 @@ class StallWatch:
         self.used_s = cpu - before
         if self.used_s >= MIN_CPU_SHARE * self.window_s:
             return False
-        if self.gpu is not None and self._device_busy():
+        if self.gpu is not None and self._device_busy(self.gpu):
             self.samples.clear()        # working on the device: a fresh window from now
             self.samples.append((now, cpu))
             return False
@@ -107,8 +107,8 @@ class StallWatch:
             self.waits[tid] = waited
         return self.waited_s
 
-    def _device_busy(self) -> bool:
-        busy = gpu_busy_pids(self.gpu)
+    def _device_busy(self, gpu: str) -> bool:
+        busy = gpu_busy_pids(gpu)
         if busy is None:
             return False
         self.gpu_seen = True

@@ -15,7 +15,7 @@ WARNING = ("WARNING: sandbox = \"none\": methods and agent commands run unsandbo
 class NoSandbox:
     name = "none"
     trustworthy = False
-    uid = None   # commands run as ourselves
+    uid: int | None = None   # commands run as ourselves
 
     def __init__(self, user: str = SCORER, cgroups: Cgroups | None = None):
         slot(user)

@@ -18,6 +18,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
+from typing import Sequence
 
 from lab import untrusted
 from lab.errors import Blocked, LabError, NotFound
@@ -117,7 +118,7 @@ class Workspace:
         return {"GIT_CONFIG_GLOBAL": str(self.gitconfig), "LAB_RESEARCH": str(self.repo_path),
                 "GIT_CEILING_DIRECTORIES": str(self.path.parent)}
 
-    def _run(self, script: str, args: list[str], extra: list[Bind] = (), timeout_s: float = 120,
+    def _run(self, script: str, args: list[str], extra: Sequence[Bind] = (), timeout_s: float = 120,
              env: dict[str, str] | None = None) -> RunResult:
         binds = self.binds() + list(extra)
         limits = Limits(timeout_s=timeout_s, memory_mb=2048, max_processes=64, max_file_mb=MAX_BUNDLE_BYTES >> 20)
@@ -144,7 +145,7 @@ class Workspace:
         ws._set_up()
         return ws
 
-    def _run_git(self, script: str, args: list[str], extra: list[Bind] = (),
+    def _run_git(self, script: str, args: list[str], extra: Sequence[Bind] = (),
                  env: dict[str, str] | None = None) -> RunResult:
         """A git script in the sandbox; where git failed on a lock that a killed git left in the agent's repository,
         the locks are cleared (in the sandbox, while no git process works in the worktree) and the script runs
@@ -237,14 +238,15 @@ class Workspace:
             text = result.stdout + result.stderr
             if "nothing to commit" in text or "nothing added to commit" in text:
                 raise NotFound("nothing to commit: the worktree has no changes since the last commit")
-            if self._on_own_disk() and any(full in text for full in DISK_FULL):
-                raise DiskQuotaExceeded(f"git commit failed: {self.disk.full_message()}")
+            own = self._own_disk()
+            if own is not None and any(full in text for full in DISK_FULL):
+                raise DiskQuotaExceeded(f"git commit failed: {own.full_message()}")
             raise NotFound(f"git commit failed: {self._why(result)}")
         return head
 
-    def _on_own_disk(self) -> bool:
-        """Whether a full worktree is the agent's own quota (a loop-mounted disk), not the state disk."""
-        return self.disk is not None and self.disk.mode == "loop"
+    def _own_disk(self) -> AgentDisk | None:
+        """The agent's own quota (a loop-mounted disk) where a full worktree is that, not the state disk; else None."""
+        return self.disk if self.disk is not None and self.disk.mode == "loop" else None
 
     def _why(self, result: RunResult) -> str:
         lock = gitlocks.held_lock(result.stderr)
@@ -286,7 +288,8 @@ class Workspace:
         try:
             untrusted.write_bytes(self.path, relative, data, owner=self.sandbox.uid)
         except OSError as exc:
-            if not self._on_own_disk() or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            own = self._own_disk()
+            if own is None or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            raise DiskQuotaExceeded(self.disk.full_message()) from None
+            raise DiskQuotaExceeded(own.full_message()) from None
         return "/".join(untrusted.parts_of(relative))

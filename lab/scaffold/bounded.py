@@ -67,19 +67,22 @@ def run_capped(argv: list[str], env: dict[str, str], cwd, *, max_bytes: int, tim
     proc = subprocess.Popen(["bash", "-c", LIMITED, "bash", str(memory_mb << 10), *argv], env=env, cwd=cwd,
                             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+    assert stdout is not None and stderr is not None    # the pipes asked for
     out, err = bytearray(), bytearray()
     stopped = None
     deadline = time.monotonic() + timeout_s
     with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ, out)
-        selector.register(proc.stderr, selectors.EVENT_READ, err)
+        selector.register(stdout, selectors.EVENT_READ, out)
+        selector.register(stderr, selectors.EVENT_READ, err)
         pending = memoryview(input) if input is not None else None
         if pending is not None:
-            os.set_blocking(proc.stdin.fileno(), False)
+            assert stdin is not None    # a pipe where there is input
+            os.set_blocking(stdin.fileno(), False)
             if pending.nbytes:
-                selector.register(proc.stdin, selectors.EVENT_WRITE, None)
+                selector.register(stdin, selectors.EVENT_WRITE, None)
             else:
-                proc.stdin.close()
+                stdin.close()
         while selector.get_map() and stopped is None:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -87,13 +90,14 @@ def run_capped(argv: list[str], env: dict[str, str], cwd, *, max_bytes: int, tim
                 break
             for key, _ in selector.select(min(left, 1.0)):
                 if key.data is None:                       # stdin: as much as the pipe takes now
+                    assert stdin is not None and pending is not None
                     try:
                         pending = pending[os.write(key.fd, pending[:CHUNK]):]
                     except BrokenPipeError:
                         pending = pending[:0]
                     if not pending.nbytes:
-                        selector.unregister(key.fileobj)
-                        key.fileobj.close()
+                        selector.unregister(stdin)
+                        stdin.close()
                     continue
                 chunk = os.read(key.fd, CHUNK)
                 if not chunk:

@@ -180,10 +180,10 @@ class History:
                 changed.append((path.decode(errors="replace"), [oid for oid in parts[2:4] if oid.strip("0")]))
         sizes = self.repo.object_info(sorted({oid for _, oids in changed for oid in oids}))
         large = {}
-        for path, oids in changed:
+        for name, oids in changed:
             size = max((sizes[oid][1] for oid in oids if oid in sizes), default=0)
             if size > LARGE_FILE_BYTES:
-                large[path] = size
+                large[name] = size
         return large if len(large) <= LARGE_LISTED else None
 
     def _read_cut(self, max_bytes: int, *args: str) -> str:

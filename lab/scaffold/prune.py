@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from lab.errors import LabError
 from lab.scaffold.repo import research_repo_path
 from lab.scaffold.safegit import SafeGit
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
 
 
 def stored_bytes(repo: SafeGit) -> int:
@@ -35,7 +38,7 @@ def prune(repo: SafeGit, grace_s: float) -> tuple[int, int]:
 class Pruner:
     """The supervisor's schedule: a prune every prune_every_minutes, each in a thread of its own (its loop goes on)."""
 
-    def __init__(self, cfg, log: Callable[[str], None], clock: Callable[[], float] = time.monotonic):
+    def __init__(self, cfg: Settings, log: Callable[[str], None], clock: Callable[[], float] = time.monotonic):
         self.repo = SafeGit(research_repo_path(cfg.state_dir))
         self.every_s = cfg.agents.prune_every_minutes * 60
         self.grace_s = cfg.agents.prune_grace_minutes * 60

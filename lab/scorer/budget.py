@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from lab.errors import BudgetExceeded
 from lab.store import submissions
 
+if TYPE_CHECKING:
+    from lab.store import Database
+
 UNBUDGETED = ("person", "baseline")
 
 
-def check(db, table: str, agent: str, allowed: int, window_hours: float, now: float | None = None) -> None:
+def check(db: Database, table: str, agent: str, allowed: int, window_hours: float,
+          now: float | None = None) -> None:
     if agent in UNBUDGETED:
         return
     now = time.time() if now is None else now

@@ -49,7 +49,7 @@ def fix_ceilings(testbed: Testbed, repo: SafeGit, engine: Engine, spec_for: Call
 
             def keep(run: MethodRun) -> None:
                 if run.ok:
-                    done[run.dataset][str(run.seed)] = accuracy(run.labels, testbed.labels(run.dataset))
+                    done[run.dataset][str(run.seed)] = accuracy(run.ok_labels(), testbed.labels(run.dataset))
                     files.write_json(_partial(testbed, run.dataset), {"commit": commit, "accs": done[run.dataset]})
             for run in engine.run(spec_for(tree), jobs, done=keep):
                 if not run.ok:

@@ -40,7 +40,8 @@ class _Ticket:
     __slots__ = ("label", "gpu")
 
     def __init__(self, label: str):
-        self.label, self.gpu = label, None
+        self.label = label
+        self.gpu: str | None = None
 
 
 class GpuScheduler:
@@ -71,17 +72,18 @@ class GpuScheduler:
         if not self.gpus:
             yield {VISIBLE: ""}
             return
-        ticket = self._admit(label)
+        ticket, gpu = self._admit(label)
         try:
-            yield {VISIBLE: ticket.gpu, FRACTION: f"{self.memory_fraction:g}"}
+            yield {VISIBLE: gpu, FRACTION: f"{self.memory_fraction:g}"}
         finally:
             with self._cond:
-                self._running[ticket.gpu].remove(ticket)
+                self._running[gpu].remove(ticket)
                 self._finished += 1
                 self._publish()
                 self._cond.notify_all()
 
-    def _admit(self, label: str) -> _Ticket:
+    def _admit(self, label: str) -> tuple[_Ticket, str]:
+        """The run's ticket, once it holds a slot, and the slot's GPU."""
         ticket = _Ticket(label)
         with self._cond:
             self._waiting.append(ticket)
@@ -102,7 +104,7 @@ class GpuScheduler:
             self._running[gpu].append(ticket)
             self._publish()
             self._cond.notify_all()    # the new head may fit on another GPU's free slot
-        return ticket
+        return ticket, gpu
 
     def _free_gpu(self) -> str | None:
         """The least busy GPU with a free slot (the first listed among equals), or None."""

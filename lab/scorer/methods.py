@@ -154,7 +154,7 @@ def from_path(path: Path, dest: Path, sandbox) -> MethodTree:
         raise MethodRejected(f"{path} not found (expected a method file or a folder holding method.py)")
     top = _work_tree_top(path.parent)
     names = _listed_in_sandbox(top, sandbox) if top is not None else None
-    root = top if names is not None else _method_folder(path, top)
+    root = top if top is not None and names is not None else _method_folder(path, top)
     if names is None:
         names = _walked(root)
     dest.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,12 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.task.pgr import mean_se, pgr
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
 
 KEY_FILE = "oracle.key"
 PARTS = ("all", "a", "b")
@@ -83,7 +87,7 @@ class Coarse:
         return {"acc": round(sum(told) / len(told), 4), "pgr": round(mean_pgr, 3), "pgr_se": round(se, 3)}
 
 
-def coarse_for(cfg) -> Coarse:
+def coarse_for(cfg: Settings) -> Coarse:
     """The lab's coarsening of what agents are told: its [scorer] settings, its secret key, its public test size."""
     meta = json.loads((cfg.state_dir / "data" / cfg.task.dev / "meta.json").read_text())
     return Coarse(cfg.scorer.evaluate_noise, secret(cfg.state_dir / "private"), int(meta["n_test"]))

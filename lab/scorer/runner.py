@@ -7,12 +7,16 @@ import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab import untrusted
 from lab.errors import MethodRejected
 from lab.sandbox import Bind, Limits, RunResult, Sandbox
 from lab.scorer.violations import DenialReader
 from lab.task.predictions import read_predictions
+
+if TYPE_CHECKING:
+    from lab.settings import ScorerSettings, Settings
 
 PREDICTIONS = "predictions.jsonl"
 
@@ -34,15 +38,20 @@ class MethodRun:
     def ok(self) -> bool:
         return self.labels is not None
 
+    def ok_labels(self) -> dict[str, int]:
+        """The labels of a run that succeeded."""
+        assert self.labels is not None, f"the run of {self.dataset}, seed {self.seed}, failed"
+        return self.labels
 
-def task_binds(cfg) -> list[Bind]:
+
+def task_binds(cfg: Settings) -> list[Bind]:
     """The read-only folders a method of this task needs beside its data (the hf kind's strong model)."""
     from lab.task.hf.models import model_folders
 
     return [Bind(p, str(p)) for p in model_folders(cfg)]
 
 
-def limits_from(scorer_cfg) -> Limits:
+def limits_from(scorer_cfg: ScorerSettings) -> Limits:
     """The [scorer] section's limits for one method run: CPU time judges the method, whatever the machine's load; a
     run that makes no progress for its stall window is hung, and the wall clock is only the backstop behind both."""
     s = scorer_cfg

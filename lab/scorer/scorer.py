@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -26,6 +27,11 @@ from lab.task import files
 from lab.task.pgr import DatasetScore, sampling_se
 from lab.task.predictions import accuracy, parse_predictions
 from lab.task.testbed import Testbed
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from lab.config import Config
 
 RUN_PREDICTIONS, RUN_STDOUT, RUN_STDERR = "predictions.jsonl", "stdout.txt", "stderr.txt"   # an agent's run's outputs
 
@@ -66,7 +72,8 @@ def stops_early(run: MethodRun, dev: str) -> bool:
 
 
 class Scorer:
-    def __init__(self, cfg, db, sandbox: Sandbox, testbed: Testbed | None = None, progress: bool = True):
+    def __init__(self, cfg: Config, db: sqlite_utils.Database, sandbox: Sandbox, testbed: Testbed | None = None,
+                 progress: bool = True):
         self.cfg, self.db, self.sandbox = cfg, db, sandbox
         self.testbed = testbed or Testbed.load(cfg)
         self.progress = progress
@@ -97,7 +104,7 @@ class Scorer:
         weak = {i: int(p > 0.5) for i, p in self.testbed.teachers(dev)["a"].items() if i in truth}
         base = self.testbed.baseline(dev)
         acc, weak_acc = accuracy(predicted, truth), accuracy(weak, truth)
-        gap = base.ceiling_acc - base.weak_acc      # of the whole set: a half's ceiling is not measured
+        gap = base.gap      # of the whole set: a half's ceiling is not measured
         submissions.record_evaluation(self.db, agent, dev, acc, (acc - weak_acc) / gap)
         told = self.coarse.evaluation(acc, len(truth))
         return {"dataset": dev, "part": part, "texts": len(truth), "acc": told,
@@ -112,6 +119,7 @@ class Scorer:
         repo, _ = research.create(self.cfg.state_dir, template_for(self.cfg.task))
         with self._workdir() as work:
             tree = methods.from_commit(repo, commit, path, work / "method")
+            assert tree.commit_sha is not None     # a tree from a commit names it
             research.pin(repo, tree.commit_sha)
             return self._score(agent, tree, work, tick)
 
@@ -171,12 +179,12 @@ class Scorer:
     def _summarise(self, dataset: str, runs: list[MethodRun]) -> DatasetScore:
         base = self.testbed.baseline(dataset)
         truth = self.testbed.labels(dataset)
-        accs = [accuracy(r.labels, truth) for r in runs]
-        return DatasetScore.from_accuracies(dataset, base.weak_acc, base.ceiling_acc, [r.seed for r in runs], accs)
+        accs = [accuracy(r.ok_labels(), truth) for r in runs]
+        return DatasetScore.from_accuracies(dataset, base.weak_acc, base.ceiling, [r.seed for r in runs], accs)
 
     def _sampling_se(self, score: DatasetScore, runs: list[MethodRun]) -> float:
         weak = {i: int(p > 0.5) for i, p in self.testbed.teachers(score.dataset)["a"].items()}
-        return sampling_se([r.labels for r in runs], self.testbed.labels(score.dataset), weak,
+        return sampling_se([r.ok_labels() for r in runs], self.testbed.labels(score.dataset), weak,
                            score.ceiling_acc - score.weak_acc)
 
     def _following(self, by_label: dict[str, list[MethodRun]], sets: list[str]) -> TeacherFollowing | None:
@@ -190,7 +198,7 @@ class Scorer:
                 first = given.get(other.seed)
                 if first is None or not (first.ok and other.ok):
                     return None
-                runs.append((name, other.seed, teacher_check.moved(first.labels, other.labels, teachers["a"],
+                runs.append((name, other.seed, teacher_check.moved(first.ok_labels(), other.ok_labels(), teachers["a"],
                                                                    teachers["b"])))
         return TeacherFollowing.measure(runs)
 
@@ -198,8 +206,9 @@ class Scorer:
         start = time.monotonic()
         task, s = self.cfg.task, self.cfg.scorer
         seeds = list(range(s.seeds))
-        common = dict(agent=agent, commit_sha=tree.commit_sha, path=tree.entry, tree_hash=tree.tree_hash,
-                      fingerprint=self.cfg.scoring_fingerprint(), seeds=seeds, sandbox=self.sandbox.name)
+        common: dict[str, Any] = dict(agent=agent, commit_sha=tree.commit_sha, path=tree.entry,
+                                      tree_hash=tree.tree_hash, fingerprint=self.cfg.scoring_fingerprint(),
+                                      seeds=seeds, sandbox=self.sandbox.name)
         public = self.testbed.view(task.dev)
         # One public run first: a broken method is rejected in seconds, not after every seed.
         first = self._run_all(tree, [MethodJob(task.dev, public, seeds[0])], agent, tick)[0]
@@ -255,7 +264,7 @@ class Scorer:
         return SubmissionResult(sid, agent, tree.commit_sha, tree.entry, dev, private, heldout, failed, following,
                                 flags, duration)
 
-    def _stop_early(self, common: dict, stopper: MethodRun, runs: list[MethodRun], planned: int, dev: str,
+    def _stop_early(self, common: dict[str, Any], stopper: MethodRun, runs: list[MethodRun], planned: int, dev: str,
                     start: float):
         """Record the submission as rejected, with the run that stopped it, and raise; it counts against the
         agent's budget like any other. The reason names no data the agent has not seen, nor its method's words on
@@ -270,7 +279,7 @@ class Scorer:
                                       status="rejected", error=message, method_runs=runs)
         raise MethodRejected(message)
 
-    def _reject(self, common: dict, run: MethodRun, start: float):
+    def _reject(self, common: dict[str, Any], run: MethodRun, start: float):
         message = f"method rejected on the dev task, seed {run.seed}: {run.error}"
         submissions.record_submission(self.db, **common, duration_s=time.monotonic() - start, scores=[],
                                       flags=integrity.run_problems([run], integrity.DEV), status="rejected",

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, TextIO
 
 from lab import errors, heartbeat
 from lab.disk_full import described, is_full, patiently
@@ -30,6 +31,12 @@ from lab.scorer import auth, budget, oracle, told
 from lab.scorer.protocol import (MAX_BODY_BYTES, ROUTES, RUN_OUTPUTS, STATUS, args_field, field, int_field, method_path, part_field,
                                  predictions_field, request_view, run_view)
 from lab.store import agents, commands, open_db, runs, submissions
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from lab.scorer.scorer import Scorer
+    from lab.settings import Settings
 
 MAX_INTERRUPTIONS = 3    # deaths of the scorer while scoring one request before it is failed (it may be the cause)
 ANNOUNCE_AFTER_S = 5.0   # an agent waiting on its request reads the result within this; others get a note
@@ -40,7 +47,7 @@ LOG = logging.getLogger("lab.scorer")
 
 
 class ScorerService:
-    def __init__(self, cfg, make_scorer):
+    def __init__(self, cfg: Settings, make_scorer: Callable[[sqlite_utils.Database], Scorer]):
         self.cfg = cfg
         self.make_scorer = make_scorer        # db -> Scorer, one database connection per request
         self.db_path = cfg.state_dir / "lab.db"
@@ -50,7 +57,7 @@ class ScorerService:
         self.stopping = threading.Event()
         self.wake = threading.Event()         # set when a request is queued
         self.leading = threading.Event()      # set once this scorer holds the queue's lock
-        self.lock_file = None
+        self.lock_file: TextIO | None = None
         self.threads: list[threading.Thread] = []
         self.scoring: dict[int, str] = {}     # the requests being scored now -> their agents
         self._scoring_lock = threading.Lock()
@@ -66,7 +73,7 @@ class ScorerService:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # ---- requests --------------------------------------------------------------------------------
     def handle(self, route: str, body: dict, caller: str) -> dict:
@@ -98,7 +105,7 @@ class ScorerService:
         finally:
             db.conn.close()
 
-    def enqueue(self, db, agent: str, commit: str, path: str) -> dict:
+    def enqueue(self, db: sqlite_utils.Database, agent: str, commit: str, path: str) -> dict:
         """Queue a submission within the agent's budget, which counts the ones still queued or running."""
         s = self.cfg.scorer
         budget.check(db, "submissions", agent, s.submit_budget, s.budget_window_hours)
@@ -114,7 +121,8 @@ class ScorerService:
         return request_view(row)
 
     # ---- an agent's runs -------------------------------------------------------------------------
-    def start_run(self, db, agent: str, commit: str, path: str, seed: int, args: list[str]) -> dict:
+    def start_run(self, db: sqlite_utils.Database, agent: str, commit: str, path: str, seed: int,
+                  args: list[str]) -> dict:
         """Queue one run of an agent's commit on the dev view (never a scorer query: no labels are read)."""
         if runs.in_flight(db, agent) >= RUNS_IN_FLIGHT:
             raise errors.BudgetExceeded(f"{agent} has {RUNS_IN_FLIGHT} runs queued or running: wait for one to end")
@@ -155,7 +163,7 @@ class ScorerService:
         """Where a run's predictions and logs wait for the agent's runner to copy them into its worktree."""
         return self.cfg.run_dir / RUN_OUTPUTS / str(run_id)
 
-    def progress(self, db, agent: str, request_id: int) -> dict:
+    def progress(self, db: sqlite_utils.Database, agent: str, request_id: int) -> dict:
         row = submissions.request(db, request_id)
         if row["agent"] != agent:
             raise errors.NotFound(f"no queued submission with request id {request_id} of {agent}")
@@ -218,7 +226,7 @@ class ScorerService:
         finally:
             db.conn.close()
 
-    def _score_next(self, db) -> bool:
+    def _score_next(self, db: sqlite_utils.Database) -> bool:
         """Start scoring the next request in the fair order whose agent has none being scored, if a place is free;
         whether one was started."""
         self.wake.clear()     # before looking: a request queued (or one scored) from now on wakes the next wait
@@ -247,7 +255,7 @@ class ScorerService:
                 self.scoring.pop(row["id"], None)
             self.wake.set()
 
-    def score(self, db, row: dict) -> None:
+    def score(self, db: sqlite_utils.Database, row: dict) -> None:
         """Score one request and record its outcome: done with the agent's result, or failed with the reason. A full
         state disk fails neither: the outcome is recorded once there is space, or the request scored again."""
         keep = lambda write, *args, **kwargs: patiently(write, *args, give_up=self.stopping.is_set, log=LOG, **kwargs)
@@ -274,7 +282,7 @@ class ScorerService:
              submission_id=result.id)
         keep(agents.add_counts, db, row["agent"], experiments=1)
 
-    def recover(self, db) -> list[dict]:
+    def recover(self, db: sqlite_utils.Database) -> list[dict]:
         """Requests a previous scorer started and did not finish: linked to what it recorded, if it got that
         far; else queued again, or failed after MAX_INTERRUPTIONS deaths of the scorer while scoring them."""
         settled = []
@@ -296,7 +304,7 @@ class ScorerService:
                     submissions.requeue(db, row["id"], "resumed: the scorer stopped while scoring it", interrupted=True)
         return settled
 
-    def _announce(self, db) -> bool:
+    def _announce(self, db: sqlite_utils.Database) -> bool:
         """A note in the agent's inbox for each finished request it has not read itself."""
         for row in submissions.unannounced(db, time.time() - ANNOUNCE_AFTER_S):
             commands.send(db, [row["agent"]], "message", told.announcement(request_view(row)), author="scorer")

@@ -9,10 +9,14 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from lab.scorer import integrity
 from lab.scorer.oracle import Coarse
 from lab.store import submissions
+
+if TYPE_CHECKING:
+    from lab.store import Database
 
 # Of a flag raised on data no agent has seen, what its agent reads instead of its message.
 UNSEEN = {
@@ -46,7 +50,7 @@ def result(sub: dict, coarse: Coarse) -> dict:
             "flags": flags([f for f in sub["flags"] if f["cleared_at"] is None])}
 
 
-def leaderboard(db, coarse: Coarse, limit: int | None = None) -> list[dict]:
+def leaderboard(db: Database, coarse: Coarse, limit: int | None = None) -> list[dict]:
     """Every scored submission as agents see it, best public dev PGR (as they are told it) first."""
     rows = []
     for sub in submissions.leaderboard(db):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from lab.store.db import migration, transaction
+from lab.store.db import Database, inserted_id, migration, transaction
 
 if TYPE_CHECKING:   # the store's queries need no sqlite_utils; lab.store.db loads it where it writes
     import sqlite_utils
@@ -20,20 +20,20 @@ SUPERVISOR_KINDS = ("start_agent", "stop_agent", "restart_agent")
 
 @migration("commands", 1)
 def _create(db: sqlite_utils.Database) -> None:
-    db["commands"].create({"id": int, "target": str, "kind": str, "body": str, "author": str, "created": float,
-                           "taken_at": float}, pk="id", not_null={"target", "kind"}, if_not_exists=True)
-    db["commands"].create_index(["target", "taken_at"], if_not_exists=True)
+    db.table("commands").create({"id": int, "target": str, "kind": str, "body": str, "author": str, "created": float,
+                                 "taken_at": float}, pk="id", not_null={"target", "kind"}, if_not_exists=True)
+    db.table("commands").create_index(["target", "taken_at"], if_not_exists=True)
 
 
-def send(db, targets: list[str], kind: str, body: str = "", author: str = "person") -> list[int]:
+def send(db: sqlite_utils.Database, targets: list[str], kind: str, body: str = "", author: str = "person") -> list[int]:
     assert kind in AGENT_KINDS + SUPERVISOR_KINDS, kind
     now = time.time()
     with transaction(db):
-        return [db["commands"].insert({"target": t, "kind": kind, "body": body, "author": author,
-                                       "created": now}).last_pk for t in targets]
+        return [inserted_id(db.table("commands").insert({"target": t, "kind": kind, "body": body, "author": author,
+                                                         "created": now})) for t in targets]
 
 
-def take(db, target: str) -> list[dict]:
+def take(db: sqlite_utils.Database, target: str) -> list[dict]:
     """Every command waiting for target, oldest first, marked taken in the same transaction."""
     with transaction(db):
         rows = list(db["commands"].rows_where("target = ? AND taken_at IS NULL", [target], order_by="id"))
@@ -43,6 +43,6 @@ def take(db, target: str) -> list[dict]:
     return rows
 
 
-def history(db, target: str | None = None, limit: int = 100) -> list[dict]:
+def history(db: Database, target: str | None = None, limit: int = 100) -> list[dict]:
     where, args = ("target = ?", [target]) if target else (None, [])
     return list(db["commands"].rows_where(where, args, order_by="id DESC", limit=limit))

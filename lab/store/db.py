@@ -4,6 +4,9 @@ Each concept module registers its migrations with `migration(concept, version)`;
 the ones a database has not seen yet, in order, each inside a transaction, and records them. A read-only
 open (the person's commands that only read) is a plain sqlite3 connection (lab.store.readonly), so those
 commands never import sqlite_utils.
+
+Code that only reads takes a `Database`, the reading calls both kinds answer; code that writes takes an
+sqlite_utils `Database`, which only `open_db` without `read_only` gives.
 """
 from __future__ import annotations
 
@@ -13,22 +16,46 @@ import time
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Protocol, overload
 
-from lab.store.readonly import ReadOnlyDatabase
+from lab.store.readonly import Parameters, ReadOnlyDatabase
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import sqlite_utils
+    import sqlite_utils.db
+
+
+class Table(Protocol):
+    """A table as code that only reads sees it."""
+
+    def exists(self) -> bool: ...
+
+    def rows_where(self, where: str | None = None, where_args: Parameters = None, order_by: str | None = None,
+                   select: str = "*", limit: int | None = None) -> Iterator[dict[str, Any]]: ...
+
+
+class Database(Protocol):
+    """The database as code that only reads sees it: sqlite_utils' Database, or the read-only one of the person's
+    commands that only read (lab.store.readonly)."""
+
+    def execute(self, sql: str, parameters: Parameters = None) -> sqlite3.Cursor: ...
+
+    def query(self, sql: str, params: Parameters = None) -> Iterator[dict[str, Any]]: ...
+
+    def __getitem__(self, name: str) -> Table: ...
 
 
 @cache
-def _sqlite_utils():
+def _sqlite_utils() -> ModuleType:
     """sqlite_utils imports pandas and numpy as it loads, only to map their scalar types to column types, which the
     lab never uses (its tables are made from Python types): hidden while it loads, they stay out of every lab process
     that does not need them (0.4 s of each `lab` command). Where they are loaded already, nothing changes."""
     hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
     for name in hidden:
-        sys.modules[name] = None    # `import name` raises ImportError, which sqlite_utils expects
+        # `import name` raises ImportError, which sqlite_utils expects (a None entry is CPython's documented way)
+        sys.modules[name] = None    # type: ignore[assignment]
     try:
         import sqlite_utils
     finally:
@@ -42,12 +69,18 @@ Migration = Callable[["sqlite_utils.Database"], None]
 _MIGRATIONS: dict[tuple[str, int], Migration] = {}
 
 
-def migration(concept: str, version: int):
+def migration(concept: str, version: int) -> Callable[[Migration], Migration]:
     def register(fn: Migration) -> Migration:
         _MIGRATIONS[(concept, version)] = fn
         return fn
 
     return register
+
+
+def inserted_id(table: sqlite_utils.db.Table) -> int:
+    """The id of the row `table.insert` just inserted (sqlite_utils types it optional: it is None before one)."""
+    assert table.last_pk is not None
+    return table.last_pk
 
 
 def _load_concepts() -> None:
@@ -56,7 +89,7 @@ def _load_concepts() -> None:
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database):
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """BEGIN IMMEDIATE takes the write lock up front, so concurrent writers wait instead of failing."""
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -83,7 +116,7 @@ def migrate(db: sqlite_utils.Database) -> list[tuple[str, int]]:
     return applied
 
 
-def _pending(db: sqlite_utils.Database | ReadOnlyDatabase) -> bool:
+def _pending(db: Database) -> bool:
     _load_concepts()
     if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone():
         return True
@@ -91,7 +124,15 @@ def _pending(db: sqlite_utils.Database | ReadOnlyDatabase) -> bool:
     return bool(set(_MIGRATIONS) - done)
 
 
-def open_db(path: Path | str, read_only: bool = False) -> sqlite_utils.Database | ReadOnlyDatabase:
+@overload
+def open_db(path: Path | str, read_only: Literal[False] = False) -> sqlite_utils.Database: ...
+
+
+@overload
+def open_db(path: Path | str, read_only: bool) -> Database: ...
+
+
+def open_db(path: Path | str, read_only: bool = False) -> Database:
     """The lab's database, created and migrated as needed. `read_only` creates nothing and takes no write lock (what
     the person's read-only commands use beside nine writing agents): the file must exist (FileNotFoundError), and
     only a database that still needs migrations is opened for writing, once, to apply them."""
@@ -109,8 +150,8 @@ def open_db(path: Path | str, read_only: bool = False) -> sqlite_utils.Database 
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 60000")
-    db = _sqlite_utils().Database(conn)
-    db.enable_wal()
-    db.execute("PRAGMA foreign_keys = ON")
-    migrate(db)
-    return db
+    writable: sqlite_utils.Database = _sqlite_utils().Database(conn)
+    writable.enable_wal()
+    writable.execute("PRAGMA foreign_keys = ON")
+    migrate(writable)
+    return writable

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from typing import TYPE_CHECKING
 
 from lab.errors import LabError, NotFound
-from lab.store.db import migration, transaction
+from lab.store.db import Database, inserted_id, migration, transaction
 
 if TYPE_CHECKING:   # the store's queries need no sqlite_utils; lab.store.db loads it where it writes
     import sqlite_utils
@@ -21,52 +22,52 @@ class BadPost(LabError):
 
 @migration("forum", 1)
 def _create(db: sqlite_utils.Database) -> None:
-    db["posts"].create({"id": int, "author": str, "kind": str, "title": str, "body": str, "commit_sha": str,
-                        "metrics": str, "created": float}, pk="id", not_null={"author", "kind", "title"},
-                       if_not_exists=True)
-    db["comments"].create({"id": int, "post_id": int, "author": str, "body": str, "created": float}, pk="id",
-                          foreign_keys=[("post_id", "posts", "id")], if_not_exists=True)
-    db["votes"].create({"post_id": int, "voter": str, "value": int, "created": float}, pk=("post_id", "voter"),
-                       foreign_keys=[("post_id", "posts", "id")], if_not_exists=True)
-    db["comments"].create_index(["post_id"], if_not_exists=True)
-    db["posts"].enable_fts(["title", "body", "author", "kind", "commit_sha"], fts_version="FTS5",
-                           create_triggers=True, replace=True)
+    db.table("posts").create({"id": int, "author": str, "kind": str, "title": str, "body": str, "commit_sha": str,
+                              "metrics": str, "created": float}, pk="id", not_null={"author", "kind", "title"},
+                             if_not_exists=True)
+    db.table("comments").create({"id": int, "post_id": int, "author": str, "body": str, "created": float}, pk="id",
+                                foreign_keys=[("post_id", "posts", "id")], if_not_exists=True)
+    db.table("votes").create({"post_id": int, "voter": str, "value": int, "created": float}, pk=("post_id", "voter"),
+                             foreign_keys=[("post_id", "posts", "id")], if_not_exists=True)
+    db.table("comments").create_index(["post_id"], if_not_exists=True)
+    db.table("posts").enable_fts(["title", "body", "author", "kind", "commit_sha"], fts_version="FTS5",
+                                 create_triggers=True, replace=True)
 
 
-def post(db, author: str, kind: str, title: str, body: str = "", commit_sha: str | None = None,
-         metrics: dict | None = None) -> int:
+def post(db: sqlite_utils.Database, author: str, kind: str, title: str, body: str = "",
+         commit_sha: str | None = None, metrics: dict | None = None) -> int:
     if kind not in KINDS:
         raise BadPost(f"unknown post kind {kind!r} (expected one of: {', '.join(KINDS)})")
     if not title.strip():
         raise BadPost("a post needs a non-empty title")
     with transaction(db):
-        return db["posts"].insert({"author": author, "kind": kind, "title": title.strip()[:300], "body": body,
-                                   "commit_sha": commit_sha, "metrics": json.dumps(metrics or {}),
-                                   "created": time.time()}).last_pk
+        return inserted_id(db.table("posts").insert({"author": author, "kind": kind, "title": title.strip()[:300],
+                                                     "body": body, "commit_sha": commit_sha,
+                                                     "metrics": json.dumps(metrics or {}), "created": time.time()}))
 
 
-def _require(db, post_id: int) -> None:
+def _require(db: Database, post_id: int) -> None:
     if not db.execute("SELECT 1 FROM posts WHERE id = ?", [post_id]).fetchone():
         raise NotFound(f"no forum post with id {post_id}")
 
 
-def comment(db, post_id: int, author: str, body: str) -> int:
+def comment(db: sqlite_utils.Database, post_id: int, author: str, body: str) -> int:
     if not body.strip():
         raise BadPost("a comment needs a non-empty body")
     _require(db, post_id)
     with transaction(db):
-        return db["comments"].insert({"post_id": post_id, "author": author, "body": body,
-                                      "created": time.time()}).last_pk
+        return inserted_id(db.table("comments").insert({"post_id": post_id, "author": author, "body": body,
+                                                        "created": time.time()}))
 
 
-def vote(db, post_id: int, voter: str, value: int) -> None:
+def vote(db: sqlite_utils.Database, post_id: int, voter: str, value: int) -> None:
     """+1 or -1; a second vote by the same voter replaces the first."""
     if value not in (1, -1):
         raise BadPost(f"a vote is +1 or -1, got {value!r}")
     _require(db, post_id)
     with transaction(db):
-        db["votes"].upsert({"post_id": post_id, "voter": voter, "value": value, "created": time.time()},
-                           pk=("post_id", "voter"))
+        db.table("votes").upsert({"post_id": post_id, "voter": voter, "value": value, "created": time.time()},
+                                 pk=("post_id", "voter"))
 
 
 _SELECT = ("SELECT p.id, p.author, p.kind, p.title, p.body, p.commit_sha, p.metrics, p.created, "
@@ -75,7 +76,7 @@ _SELECT = ("SELECT p.id, p.author, p.kind, p.title, p.body, p.commit_sha, p.metr
 _FIELDS = ("id", "author", "kind", "title", "body", "commit_sha", "metrics", "created", "score", "comments")
 
 
-def _rows(cursor) -> list[dict]:
+def _rows(cursor: sqlite3.Cursor) -> list[dict]:
     out = []
     for r in cursor.fetchall():
         row = dict(zip(_FIELDS, r))
@@ -84,8 +85,8 @@ def _rows(cursor) -> list[dict]:
     return out
 
 
-def recent(db, limit: int = 20, kind: str | None = None, author: str | None = None, before_id: int | None = None,
-           order: str = "new") -> list[dict]:
+def recent(db: Database, limit: int = 20, kind: str | None = None, author: str | None = None,
+           before_id: int | None = None, order: str = "new") -> list[dict]:
     where, args = [], []
     for clause, value in (("p.kind = ?", kind), ("p.author = ?", author), ("p.id < ?", before_id)):
         if value is not None:
@@ -104,12 +105,12 @@ def _fts_query(text: str) -> str:
     return " ".join(f'"{w}"*' for w in words)
 
 
-def search(db, text: str, limit: int = 20) -> list[dict]:
+def search(db: Database, text: str, limit: int = 20) -> list[dict]:
     sql = _SELECT + " JOIN posts_fts f ON f.rowid = p.id WHERE posts_fts MATCH ? ORDER BY f.rank LIMIT ?"
     return _rows(db.execute(sql, [_fts_query(text), limit]))
 
 
-def read(db, post_id: int) -> dict:
+def read(db: Database, post_id: int) -> dict:
     rows = _rows(db.execute(_SELECT + " WHERE p.id = ?", [post_id]))
     if not rows:
         raise NotFound(f"no forum post with id {post_id}")
@@ -119,5 +120,5 @@ def read(db, post_id: int) -> dict:
     return thread
 
 
-def count(db) -> int:
+def count(db: Database) -> int:
     return db.execute("SELECT count(*) FROM posts").fetchone()[0]

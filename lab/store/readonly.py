@@ -6,10 +6,12 @@ its time; these few calls need none of it. Anything that writes needs `open_db` 
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterator
+from typing import Any, Iterator, Sequence
+
+Parameters = Sequence[Any] | dict[str, Any] | None
 
 
-def _dicts(cursor: sqlite3.Cursor) -> Iterator[dict]:
+def _dicts(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
     columns = [c[0] for c in cursor.description]
     for row in cursor:
         yield dict(zip(columns, row))
@@ -23,8 +25,8 @@ class ReadOnlyTable:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                [self.name]).fetchone() is not None
 
-    def rows_where(self, where: str | None = None, where_args=None, order_by: str | None = None,
-                   select: str = "*", limit: int | None = None) -> Iterator[dict]:
+    def rows_where(self, where: str | None = None, where_args: Parameters = None, order_by: str | None = None,
+                   select: str = "*", limit: int | None = None) -> Iterator[dict[str, Any]]:
         """sqlite_utils' Table.rows_where: the same statement, the same dicts, nothing for a missing table."""
         if not self.exists():
             return
@@ -45,10 +47,10 @@ class ReadOnlyDatabase:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
-    def execute(self, sql: str, parameters=None) -> sqlite3.Cursor:
+    def execute(self, sql: str, parameters: Parameters = None) -> sqlite3.Cursor:
         return self.conn.execute(sql, parameters) if parameters is not None else self.conn.execute(sql)
 
-    def query(self, sql: str, params=None) -> Iterator[dict]:
+    def query(self, sql: str, params: Parameters = None) -> Iterator[dict[str, Any]]:
         yield from _dicts(self.execute(sql, params or []))
 
     def __getitem__(self, name: str) -> ReadOnlyTable:

@@ -22,6 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,10 @@ from lab.task.datasets import DATASETS, Example, make_splits
 from lab.task.features import STRONG_MODEL, embed_all_layers
 from lab.task.packages import describe_changes, installed_versions
 from lab.task.teacher import WEAK_MODEL, Teacher
+
+if TYPE_CHECKING:
+    from lab.config import Config, TaskSection
+    from lab.settings import TaskSettings
 
 VIEW_README = """\
 # Task data (read-only)
@@ -52,7 +57,7 @@ Write predictions as JSONL, one {{"id": ..., "label": 0 or 1, "p1": optional pro
 TESTBED_VERSION = 4  # bump when the way a testbed is built changes: prepared ones then rebuild
 
 
-def task_fingerprint(task) -> str:
+def task_fingerprint(task: TaskSection) -> str:
     """A hash of what decides the testbed's contents (sizes as resolved, defaults included, and for the embedded kind
     the installed versions of the packages its data and models come from).
 
@@ -67,7 +72,7 @@ def task_fingerprint(task) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _packages_of(task) -> dict[str, str]:
+def _packages_of(task: TaskSettings) -> dict[str, str]:
     return installed_versions() if task.kind == "embedded" else {}
 
 
@@ -81,8 +86,14 @@ class Baseline:
     ceiling_commit: str | None = None   # the scaffold commit whose vanilla method fixed the ceiling
 
     @property
-    def gap(self) -> float | None:
-        return None if self.ceiling_acc is None else self.ceiling_acc - self.weak_acc
+    def ceiling(self) -> float:
+        """The ceiling accuracy, which is fixed (lab.scorer.ceiling) before anything is scored."""
+        assert self.ceiling_acc is not None, f"the ceiling of {self.dataset} is not fixed yet"
+        return self.ceiling_acc
+
+    @property
+    def gap(self) -> float:
+        return self.ceiling - self.weak_acc
 
 
 class Testbed:
@@ -90,7 +101,7 @@ class Testbed:
 
     __test__ = False  # not a pytest test class, despite its name
 
-    def __init__(self, state_dir: Path, task):
+    def __init__(self, state_dir: Path, task: TaskSection):
         self.state = Path(state_dir)
         self.task = task
 
@@ -187,14 +198,14 @@ class Testbed:
                 raise TestbedError(f"testbed file {path} was changed or is corrupt (run `lab init --force`)")
 
     @classmethod
-    def load(cls, cfg, deep: bool = True) -> "Testbed":
+    def load(cls, cfg: Config, deep: bool = True) -> "Testbed":
         testbed = cls(cfg.state_dir, cfg.task)
         testbed.verify(deep=deep)
         return testbed
 
 
 # ---- building ----------------------------------------------------------------------------------
-def _features(cache: Path, dataset: str, examples: list[Example], task, force: bool) -> np.ndarray:
+def _features(cache: Path, dataset: str, examples: list[Example], task: TaskSettings, force: bool) -> np.ndarray:
     # the packages' versions too: a new release may change a text under the same id, or the strong model's weights
     key = hashlib.sha256(
         json.dumps([STRONG_MODEL, installed_versions(), task.max_tokens, [e.id for e in examples]]).encode()
@@ -214,7 +225,7 @@ def _features(cache: Path, dataset: str, examples: list[Example], task, force: b
 
 
 def _write_view(folder: Path, train: list[Example], weak_soft, test: list[Example],
-                train_x: np.ndarray, test_x: np.ndarray, task) -> list[Path]:
+                train_x: np.ndarray, test_x: np.ndarray, task: TaskSettings) -> list[Path]:
     written = [folder / "train.jsonl", folder / "test.jsonl", folder / "features" / "train.npy",
                folder / "features" / "test.npy", folder / "meta.json", folder / "README.md"]
     files.write_jsonl(written[0], ({"id": e.id, "text": e.text, "weak_soft": round(float(p), 6)}
@@ -238,7 +249,7 @@ def derived_view(source: Path, dest: Path, train_rows) -> Path:
     return dest
 
 
-def build(cfg, force: bool = False, engine=None) -> Testbed:
+def build(cfg: Config, force: bool = False, engine=None) -> Testbed:
     """Prepare every dataset's views, labels and weak baseline; ceilings are fixed afterwards. `engine` (a
     lab.scorer.engines.Engine) runs the hf kind's teacher seeds; without one they run in this process."""
     task = cfg.task
@@ -258,7 +269,7 @@ def build(cfg, force: bool = False, engine=None) -> Testbed:
     return testbed
 
 
-def _build_embedded(cfg, testbed: Testbed, force: bool) -> list[Path]:
+def _build_embedded(cfg: Config, testbed: Testbed, force: bool) -> list[Path]:
     task = cfg.task
     cache = testbed.state / "cache" / "features"
     written: list[Path] = []

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import on
 from textual.app import App, ScreenStackError
@@ -31,6 +31,10 @@ from lab.tui.screens.forum import ForumScreen
 from lab.tui.screens.live import LiveScreen
 from lab.tui.screens.review import ReviewScreen
 from lab.tui.source import Dashboard, Source
+
+if TYPE_CHECKING:
+    from lab.config import Config
+
 
 T = TypeVar("T")
 
@@ -90,7 +94,7 @@ class LabApp(App):
         Binding("X", "stop_lab", "Stop lab", show=False),
     ]
 
-    def __init__(self, cfg, config_path: str | Path = "lab.toml", source: Source | None = None,
+    def __init__(self, cfg: Config, config_path: str | Path = "lab.toml", source: Source | None = None,
                  refresh_s: float = 1.0):
         super().__init__()
         self.cfg, self.config_path, self.refresh_s = cfg, str(config_path), refresh_s
@@ -309,5 +313,5 @@ class LabApp(App):
         self.push_screen(ConfirmScreen(question, "Stop the lab"), answered)
 
 
-def run_tui(cfg, config_path: str | Path = "lab.toml", refresh_s: float = 1.0) -> None:
+def run_tui(cfg: Config, config_path: str | Path = "lab.toml", refresh_s: float = 1.0) -> None:
     LabApp(cfg, config_path, refresh_s=refresh_s).run()

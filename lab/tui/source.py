@@ -9,13 +9,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from lab.agents import control, spend
 from lab.errors import GitError, NotFound
 from lab.inert import inert, inert_data
 from lab.machine import Load, prime_cpu, read_load
 from lab.store import agents, events, forum, open_db, submissions
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
 
 LEADERBOARD_ROWS = 30
 POSTS_ON_DASHBOARD = 12
@@ -49,7 +52,7 @@ class Dashboard:
 
 
 def header_line(pid: int | None, best: float | None, dollars: float, experiments: int,
-                silent: list[str] = (), per_hour: float = 0.0, left: float | None = None) -> str:
+                silent: Sequence[str] = (), per_hour: float = 0.0, left: float | None = None) -> str:
     """One line for every screen's header: is the lab running (and is any of its loops silent), what it has spent,
     what is left of its budget and what it spends an hour now, its best PGR."""
     spent = f"${dollars:.2f}" + (f" (${left:.2f} left)" if left is not None else "")
@@ -91,7 +94,7 @@ class ForumView:
 @dataclass
 class Source:
     """Reads for the TUI. `clock` and `load` are injectable so that screenshots of a seeded lab are stable."""
-    cfg: object
+    cfg: Settings
     clock: Callable[[], float] = time.time
     load: Callable[[], Load | None] = read_load
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lab.agents.turns import AgentWorld, Backend
 from lab.errors import ConfigError, LabError
+
+if TYPE_CHECKING:
+    from lab.config import Config
 
 KINDS = ("researcher", "claude", "scripted")
 KEY = "ANTHROPIC_API_KEY"
@@ -72,7 +76,7 @@ def environment(backend: str) -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in (KEY, "ANTHROPIC_AUTH_TOKEN")}
 
 
-def make_backend(kind: str, cfg, world: AgentWorld, saved: dict | None) -> Backend:
+def make_backend(kind: str, cfg: Config, world: AgentWorld, saved: dict | None) -> Backend:
     if kind == "claude":
         from lab.agents.backends.claude import ClaudeBackend
 

@@ -46,6 +46,7 @@ def recipe_module():
         folder = TEMPLATE / "w2s"
         spec = importlib.util.spec_from_file_location(PACKAGE, folder / "__init__.py",
                                                       submodule_search_locations=[str(folder)])
+        assert spec is not None and spec.loader is not None     # a file's spec, with its loader
         package = importlib.util.module_from_spec(spec)
         sys.modules[PACKAGE] = package
         spec.loader.exec_module(package)
@@ -195,6 +196,7 @@ def focus_for(direction: str, salt: str = "") -> Focus:
         first = DIMENSIONS[dims[0]]
         start = next((s for s in first.settings if s and canonical(s)), {"elicit_weight": 0.3})
         labels = ["free exploration"]
+    assert start is not None    # the first rule that matched gave one
     return Focus(tuple(dims), canonical(start), ", ".join(labels))
 
 
@@ -289,7 +291,7 @@ def cost(recipe: dict) -> float:
 
 
 # ---- reading others' results -------------------------------------------------------------------
-BASELINE_RECIPES = {
+BASELINE_RECIPES: dict[str, dict] = {
     "methods/vanilla.py": {}, "methods/confident.py": {"keep": 0.5},
     "methods/logconf.py": {"loss": "logconf"}, "methods/smooth.py": {"loss": "smooth"},
     "methods/bootstrap.py": {"self_train_rounds": 1}, "methods/elicit.py": {"elicit_weight": 0.3},

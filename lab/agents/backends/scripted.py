@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.agents.turns import AgentFinished, AgentWorld, Message, ToolCall, ToolResult, Turn, Usage
 from lab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
 
 
 class ScriptedBackend:
     name = "scripted"
 
-    def __init__(self, cfg, world: AgentWorld, saved: dict | None):
+    def __init__(self, cfg: Settings, world: AgentWorld, saved: dict | None):
+        assert cfg.agents.script is not None     # backend = "scripted" needs agents.script (lab.config)
         path = Path(cfg.agents.script)
         path = path if path.is_absolute() else cfg.root / path
         try:

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.sandbox import Sandbox
 from lab.scorer import gpus
 from lab.scorer.engines.base import CLUSTER_FILE, Engine, MethodJob, RunSpec, read_cluster
 from lab.scorer.engines.local import LocalEngine
 
+if TYPE_CHECKING:
+    from lab.settings import Settings
+
 __all__ = ["CLUSTER_FILE", "Engine", "MethodJob", "RunSpec", "read_cluster", "shared"]
 
-_shared: dict[tuple, Engine] = {}
+_shared: dict[tuple, tuple[Engine, LocalEngine]] = {}     # the engine, and the local one (a Ray engine's fallback)
 _lock = threading.Lock()
 
 
-def _local(cfg) -> LocalEngine:
+def _local(cfg: Settings) -> LocalEngine:
     # Agents' slices keep one share of each GPU's memory for the lab's runs; those split that share.
     found = list(cfg.slices.gpus) or list(gpus.machine_gpus())
     per_gpu = -(-cfg.agents.count // len(found)) if found else 0
@@ -31,22 +35,22 @@ def _local(cfg) -> LocalEngine:
     return LocalEngine(scheduler, cfg.run_dir / "scorer", cfg.scorer.parallel, cfg.lab.sandbox, cfg.run_dir)
 
 
-def shared(cfg, sandbox: Sandbox | None = None) -> Engine:
+def shared(cfg: Settings, sandbox: Sandbox | None = None) -> Engine:
     """The process's engine for this lab (the scorer service builds a Scorer per request; they share it).
     `sandbox`: the scorer's own, for the runs of its user."""
     key = (Path(cfg.state_dir), cfg.cluster.engine, cfg.cluster.address, cfg.scorer.parallel,
            cfg.scorer.runs_per_gpu, cfg.lab.sandbox, tuple(cfg.slices.gpus), cfg.agents.count)
     with _lock:
-        engine = _shared.get(key)
-        if engine is None:
+        found = _shared.get(key)
+        if found is None:
             local = _local(cfg)
+            engine: Engine = local
             if cfg.cluster.engine == "ray":
                 from lab.scorer.engines.ray_engine import RayEngine
 
                 engine = RayEngine(cfg.cluster, cfg.lab.sandbox, cfg.scorer.runs_per_gpu, cfg.state_dir, local)
-            else:
-                engine = local
-            _shared[key] = engine
+            found = _shared[key] = (engine, local)
+    engine, local = found
     if sandbox is not None:
-        (engine.fallback if cfg.cluster.engine == "ray" else engine).use_sandbox(sandbox)
+        local.use_sandbox(sandbox)
     return engine

@@ -124,7 +124,8 @@ def attempt_number() -> int:
     import ray
 
     worker = ray._private.worker.global_worker   # Ray keeps the attempt number only on its core worker
-    return int(worker.core_worker.get_current_task_attempt_number())
+    # which is set on the worker as it connects, and so not among its declared attributes
+    return int(worker.core_worker.get_current_task_attempt_number())  # type: ignore[attr-defined]
 
 
 def _tell_board(name: str, key: int, node_id: str) -> None:

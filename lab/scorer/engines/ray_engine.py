@@ -58,7 +58,8 @@ def token_auth_in_use() -> bool:
     turned on by itself). A cluster that asks for a token refuses a driver without one, so a connection that stands
     without one means the cluster takes anyone who reaches its ports."""
     try:
-        from ray._raylet import AuthenticationMode, get_authentication_mode
+        # in Ray since 2.52, but not in the type stub of its compiled module
+        from ray._raylet import AuthenticationMode, get_authentication_mode  # type: ignore[attr-defined]
     except ImportError:     # a Ray from before token authentication (2.52)
         return os.environ.get("RAY_AUTH_MODE", "").strip().lower() == "token"
     return get_authentication_mode() == AuthenticationMode.TOKEN
@@ -137,9 +138,10 @@ class RayEngine:
         self._closed = threading.Event()
         threading.Thread(target=self._publish_loop, daemon=True, name="cluster-view").start()
 
-    def _on_head(self):
+    def _on_head(self) -> Any:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        assert self.head is not None    # asked only where the driver's node is known (not through ray://)
         return NodeAffinitySchedulingStrategy(self.head, soft=False)
 
     # ---- runs ------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def read_splits(files: dict[str, Path], shape: str) -> Splits:
 
 def agent_row(row: Row, weak_soft: float | None = None) -> dict:
     """The row as agents see it: id and text fields, plus the teacher's soft label when given; no label."""
-    out = {"id": row.id, **row.fields}
+    out: dict[str, str | float] = {"id": row.id, **row.fields}
     if weak_soft is not None:
         out["weak_soft"] = float(weak_soft)
     return out

@@ -8,8 +8,12 @@ from __future__ import annotations
 import stat
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import TestbedError
+
+if TYPE_CHECKING:
+    from lab.settings import Settings
 
 
 @lru_cache(maxsize=16)
@@ -41,12 +45,13 @@ def bind_root(model_dir: Path) -> Path:
     return model_dir
 
 
-def model_folders(cfg) -> list[Path]:
+def model_folders(cfg: Settings) -> list[Path]:
     """What sandboxed commands and method runs must see read-only, at the same path: the strong model
     (whose folder the data's meta.json names). Nothing for the embedded task."""
-    if cfg.task.kind != "hf":
+    hf = cfg.task.hf
+    if cfg.task.kind != "hf" or hf is None:     # task.kind = "hf" comes with [task.hf] (lab.config)
         return []
-    return [bind_root(resolve_model(cfg.task.hf.strong, cfg.root))]
+    return [bind_root(resolve_model(hf.strong, cfg.root))]
 
 
 def unreadable_by_others(folder: Path) -> list[Path]:

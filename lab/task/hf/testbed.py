@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -25,7 +26,10 @@ from lab.errors import TestbedError
 from lab.task import files
 from lab.task.hf.jsonl import Row, agent_row, read_splits
 from lab.task.hf.models import resolve_model
-from lab.task.testbed import derived_view
+from lab.task.testbed import Testbed, derived_view
+
+if TYPE_CHECKING:
+    from lab.config import Config
 
 VIEW_README = """\
 # Task data (read-only)
@@ -111,11 +115,12 @@ def source_digest(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def build(cfg, testbed, force: bool = False, engine=None) -> list[Path]:
+def build(cfg: Config, testbed: Testbed, force: bool = False, engine=None) -> list[Path]:
     """Write every set's views, labels and weak baseline; returns the files written (for the manifest). Each
     teacher seed runs through `engine` (on a cluster: on the head's node, with a GPU share)."""
     call = engine.call_here if engine is not None else (lambda fn, *args, gpu=False: fn(*args))
     task, hf = cfg.task, cfg.task.hf
+    assert hf is not None     # task.kind = "hf" needs [task.hf] (lab.config)
     strong_dir = resolve_model(hf.strong, cfg.root)
     weak_dir = resolve_model(hf.weak, cfg.root)
     written: list[Path] = []

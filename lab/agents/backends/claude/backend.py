@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import anthropic
 
@@ -23,6 +24,9 @@ from lab.agents.backends.claude.retries import PromptTooLong, call_with_retries
 from lab.agents.backends.claude.streaming import streamed
 from lab.agents.turns import AgentWorld, BackendError, Message, ToolResult, Turn, Usage
 
+if TYPE_CHECKING:
+    from lab.config import Config
+
 log = logging.getLogger("lab.agents.backends.claude")
 
 TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
@@ -31,7 +35,7 @@ TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tok
 class ClaudeBackend:
     name = "claude"
 
-    def __init__(self, cfg, world: AgentWorld, saved: dict | None = None):
+    def __init__(self, cfg: Config, world: AgentWorld, saved: dict | None = None):
         self.cfg, self.world = cfg.claude, world
         self.plan = plan_for(self.cfg, world.name)
         self.model = self.plan.model

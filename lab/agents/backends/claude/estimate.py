@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lab.agents.backends.claude.models import TOKEN_KINDS, known, lineup
 from lab.agents.backends.claude.plan import AgentPlan, plan_for
 
+if TYPE_CHECKING:
+    from lab.config import Config
+
 
 def typical_hour() -> dict[str, float]:
     """The mean of the lineup's measured agent-hours."""
-    hours = [known(name).hour for name in lineup() if known(name).hour]
+    models = [known(name) for name in lineup()]
+    hours = [m.hour for m in models if m is not None and m.hour]
     return {kind: sum(h.get(kind, 0) for h in hours) / len(hours) for kind in TOKEN_KINDS} if hours else {}
 
 
@@ -83,7 +88,7 @@ class Outlook:
                 f"{budget}")
 
 
-def outlook(cfg, names: list[str] | None = None) -> Outlook:
+def outlook(cfg: Config, names: list[str] | None = None) -> Outlook:
     """The plans of the agents that would start (every agent, or those named), and about what each costs an hour;
     a ConfigError where one cannot be planned (a model with no known price, a setting its model refuses)."""
     plans = [plan_for(cfg.claude, name) for name in names or cfg.agents.names]

@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Mapping
 
 TABLE = Path(__file__).with_name("models.toml")
 PRICE_KEYS = ("input", "output", "cache_write", "cache_write_1h", "cache_read")
@@ -25,7 +26,7 @@ class Prices:
     cache_write_1h: float    # a 1-hour cache write
     cache_read: float
 
-    def of(self, tokens: dict[str, float]) -> float:
+    def of(self, tokens: Mapping[str, float]) -> float:
         """Dollars for token counts keyed like the prices."""
         return sum(tokens.get(kind, 0) * getattr(self, kind) for kind in PRICE_KEYS) / 1e6
 

@@ -10,9 +10,13 @@ file, so that all three agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lab.agents.backends.claude.models import PRICE_KEYS, Model, Prices, known, lineup
 from lab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lab.config import ClaudeSection, Config
 
 DEFAULT_MAX_TOKENS = 16000   # of a model the table does not know
 # The SDK's own estimate of how long a reply may take, which it uses to refuse long non-streaming calls: an hour
@@ -58,12 +62,12 @@ class AgentPlan:
         return f"{self.model} ({words}{effort})"
 
 
-def plans(cfg) -> list[AgentPlan]:
+def plans(cfg: Config) -> list[AgentPlan]:
     """Every agent's plan; the first agent whose settings cannot be planned raises its ConfigError."""
     return [plan_for(cfg.claude, name) for name in cfg.agents.names]
 
 
-def plan_for(claude, agent: str) -> AgentPlan:
+def plan_for(claude: ClaudeSection, agent: str) -> AgentPlan:
     """The plan of one agent, from lab.toml's [claude] section (lab.config.ClaudeSection)."""
     model = claude.model_for(agent)
     table = known(model)
@@ -75,11 +79,11 @@ def plan_for(claude, agent: str) -> AgentPlan:
     return AgentPlan(agent, model, table, prices, thinking, effort, max_tokens, timeout_s, overridden)
 
 
-def _where(claude, model: str) -> str:
+def _where(claude: ClaudeSection, model: str) -> str:
     return "[claude.prices]" if model == claude.model else f'[claude.model_prices."{model}"]'
 
 
-def _prices(claude, model: str, table: Model | None, agent: str) -> tuple[Prices, tuple[str, ...]]:
+def _prices(claude: ClaudeSection, model: str, table: Model | None, agent: str) -> tuple[Prices, tuple[str, ...]]:
     mine = claude.prices_for(model)
     given = {key: getattr(mine, key) for key in PRICE_KEYS if getattr(mine, key) is not None}
     if table is None:
@@ -95,7 +99,7 @@ def _prices(claude, model: str, table: Model | None, agent: str) -> tuple[Prices
     return Prices(**{**table_prices, **given}), overridden
 
 
-def _max_tokens(claude, model: str, table: Model | None) -> int:
+def _max_tokens(claude: ClaudeSection, model: str, table: Model | None) -> int:
     if claude.max_tokens is None:
         return table.max_tokens if table else DEFAULT_MAX_TOKENS
     if table and claude.max_tokens > table.max_output:
@@ -104,7 +108,7 @@ def _max_tokens(claude, model: str, table: Model | None) -> int:
     return claude.max_tokens
 
 
-def _effort(claude, agent: str, model: str, table: Model | None) -> str | None:
+def _effort(claude: ClaudeSection, agent: str, model: str, table: Model | None) -> str | None:
     asked = claude.effort_for(agent)
     key = f'claude.efforts."{agent}"' if agent in claude.efforts else "claude.effort"
     if table is None:
@@ -123,7 +127,8 @@ def _effort(claude, agent: str, model: str, table: Model | None) -> str | None:
     return effort
 
 
-def _thinking(claude, agent: str, model: str, table: Model | None, effort: str | None, max_tokens: int) -> dict | None:
+def _thinking(claude: ClaudeSection, agent: str, model: str, table: Model | None, effort: str | None,
+              max_tokens: int) -> dict | None:
     if claude.thinking == "adaptive":
         if table is None:
             return None     # the model's own default: nothing is sent that it might refuse

@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anthropic
 
 from lab.agents.turns import BackendError
+
+if TYPE_CHECKING:
+    from lab.settings import ClaudeSettings
 
 log = logging.getLogger("lab.agents.backends.claude")
 
@@ -118,7 +121,8 @@ def backoff_s(attempt: int, base_s: float, max_wait_s: float) -> float:
     return min(base_s * 2 ** (attempt - 1), max_wait_s) * random.uniform(0.5, 1.0)
 
 
-def call_with_retries(call: Callable[[], T], cfg, timeout_s: float, on_retry: Callable[[], None]) -> T:
+def call_with_retries(call: Callable[[], T], cfg: ClaudeSettings, timeout_s: float,
+                      on_retry: Callable[[], None]) -> T:
     """call() until it succeeds; BackendError when refused or out of tries, PromptTooLong when too long.
 
     cfg is the [claude] section: max_retries, retry_base_s, retry_max_wait_s; timeout_s is the call's own.

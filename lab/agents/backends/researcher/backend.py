@@ -13,7 +13,7 @@ from lab.agents.backends.researcher.state import from_json, to_json
 from lab.agents.turns import AgentFinished, AgentWorld, Message, ToolResult, Turn
 
 if TYPE_CHECKING:
-    from lab.config import Config
+    from lab.settings import Settings
 
 ORIENT_EVERY = 1        # experiments between readings of the newest posts (others' runs are not repeated)
 MAX_FAIL_STREAK = 5     # failed experiments in a row before the researcher gives up
@@ -22,7 +22,7 @@ MAX_FAIL_STREAK = 5     # failed experiments in a row before the researcher give
 class ResearcherBackend:
     name = "researcher"
 
-    def __init__(self, cfg: Config, world: AgentWorld, saved: dict | None):
+    def __init__(self, cfg: Settings, world: AgentWorld, saved: dict | None):
         state = from_json(saved, world.direction)
         self.ctx = Context(state, cfg, world.name, recipes.focus_for(state.direction, world.name))
         self.pending: Callable[[list[ToolResult]], None] | None = None   # the handler of the last turn's results

@@ -9,13 +9,13 @@ from lab.agents.backends.researcher.state import ResearcherState
 from lab.agents.turns import ToolCall, ToolResult, Turn
 
 if TYPE_CHECKING:
-    from lab.config import Config
+    from lab.settings import Settings
 
 
 @dataclass
 class Context:
     state: ResearcherState
-    cfg: Config
+    cfg: Settings
     agent: str                  # agent-3
     focus: Focus                # the dimensions and starting recipe of its direction
 

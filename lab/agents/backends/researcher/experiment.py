@@ -21,7 +21,7 @@ INSIGHT_EVERY = 10      # experiments between posts of what the experiments so f
 def run(ctx: Context, exp: Experiment) -> Move:
     """Commit the recipe (on its first seed) and run one seed of it through the lab's `run`, the scheduler the
     scorer's runs use: its predictions come back into the worktree for `evaluate`."""
-    calls = []
+    calls: list[tuple[str, dict]] = []
     if exp.commit is None:
         calls = [("write_file", {"path": "recipe.json", "content": recipes.recipe_json(exp.recipe)}),
                  ("write_file", {"path": "method.py", "content": recipes.METHOD_PY}),

@@ -16,7 +16,7 @@ FULL_ORIENT_EVERY = 5   # experiments between readings of the top posts as well 
 
 def orient(ctx: Context, first: bool) -> Move:
     s = ctx.state
-    calls = []
+    calls: list[tuple[str, dict]] = []
     if first:
         calls.append(("notebook", {"action": "read"}))
     if first or s.last_orient is None or s.experiments % FULL_ORIENT_EVERY == 0:
@@ -68,7 +68,7 @@ def learn_post(state: ResearcherState, post: dict) -> None:
 def learn_board(ctx: Context, rows: list[dict]) -> None:
     """Scores, flags and teacher dependence of the submissions of recipes it knows; the best unflagged PGR."""
     state = ctx.state
-    by_commit = {e.commit: e for e in state.known.values() if e.commit}
+    by_commit: dict[str | None, Known] = {e.commit: e for e in state.known.values() if e.commit}
     scored, best = False, None
     for row in rows:
         pgr = row.get("pgr")
@@ -121,6 +121,7 @@ def set_flags(entry: Known, flags: dict[str, str], submission, teacher: TeacherD
 def fetch(ctx: Context, plan: Plan, parent: Known) -> Move:
     """Build on another agent's result from its commit: first read the recipe it committed."""
     commit = parent.commit
+    assert commit is not None   # fetched only from a commit (stages.start)
     ctx.state.planned = plan
     step = f"reading the recipe of {knowledge.who(parent)} (PGR {parent.pgr:+.2f}) to build on it"
     return ask(step, [("shell", {"command": f"git show {commit}:recipe.json", "timeout_s": 30})],

@@ -38,6 +38,7 @@ def standard_error(state: ResearcherState, known: Known) -> float:
 
 def value(state: ResearcherState, known: Known) -> float:
     """What a recipe is believed to score, a little below its mean where few seeds back it."""
+    assert known.pgr is not None    # only scored recipes are ranked
     return known.pgr - 0.5 * standard_error(state, known)
 
 

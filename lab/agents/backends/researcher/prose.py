@@ -37,7 +37,7 @@ def result_post(ctx: Context, exp: Experiment, flagged: Known | Parent | None) -
     desc = recipes.describe(exp.recipe)
     parent, judged = exp.parent, verdict(ctx, exp)
     lines = [f"Recipe: {desc}.", f"Why: {exp.why}."]
-    if judged:
+    if judged and parent is not None and parent.pgr is not None:     # what verdict() compared
         lines.append(f"Builds on {knowledge.who(parent)} (PGR {parent.pgr:+.3f}): {judged} it by "
                      f"{pgr - parent.pgr:+.3f}.")
     if flagged is not None:
@@ -60,7 +60,7 @@ def result_post(ctx: Context, exp: Experiment, flagged: Known | Parent | None) -
     if exp.commit:
         args["commit"] = exp.commit
     note = f"- {exp.tag} {desc}: PGR {pgr:+.3f} ({n} seed{'s' if n > 1 else ''})" + (
-        f", {judged} parent {parent.pgr:+.3f}" if judged else "") + (
+        f", {judged} parent {parent.pgr:+.3f}" if judged and parent is not None else "") + (
         f" [{exp.commit[:10]}]" if exp.commit else "")
     return args, note
 
@@ -70,8 +70,8 @@ def submission_post(exp: Experiment, sub: Submission) -> tuple[dict, str]:
     desc = recipes.describe(exp.recipe)
     seeds = sub.seeds or []
     n = len(seeds) if isinstance(seeds, list) else seeds
-    title = f"submitted {exp.commit[:10]} ({desc}): dev PGR {sub.pgr:+.3f} ± {sub.se:.3f} over {n} seeds"
-    body = (f"The scorer re-ran {exp.tag} ({desc}) from commit {exp.commit[:10]} over seeds {seeds}: dev PGR "
+    title = f"submitted {exp.committed[:10]} ({desc}): dev PGR {sub.pgr:+.3f} ± {sub.se:.3f} over {n} seeds"
+    body = (f"The scorer re-ran {exp.tag} ({desc}) from commit {exp.committed[:10]} over seeds {seeds}: dev PGR "
             f"{sub.pgr:+.4f} ± {sub.se:.4f}, accuracy {sub.acc:.4f} (my own {len(exp.pgrs)} seeds: "
             f"{exp.mean:+.4f}).")
     if sub.teacher is not None and teacher_words(sub.teacher):
@@ -84,12 +84,12 @@ def submission_post(exp: Experiment, sub: Submission) -> tuple[dict, str]:
                "submission": sub.submission, "recipe": recipes.canonical(exp.recipe)}
     if sub.flags:
         metrics["flags"] = sorted(sub.flags)
-    note = f"- submitted {exp.commit[:10]} ({desc}): {sub.pgr:+.3f} ± {sub.se:.3f} (#{sub.submission})"
-    return {"kind": "result", "title": title, "body": body, "commit": exp.commit, "metrics": metrics}, note
+    note = f"- submitted {exp.committed[:10]} ({desc}): {sub.pgr:+.3f} ± {sub.se:.3f} (#{sub.submission})"
+    return {"kind": "result", "title": title, "body": body, "commit": exp.committed, "metrics": metrics}, note
 
 
 def flagged_submission_note(exp: Experiment, sub: Submission) -> str:
-    return (f"- submission #{sub.submission} ({exp.commit[:10]}, {recipes.describe(exp.recipe)}) was FLAGGED by "
+    return (f"- submission #{sub.submission} ({exp.committed[:10]}, {recipes.describe(exp.recipe)}) was FLAGGED by "
             f"the scorer: {describe_flags(sub.flags, sub.teacher)}; not building on its line or submitting it again")
 
 

@@ -27,6 +27,7 @@ STAGES: dict[Stage, Callable[[Context, Experiment], Move]] = {
 def advance(ctx: Context) -> Move:
     """The turn of the stage the experiment in flight has reached."""
     exp = ctx.state.current
+    assert exp is not None      # advanced only while an experiment is in flight
     return STAGES[exp.stage](ctx, exp)
 
 

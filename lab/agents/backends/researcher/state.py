@@ -106,6 +106,12 @@ class Experiment:
         return mean(self.pgrs)
 
     @property
+    def committed(self) -> str:
+        """Its commit, which it has from its first run on: what is evaluated, confirmed and submitted."""
+        assert self.commit is not None, f"{self.tag} is not committed yet"
+        return self.commit
+
+    @property
     def predictions(self) -> str:
         """This seed's predictions: where `run` put them (a state saved before `run` ran seeds in the shell)."""
         return self.ran or f"runs/{self.tag}-s{self.seed}.jsonl"
@@ -182,10 +188,10 @@ def to_json(state: ResearcherState) -> dict:
 def from_json(saved: dict | None, direction: str) -> ResearcherState:
     """The state saved by an earlier run, or a fresh one where there is none (or one of an unknown version)."""
     version = (saved or {}).get("version")
+    if saved is None or version not in (1, STATE_VERSION):
+        return ResearcherState(direction=direction)
     if version == 1:
         saved = migrate_v1(saved)
-    elif version != STATE_VERSION:
-        return ResearcherState(direction=direction)
     s = dict(saved)
     return ResearcherState(**{
         **_fields(ResearcherState, s),

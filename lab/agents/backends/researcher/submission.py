@@ -42,8 +42,8 @@ def beats(mean: float, se: float, own_best: dict | None, board_best: float | Non
 
 def own_best(ctx: Context) -> Submission | None:
     """Its best submission that the scorer did not flag."""
-    scored = [x for x in ctx.state.submissions if isinstance(x.pgr, (int, float)) and not x.flags]
-    return max(scored, key=lambda x: x.pgr) if scored else None
+    scored = [(x.pgr, x) for x in ctx.state.submissions if isinstance(x.pgr, (int, float)) and not x.flags]
+    return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
 
 def own_best_confirmed(ctx: Context) -> float | None:
@@ -106,7 +106,8 @@ def confirm(ctx: Context, exp: Experiment) -> Move:
         result = results[0] if results else None
         if result is None:
             return
-        kind = (result.data or {}).get("kind")
+        data = result.data or {}
+        kind = data.get("kind")
         if result.is_error and (kind == "BudgetExceeded" or is_lab_fault(kind)):
             (budget.evaluation_refused if kind == "BudgetExceeded" else budget.lab_failed)(ctx.state.clock, result)
             return      # the stage stays
@@ -115,7 +116,7 @@ def confirm(ctx: Context, exp: Experiment) -> Move:
             ctx.state.current = None
             return
         budget.evaluation_spent(ctx.state.clock)
-        exp.confirmed.append(float(result.data["pgr"]))
+        exp.confirmed.append(float(data["pgr"]))
         if len(exp.confirmed) < len(exp.predicted):
             return
         ctx.state.confirmations += 1
@@ -150,9 +151,9 @@ def submit(ctx: Context, exp: Experiment) -> Move:
     its result first (it may raise the bar this one has to clear: see settled)."""
     if ctx.state.awaiting is not None:
         return follow_up(ctx, wait_s=WAIT_S)
-    step = (f"submitting {exp.commit[:10]} (dev PGR {exp.mean:+.2f} on {len(exp.pgrs)} seeds, "
+    step = (f"submitting {exp.committed[:10]} (dev PGR {exp.mean:+.2f} on {len(exp.pgrs)} seeds, "
             f"{recipes.describe(exp.recipe)})")
-    return budget.submit_wait(ctx) or ask(step, [("submit", {"commit": exp.commit})],
+    return budget.submit_wait(ctx) or ask(step, [("submit", {"commit": exp.committed})],
                                              lambda results: after_submit(ctx, exp, results))
 
 
@@ -170,13 +171,13 @@ def after_submit(ctx: Context, exp: Experiment, results: list[ToolResult]) -> No
             return      # the stage stays: submit once the scorer answers again (or the lab is back)
         if kind == "BudgetExceeded":
             budget.submission_refused(s.clock, result)
-        s.notes.append(f"- submitting {exp.commit[:10]} failed: {prose.first_line(result)[:200]}")
+        s.notes.append(f"- submitting {exp.committed[:10]} failed: {prose.first_line(result)[:200]}")
         s.current = None
         return
     budget.submission_spent(s.clock)
     request = (result.data or {}).get("request")
     if not isinstance(request, int):
-        s.notes.append(f"- submitting {exp.commit[:10]}: the scorer gave no request id "
+        s.notes.append(f"- submitting {exp.committed[:10]}: the scorer gave no request id "
                        f"({prose.first_line(result)[:200]})")
         s.current = None
         return
@@ -200,10 +201,11 @@ def heard_from_scorer(ctx: Context) -> None:
 def follow_up(ctx: Context, wait_s: float = 0) -> Move:
     """Post the submission's result if it is in; else ask the scorer about it (waiting up to wait_s)."""
     exp = ctx.state.awaiting
+    assert exp is not None      # asked only while a submission is awaited
     if exp.stage == Stage.POST_SUBMISSION:
         return post_submission(ctx, exp)
-    step = (f"waiting for the scorer's result of {exp.commit[:10]} (request {exp.request})" if wait_s
-            else f"asking the scorer about {exp.commit[:10]} (request {exp.request})")
+    step = (f"waiting for the scorer's result of {exp.committed[:10]} (request {exp.request})" if wait_s
+            else f"asking the scorer about {exp.committed[:10]} (request {exp.request})")
     return ask(step, [("submission", {"request": exp.request, "wait_s": wait_s})],
                lambda results: after_result(ctx, exp, results))
 
@@ -219,13 +221,13 @@ def after_result(ctx: Context, exp: Experiment, results: list[ToolResult]) -> No
         return          # ask again later
     if result.is_error:
         why = data.get("reason") or prose.first_line(result)
-        s.notes.append(f"- submission of {exp.commit[:10]} (request {exp.request}) failed: {why[:200]}")
+        s.notes.append(f"- submission of {exp.committed[:10]} (request {exp.request}) failed: {why[:200]}")
         s.awaiting = None
         settled(ctx)
         return
     if data.get("state") != "done":
         return
-    sub = Submission(submission=data.get("submission"), commit=exp.commit, key=exp.key, pgr=data.get("pgr"),
+    sub = Submission(submission=data.get("submission"), commit=exp.committed, key=exp.key, pgr=data.get("pgr"),
                      se=data.get("pgr_se"), acc=data.get("acc"), seeds=data.get("seeds"),
                      flags=forum.read_flags(data.get("flags")),
                      teacher=forum.read_teacher(data.get("teacher_dependence")),
@@ -253,6 +255,7 @@ def settled(ctx: Context) -> None:
 
 def post_submission(ctx: Context, exp: Experiment) -> Move:
     sub = exp.submitted
+    assert sub is not None      # its result is in (Stage.POST_SUBMISSION)
     args, note = prose.submission_post(exp, sub)
 
     def after(results: list[ToolResult]) -> None:
