@@ -51,6 +51,7 @@ async def in_daemon_thread(read: Callable[[], T]) -> T:
             done.set_result(outcome)
 
     def run() -> None:
+        outcome: tuple[T | None, Exception | None]
         try:
             outcome = (read(), None)
         except Exception as exc:   # handed to the awaiting task, which decides

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import partial
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Provider
@@ -13,9 +14,9 @@ if TYPE_CHECKING:
 
 
 class LabCommands(Provider):
-    def _commands(self) -> list[tuple[str, object, str]]:
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app = cast("LabApp", self.app)
-        found = [
+        found: list[tuple[str, Callable[[], object], str]] = [
             ("Dashboard", partial(app.switch_mode, "dashboard"), "agents, leaderboard, chart, posts, load"),
             ("Forum", partial(app.switch_mode, "forum"), "threads, search, post as the person"),
             ("Review flagged submissions", partial(app.switch_mode, "review"), "evidence, diffs, disqualify"),

@@ -34,11 +34,11 @@ class AgentScreen(AgentKeys):
         super().__init__()
         self.agent_name = name
         self.last_event = 0
-        self.shown_notebook = None
+        self.shown_notebook: str | None = None
         self.commits_fetched = 0.0
-        self.shown_commit = None
+        self.shown_commit: str | None = None
         self.diff_text = ""
-        self.active_tab = "transcript"
+        self.active_tab: str | None = "transcript"
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -115,7 +115,7 @@ class AgentScreen(AgentKeys):
                 self.show_commit(commits[0].sha)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "commit-list" and event.row_key and event.row_key.value != self.shown_commit:
+        if event.data_table.id == "commit-list" and event.row_key.value and event.row_key.value != self.shown_commit:
             self.show_commit(event.row_key.value)
 
     def show_commit(self, sha: str) -> None:

@@ -57,7 +57,7 @@ class PromptScreen(ModalScreen[dict | None]):
             return
         result = {"text": text}
         if self.choices:
-            result["choice"] = self.query_one("#choice", Select).value
+            result["choice"] = str(self.query_one("#choice", Select).value)
         self.dismiss(result)
 
     def action_cancel(self) -> None:

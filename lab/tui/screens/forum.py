@@ -59,6 +59,7 @@ class ForumScreen(LiveScreen):
         super().__init__()
         self.query_text: str | None = None
         self.open_post: int | None = None
+        self.shown_thread: str | None = None      # the thread's text last given to its Markdown
 
     def compose(self) -> ComposeResult:
         from textual.widgets import Markdown
@@ -100,8 +101,8 @@ class ForumScreen(LiveScreen):
 
             text = thread_markdown(thread)
             markdown = self.query_one("#thread", Markdown)
-            if getattr(markdown, "_lab_text", None) != text and markdown.is_mounted:   # see AgentScreen.show
-                markdown._lab_text = text
+            if self.shown_thread != text and markdown.is_mounted:   # see AgentScreen.show
+                self.shown_thread = text
                 markdown.update(text)
         if self.open_post is None and view.posts:
             self.open_post = view.posts[0]["id"]

@@ -1,13 +1,15 @@
 """Every key binding, by screen, generated from the bindings themselves so it cannot drift."""
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from rich.console import Group
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
@@ -16,8 +18,8 @@ def key_label(key: str) -> str:
     return " or ".join(names.get(k, k) for k in key.split(","))
 
 
-def bindings_table(sections: list[tuple[str, list[Binding]]]) -> Group:
-    parts = [Text("lab: keys", style="bold"),
+def bindings_table(sections: Sequence[tuple[str, Sequence[BindingType]]]) -> Group:
+    parts: list[RenderableType] = [Text("lab: keys", style="bold"),
              Text("q leaves the TUI and the lab runs on; `lab tui` attaches again. ctrl+p opens the command "
                   "palette. The mouse selects rows, tabs and buttons.\n", style="dim")]
     for title, bindings in sections:
@@ -25,7 +27,7 @@ def bindings_table(sections: list[tuple[str, list[Binding]]]) -> Group:
                       title_style="bold cyan")
         table.add_column(width=10, style="bold")
         table.add_column()
-        for b in bindings:
+        for b in Binding.make_bindings(bindings):
             if b.description:
                 table.add_row(key_label(b.key), b.description)
         parts += [table, Text("")]
@@ -35,7 +37,7 @@ def bindings_table(sections: list[tuple[str, list[Binding]]]) -> Group:
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
 
-    def __init__(self, sections: list[tuple[str, list[Binding]]]):
+    def __init__(self, sections: Sequence[tuple[str, Sequence[BindingType]]]):
         super().__init__()
         self.sections = sections
 

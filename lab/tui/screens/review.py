@@ -138,7 +138,7 @@ class ReviewScreen(LiveScreen):
 
     def select(self, submission_id: int) -> None:
         self.selected = submission_id
-        for table in self.query("#flagged"):    # none yet if the screen is still composing
+        for table in self.query("#flagged").results(SyncedTable):    # none yet if the screen is still composing
             table.select_key(str(submission_id))
         self.lab_app.poll_now()
 
