@@ -13,6 +13,7 @@ from pathlib import Path
 from lab.agents.paths import Paths
 from lab.errors import NotFound
 from lab.store import agents, events, submissions
+from lab.store.scores import Submission
 from lab.suggest import did_you_mean
 
 LATEST_IN_SUMMARY = 5
@@ -46,13 +47,12 @@ def summary(cfg, db, name: str, status_row: dict | None) -> dict:
             "latest_submissions": [_submission(s) for s in subs]}
 
 
-def _submission(sub: dict) -> dict:
-    return {"id": sub["id"], "created": sub["created"], "status": sub["status"], "commit": sub["commit_sha"],
-            "disqualified": bool(sub["disqualified_at"]), "error": sub["error"],
-            "scores": {s["dataset"]: {"role": s["role"], "status": s.get("status"), "pgr": s.get("pgr"),
-                                      "pgr_se": s.get("pgr_se")}
-                       for s in sub["scores"]},
-            "open_flags": [f["kind"] for f in sub["open_flags"]]}
+def _submission(sub: Submission) -> dict:
+    return {"id": sub.id, "created": sub.created, "status": sub.status, "commit": sub.commit_sha,
+            "disqualified": sub.disqualified, "error": sub.error,
+            "scores": {s.dataset: {"role": s.role, "status": s.status, "pgr": s.pgr, "pgr_se": s.pgr_se}
+                       for s in sub.scores},
+            "open_flags": sub.open_flag_kinds}
 
 
 def transcript(db, name: str, last: int | None) -> dict:
