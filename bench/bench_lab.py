@@ -111,9 +111,9 @@ def wait_until_working(db, names: list[str], began: float, timeout_s: float = 30
     return working
 
 
-def _pgr(sub: dict, role: str) -> tuple[float, float] | None:
-    score = next((x for x in sub["scores"] if x["role"] == role and x["status"] != "failed"), None)
-    return (round(score["pgr"], 3), round(score["pgr_se"] or 0.0, 3)) if score else None
+def _pgr(sub, role: str) -> tuple[float, float] | None:
+    score = sub.scored(role)
+    return (round(score.pgr, 3), round(score.pgr_se or 0.0, 3)) if score else None
 
 
 def standing(db, top: int = 3) -> dict:
@@ -122,13 +122,13 @@ def standing(db, top: int = 3) -> dict:
     from lab.store import submissions
 
     board = submissions.leaderboard(db)
-    agents_only = [s for s in board if s["agent"] not in ("baseline", "person")]
-    clean = [s for s in agents_only if not s["open_flags"] and s["private_pgr"] is not None]   # best first
-    flagged = [s for s in submissions.flagged(db, include_cleared=False) if s["agent"] not in ("baseline", "person")]
-    row = lambda s: {"submission": s["id"], "agent": s["agent"], "private": _pgr(s, "private"),  # noqa: E731
-                     "public": _pgr(s, "dev"), "heldout": {x["dataset"]: _pgr(s, "heldout") and round(x["pgr"], 3)
-                                                           for x in s["scores"] if x["role"] == "heldout"}}
-    elicit = next((s for s in board if s["agent"] == "baseline" and s["path"] == "methods/elicit.py"), None)
+    agents_only = [s for s in board if s.agent not in ("baseline", "person")]
+    clean = [s for s in agents_only if not s.open_flags and s.private_pgr is not None]   # best first
+    flagged = [s for s in submissions.flagged(db, include_cleared=False) if s.agent not in ("baseline", "person")]
+    row = lambda s: {"submission": s.id, "agent": s.agent, "private": _pgr(s, "private"),  # noqa: E731
+                     "public": _pgr(s, "dev"), "heldout": {x.dataset: _pgr(s, "heldout") and round(x.pgr, 3)
+                                                           for x in s.scores if x.role == "heldout"}}
+    elicit = next((s for s in board if s.agent == "baseline" and s.path == "methods/elicit.py"), None)
     return {"scored": len(agents_only), "flagged": len(flagged), "best_unflagged": [row(s) for s in clean[:top]],
             "elicit": row(elicit) if elicit else None}
 

@@ -126,8 +126,9 @@ def main() -> None:
     from lab.agents.backends import recipes
     from lab.sandbox import make_sandbox
     from lab.scorer.scorer import Scorer
-    from lab.scorer.teacher_check import short
+    from lab import score_text
     from lab.store import open_db
+    from lab.store.scores import Following
 
     cfg = config.load(args.lab / "lab.toml")
     scorer_section = config.ScorerSection.model_validate({**cfg.scorer.model_dump(), "seeds": args.seeds,
@@ -158,11 +159,12 @@ def main() -> None:
         for name, score in jobs:
             start = time.monotonic()
             result = score()
-            private = f"{result.private.pgr:+.3f} ± {result.private.pgr_se:.3f}" if result.private else "failed"
+            private = score_text.pgr(result.private.pgr, result.private.pgr_se) if result.private else "failed"
             f = result.following
-            moved, z = (short(f.to_dict()), f"{f.z:+.1f}") if f else ("-", "-")
-            flags = ", ".join(x["kind"] for x in result.flags) or "-"
-            print(f"{name:34s} {result.dev.pgr:+.3f} ± {result.dev.pgr_se:.3f} {private:>15s} {moved:>10s} {z:>6s}  "
+            moved = score_text.follows_teacher(Following.from_dict(f.to_dict()) if f else None)
+            z = f"{f.z:+.1f}" if f else "-"
+            flags = score_text.flags(x["kind"] for x in result.flags)
+            print(f"{name:34s} {score_text.pgr(result.dev.pgr, result.dev.pgr_se)} {private:>15s} {moved:>10s} {z:>6s}  "
                   f"{flags}  ({time.monotonic() - start:.0f} s)", flush=True)
 
 

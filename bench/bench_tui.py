@@ -275,7 +275,7 @@ def main() -> None:
             print(f"seeded {args.days:g} days of {AGENTS} agents in {seeded:.1f} s: {rows}")
         size = sum(p.stat().st_size for p in db_path.parent.glob("lab.db*")) / 2**20
         print(f"database: {size:,.0f} MiB")
-        top = submissions.leaderboard(db, limit=1)[0]["dev_pgr"]
+        top = submissions.leaderboard(db, limit=1)[0].dev_pgr
         db.conn.close()
         top_texts = [f"{top:+.4f}", f"{top:+.3f}", f"{top:.4f}", f"{top:.3f}"]
         markers = [re.compile(rf"\bagent-{AGENTS}\b"), re.compile(r"\+0\.\d")]

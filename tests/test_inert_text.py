@@ -243,7 +243,7 @@ def test_tui_shows_agents_text_inert_and_markup_literally(hostile):
                          f"+# d1 {OSC52_SHOWN} {MARKUP}", f"k1 {OSC52_SHOWN} is a link out of the worktree {CLICK}",
                          f"shell: k3 {CLEAR_SHOWN}", "agent-1 2 · agent-3 1"):
                 assert text in shown, text
-            assert review.items[flagged]["path"] == f"m1{CLEAR_SHOWN}.py"
+            assert review.items[flagged].path == f"m1{CLEAR_SHOWN}.py"
 
             app.open_agent("agent-1")
             await until(pilot, lambda: isinstance(app.screen, AgentScreen))

@@ -100,7 +100,7 @@ def lab(tmp_path):
     }
     submissions.disqualify(db, ids["a2_cheat"], DISQUALIFIED)
     actions.record(db, "disqualify", str(ids["a2_cheat"]), {"reason": DISQUALIFIED})
-    cleared = submissions.get(db, ids["a2_best"])["flags"][0]["id"]
+    cleared = submissions.get(db, ids["a2_best"]).flags[0].id
     submissions.clear_flag(db, cleared, CLEARED)
     actions.record(db, "clear_flag", str(cleared), {"reason": CLEARED})
 
@@ -187,7 +187,7 @@ def test_report_of_a_seeded_lab(lab, tmp_path):
     assert board[2]["open flags"] == "-"  # its only flag was cleared
     assert board[3]["tweets (held-out)"] == "failed" and board[3]["commit"] == "-"
     assert board[5]["agent"] == "baseline" and board[5]["imdb (held-out)"] == "-0.130 ± 0.010"
-    assert board[5]["follows teacher"] == "+0.400 ± 0.073" and top["follows teacher"] == "-"
+    assert board[5]["follows teacher"] == "+31/-2" and top["follows teacher"] == "-"
     assert f"#{ids['a2_cheat']}" not in {r["submission"] for r in board}
 
     # flags: every flagged submission, with its resolution

@@ -180,7 +180,7 @@ def test_disqualified_submissions_leave_the_leaderboard_with_their_reason(lab_di
     assert ran.returncode == 0, ran.stderr
     board = json.loads(run_lab("score", "--json", cwd=lab_dir, check=True).stdout)
     assert result.id not in [row["submission"] for row in board]
-    assert submissions.get(scorer.db, result.id)["disqualified_reason"] == "peeked"
+    assert submissions.get(scorer.db, result.id).disqualified_reason == "peeked"
     missing = run_lab("score", "--disqualify", "99999", "--reason", "x", cwd=lab_dir)
     assert missing.returncode == 2
     assert missing.stderr.strip() == "lab: error: no submission with id 99999 (see `lab score` for the leaderboard)"

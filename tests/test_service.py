@@ -95,10 +95,9 @@ def test_submit_and_evaluate_over_http(client, cfg, tmp_path):
         assert unseen not in json.dumps(told_now)
     db = open_db(cfg.state_dir / "lab.db")
     recorded = submissions.get(db, told_now["submission"])
-    assert told_now["flags"] == told.flags(recorded["open_flags"])      # kinds alone of those on unseen data
+    assert told_now["flags"] == told.flags(recorded.open_flags)      # kinds alone of those on unseen data
     row = next(r for r in client.leaderboard() if r["submission"] == told_now["submission"])
-    assert (row["pgr"], row["pgr_se"], row["flags"]) == (told_now["pgr"], told_now["pgr_se"],
-                                                         [f["kind"] for f in recorded["open_flags"]])
+    assert (row["pgr"], row["pgr_se"], row["flags"]) == (told_now["pgr"], told_now["pgr_se"], recorded.open_flag_kinds)
     scorer = Scorer(cfg, db, make_sandbox(cfg.lab.sandbox, warn=lambda line: None), progress=False)
     # what recovery tells is the same, and reading it again tells nothing new: the noise is fixed per submission
     assert told.result(submissions.get(db, told_now["submission"]), scorer.coarse) == told_now
@@ -136,7 +135,7 @@ def test_agents_are_told_dev_flags_whole_and_of_every_other_flag_its_kind_alone(
     db.conn.close()
     row = next(r for r in client.leaderboard() if r["submission"] == sid)
     assert row["flags"] == ["wrote_outside", "heldout_gap", "overfit_public", "sandbox_violation"]
-    said = told.flags(submissions.get(open_db(cfg.state_dir / "lab.db"), sid)["flags"])
+    said = told.flags(submissions.get(open_db(cfg.state_dir / "lab.db"), sid).flags)
     assert said[0] == {"kind": "wrote_outside", "message": "the method wrote files beside its predictions: a.txt"}
     assert [f["message"] for f in said[1:]] == [told.UNSEEN["heldout_gap"], told.UNSEEN["overfit_public"],
                                                told.UNSEEN["sandbox_violation"]]
@@ -349,7 +348,7 @@ def test_a_scorer_killed_mid_submission_resumes_it_when_it_starts_again(own_lab)
         assert view["reason"] == "resumed: the scorer stopped while scoring it"
         assert submissions.request(db, queued["request"])["interruptions"] == 1
         assert len(submissions.of_agent(db, "agent-1")) == before + 1      # scored once, recorded once
-        assert view["result"]["submission"] == submissions.of_agent(db, "agent-1")[0]["id"]
+        assert view["result"]["submission"] == submissions.of_agent(db, "agent-1")[0].id
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)

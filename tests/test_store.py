@@ -33,11 +33,11 @@ def test_a_submission_is_recorded_whole_or_not_at_all(tmp_path):
                                         scores=[{"dataset": "d", "role": "dev", "status": "ok", "pgr": 0.5,
                                                  "pgr_se": 0.1, "seeds": [0, 1], "per_seed_acc": [0.7, 0.8]}])
     sub = submissions.get(db, sid)
-    assert sub["scores"][0]["per_seed_acc"] == [0.7, 0.8]
-    assert sub["flags"][0]["evidence"] == {"x": 1}
-    assert [s["id"] for s in submissions.leaderboard(db)] == [sid]
-    submissions.clear_flag(db, sub["flags"][0]["id"], "looked fine")
-    assert submissions.leaderboard(db)[0]["open_flags"] == []
+    assert sub.scores[0].per_seed_acc == [0.7, 0.8]
+    assert sub.flags[0].evidence == {"x": 1}
+    assert [s.id for s in submissions.leaderboard(db)] == [sid]
+    submissions.clear_flag(db, sub.flags[0].id, "looked fine")
+    assert submissions.leaderboard(db)[0].open_flags == []
     with pytest.raises(NotFound):
         submissions.clear_flag(db, 999, "x")
 
@@ -61,7 +61,7 @@ def test_teacher_dependence_and_flag_scopes_migrate_onto_an_older_database(tmp_p
     db = open_db(tmp_path / "lab.db")
     assert ("submissions", 3) in db.execute("SELECT concept, version FROM migrations").fetchall()
     sub = submissions.get(db, sid)
-    assert sub["teacher_dependence"] is None and sub["flags"][0]["scope"] is None
+    assert sub.teacher_dependence is None and sub.following is None and sub.flags[0].scope is None
     _MIGRATIONS["submissions", 3](db)  # running it again changes nothing
     assert [c.name for c in db["flags"].columns].count("scope") == 1
 

@@ -48,11 +48,11 @@ def test_dashboard_shows_agents_leaderboard_chart_posts_and_load(lab):
                 assert row[0] == name and row[1] == ("stopped" if state in agents.LIVE else state)
                 assert row[2] == (f"{best[name]:+.3f}" if name in best else "-")
             board = app.screen.query_one(Leaderboard)
-            expected = [str(s["id"]) for s in submissions.leaderboard(db, limit=30) if s["agent"] != "baseline"]
+            expected = [str(s.id) for s in submissions.leaderboard(db, limit=30) if s.agent != "baseline"]
             assert keys(board) == expected
             top = submissions.get(db, int(expected[0]))
-            private, public = (next(s for s in top["scores"] if s["role"] == role) for role in ("private", "dev"))
-            assert cells(board, expected[0])[2:4] == [f"{x['pgr']:+.3f}±{x['pgr_se']:.3f}" for x in (private, public)]
+            private, public = (top.scored(role) for role in ("private", "dev"))
+            assert cells(board, expected[0])[2:4] == [f"{x.pgr:+.3f}±{x.pgr_se:.3f}" for x in (private, public)]
             posts = app.screen.query_one(PostsTable)
             assert keys(posts) == [str(p["id"]) for p in forum.recent(db, 12)]
             assert "GPU0  87%" in str(app.screen.query_one(LoadLine).render())
@@ -133,7 +133,7 @@ def test_agent_screen_transcript_notebook_commits_and_submissions(lab):
             await pilot.press("4")
             subs = screen.query_one("#subs")
             mine = submissions.of_agent(db, "agent-1")
-            await until(pilot, lambda: keys(subs) == [str(s["id"]) for s in mine])
+            await until(pilot, lambda: keys(subs) == [str(s.id) for s in mine])
             await pilot.press("escape")
             assert not isinstance(app.screen, AgentScreen)
 
@@ -236,7 +236,7 @@ def test_review_shows_evidence_and_diff_then_disqualifies_and_clears(lab):
     from lab.tui.screens.review import ReviewScreen, detail
 
     cfg, db = lab
-    flagged = [s for s in submissions.flagged(db) if s["open_flags"] and not s["disqualified_at"]]
+    flagged = [s for s in submissions.flagged(db) if s.open_flags and not s.disqualified]
     assert len(flagged) >= 2, "the seeded history should hold open flags"
 
     async def scenario():
@@ -246,32 +246,32 @@ def test_review_shows_evidence_and_diff_then_disqualifies_and_clears(lab):
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen))
             screen = app.screen
             table = screen.query_one("#flagged")
-            await until(pilot, lambda: keys(table) == [str(s["id"]) for s in submissions.flagged(db)])
+            await until(pilot, lambda: keys(table) == [str(s.id) for s in submissions.flagged(db)])
             first = flagged[0]
-            screen.select(first["id"])
-            flag = first["open_flags"][0]
+            screen.select(first.id)
+            flag = first.open_flags[0]
 
             def shown() -> str:
                 return as_text(detail(screen.shown)) if screen.shown else ""
 
-            await until(pilot, lambda: flag["message"][:50] in shown(), what="the flag's evidence")
-            key = next(iter(flag["evidence"]))
+            await until(pilot, lambda: flag.message[:50] in shown(), what="the flag's evidence")
+            key = next(iter(flag.evidence))
             assert f"{key}:" in shown()
             await pilot.press("D")
             await until(pilot, lambda: isinstance(app.screen, PromptScreen))
             await pilot.press(*"reads the dev labels", "enter")
-            await until(pilot, lambda: submissions.get(db, first["id"])["disqualified_at"], what="disqualified")
-            assert submissions.get(db, first["id"])["disqualified_reason"] == "reads the dev labels"
-            assert first["id"] not in [s["id"] for s in submissions.leaderboard(db)]
+            await until(pilot, lambda: submissions.get(db, first.id).disqualified, what="disqualified")
+            assert submissions.get(db, first.id).disqualified_reason == "reads the dev labels"
+            assert first.id not in [s.id for s in submissions.leaderboard(db)]
             second = flagged[1]
-            screen.select(second["id"])
-            await until(pilot, lambda: screen.items.get(second["id"]) is not None)
+            screen.select(second.id)
+            await until(pilot, lambda: screen.items.get(second.id) is not None)
             await pilot.press("c")
             await until(pilot, lambda: isinstance(app.screen, PromptScreen))
             await pilot.press(*"checked the code: fine", "enter")
-            cleared = second["open_flags"][0]["id"]
-            await until(pilot, lambda: next(f for f in submissions.get(db, second["id"])["flags"]
-                                            if f["id"] == cleared)["cleared_at"], what="the flag cleared")
+            cleared = second.open_flags[0].id
+            await until(pilot, lambda: not next(f for f in submissions.get(db, second.id).flags if f.id == cleared).open,
+                        what="the flag cleared")
             recorded = [a for a in actions.history(db, 1000) if a["created"] > NOW]   # after the seeded history
             assert [a["kind"] for a in recorded] == ["clear_flag", "disqualify"]
             assert recorded[0]["detail"] == {"reason": "checked the code: fine"}

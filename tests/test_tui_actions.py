@@ -47,8 +47,8 @@ def test_each_message_steers_the_lab_and_says_so(lab):
     from lab.tui.widgets.agents_table import AgentsTable
 
     cfg, db = lab
-    flagged = [s for s in submissions.flagged(db) if s["open_flags"] and not s["disqualified_at"]]
-    to_disqualify, to_clear = flagged[0]["id"], flagged[1]["open_flags"][0]["id"]
+    flagged = [s for s in submissions.flagged(db) if s.open_flags and not s.disqualified]
+    to_disqualify, to_clear = flagged[0].id, flagged[1].open_flags[0].id
     post_id = forum.recent(db, 1)[0]["id"]
 
     async def scenario():
@@ -77,7 +77,7 @@ def test_each_message_steers_the_lab_and_says_so(lab):
 
             await ask(ReviewScreen.Disqualify(to_disqualify, "reads the dev labels"),
                       f"submission {to_disqualify} disqualified")
-            assert submissions.get(db, to_disqualify)["disqualified_reason"] == "reads the dev labels"
+            assert submissions.get(db, to_disqualify).disqualified_reason == "reads the dev labels"
             await ask(ReviewScreen.ClearFlag(to_clear, "checked the code: fine"), f"flag {to_clear} cleared")
             await ask(ReviewScreen.Disqualify(to_disqualify, "  "), "a disqualification needs a reason",
                       "disqualify failed")
@@ -119,9 +119,9 @@ def test_a_screen_opened_for_the_first_time_shows_the_row_asked_for(lab):
     from lab.tui.widgets.agents_table import AgentsTable
 
     cfg, db = lab
-    wanted = [s["id"] for s in submissions.flagged(db)][-1]
+    wanted = [s.id for s in submissions.flagged(db)][-1]
     post_id = forum.recent(db, 50)[-1]["id"]
-    assert wanted != submissions.flagged(db)[0]["id"] and post_id != forum.recent(db, 50)[0]["id"]
+    assert wanted != submissions.flagged(db)[0].id and post_id != forum.recent(db, 50)[0]["id"]
 
     async def scenario():
         app = make_app(cfg)
@@ -129,9 +129,9 @@ def test_a_screen_opened_for_the_first_time_shows_the_row_asked_for(lab):
             await until(pilot, lambda: app.screen.query_one(AgentsTable).row_count == 3)
             app.screen.post_message(LiveScreen.OpenReview(wanted))
             await until(pilot, lambda: isinstance(app.screen, ReviewScreen) and app.screen.shown is not None
-                        and app.screen.shown.submission["id"] == wanted, what="the review on the asked-for row")
+                        and app.screen.shown.submission.id == wanted, what="the review on the asked-for row")
             await pilot.pause(1.5)       # and still there after the next polls
-            assert app.screen.selected == wanted and app.screen.shown.submission["id"] == wanted
+            assert app.screen.selected == wanted and app.screen.shown.submission.id == wanted
             app.screen.post_message(LiveScreen.OpenThread(post_id))
             await until(pilot, lambda: isinstance(app.screen, ForumScreen) and app.screen.open_post == post_id
                         and app.screen.query_one("#threads").selected_key == str(post_id), what="the thread asked for")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from lab.agents.paths import Paths
 from lab.errors import NotFound
 from lab.store import agents, events, submissions
+from lab.store.scores import Submission
 from lab.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -51,13 +52,12 @@ def summary(cfg: Settings, db: Database, name: str, status_row: dict | None) -> 
             "latest_submissions": [_submission(s) for s in subs]}
 
 
-def _submission(sub: dict) -> dict:
-    return {"id": sub["id"], "created": sub["created"], "status": sub["status"], "commit": sub["commit_sha"],
-            "disqualified": bool(sub["disqualified_at"]), "error": sub["error"],
-            "scores": {s["dataset"]: {"role": s["role"], "status": s.get("status"), "pgr": s.get("pgr"),
-                                      "pgr_se": s.get("pgr_se")}
-                       for s in sub["scores"]},
-            "open_flags": [f["kind"] for f in sub["open_flags"]]}
+def _submission(sub: Submission) -> dict:
+    return {"id": sub.id, "created": sub.created, "status": sub.status, "commit": sub.commit_sha,
+            "disqualified": sub.disqualified, "error": sub.error,
+            "scores": {s.dataset: {"role": s.role, "status": s.status, "pgr": s.pgr, "pgr_se": s.pgr_se}
+                       for s in sub.scores},
+            "open_flags": sub.open_flag_kinds}
 
 
 def transcript(db: Database, name: str, last: int | None) -> dict:

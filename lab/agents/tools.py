@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from lab import score_text
 from lab.disk_full import described, is_full
 from lab.errors import Blocked, LabError, NotFound
 from lab.agents import schema
@@ -428,7 +429,8 @@ class Toolbox:
         with self._scorer_call():
             board = self.ctx.scorer.leaderboard()[: int(limit)]
         lines = [f"#{r['submission']} {r['agent']} {(r['commit'] or '')[:10]} {r['method']}: public dev PGR "
-                 f"{r['pgr']:+.3f} ± {r['pgr_se']:.3f}" + ("; flags: " + ", ".join(r["flags"]) if r["flags"] else "")
+                 f"{score_text.pgr(r['pgr'], r['pgr_se'])}" + (f"; flags: {score_text.flags(r['flags'])}"
+                                                              if r["flags"] else "")
                  for r in board]
         return "\n".join(lines) or "no scored submissions yet", {"leaderboard": board}
 

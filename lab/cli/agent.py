@@ -7,7 +7,8 @@ import time
 
 import click
 
-from lab.cli.base import Context, cli, echo, fmt_pgr
+from lab import score_text
+from lab.cli.base import Context, cli, echo
 from lab.inert import inert_line
 
 DEFAULT_LAST = 40
@@ -115,8 +116,8 @@ def _print_summary(found: dict) -> None:
     if found["latest_submissions"]:
         echo("\nlatest submissions:")
         for sub in found["latest_submissions"]:
-            scores = "  ".join(f"{ds} {fmt_pgr(s) if s['pgr'] is not None else s['status'] or '-'}"
-                               for ds, s in sub["scores"].items())
+            scores = "  ".join(f"{ds} " + (score_text.pgr(s["pgr"], s["pgr_se"]) if s["pgr"] is not None
+                                           else s["status"] or "-") for ds, s in sub["scores"].items())
             state = "disqualified" if sub["disqualified"] else sub["status"]
-            flags = f"  flags: {', '.join(sub['open_flags'])}" if sub["open_flags"] else ""
+            flags = f"  flags: {score_text.flags(sub['open_flags'])}" if sub["open_flags"] else ""
             echo(f"  #{sub['id']} {state}  {scores or inert_line(sub['error'] or '')[:80]}{flags}")

@@ -40,14 +40,6 @@ def echo(text: str = "", err: bool = False, **style: Any) -> None:
     click.secho(inert(text), err=err, **style)
 
 
-def fmt_pgr(score: dict | None) -> str:
-    if not score:
-        return "-"
-    if score.get("status") == "failed":
-        return "failed"
-    return f"{score['pgr']:+.3f} ± {score['pgr_se']:.3f}"
-
-
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """Aligned columns; each cell kept on one line and inert before it is measured."""
     headers, rows = [inert_line(str(h)) for h in headers], [[inert_line(str(c)) for c in row] for row in rows]

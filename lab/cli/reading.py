@@ -4,20 +4,25 @@ from __future__ import annotations
 import json
 import time
 
+from typing import TYPE_CHECKING
+
 import click
 
-from lab.cli.base import Context, cli, echo, fmt_pgr, table
+from lab import score_text
+from lab.cli.base import Context, cli, echo, table
+
+if TYPE_CHECKING:
+    from lab.store.scores import Submission
 
 
-def _score_line(sub: dict) -> str:
-    if sub["status"] != "scored":
-        return f"#{sub['id']} {sub['status']}: {sub['error']}"
-    dev = next((s for s in sub["scores"] if s["role"] == "dev"), None)
-    flags = [f["kind"] for f in sub["flags"] if f["cleared_at"] is None]
-    line = f"#{sub['id']} dev PGR {fmt_pgr(dev)}"
-    if sub["disqualified_at"]:
-        line += f" DISQUALIFIED ({sub['disqualified_reason']})"
-    return line + (f" flags: {', '.join(flags)}" if flags else "")
+def _score_line(sub: Submission) -> str:
+    if sub.status != "scored":
+        return f"#{sub.id} {sub.status}: {sub.error}"
+    dev = next((s for s in sub.scores if s.role == "dev"), None)
+    line = f"#{sub.id} dev PGR {score_text.score(dev)}"
+    if sub.disqualified:
+        line += f" DISQUALIFIED ({sub.disqualified_reason})"
+    return line + (f" flags: {score_text.flags(sub.open_flag_kinds)}" if sub.open_flags else "")
 
 
 @cli.command()
@@ -53,13 +58,13 @@ def log(obj: Context, agent: str | None, limit: int, as_json: bool) -> None:
             echo(f"            {_score_line(sub)}")
 
 
-def _submission(sub: dict) -> dict:
+def _submission(sub: Submission) -> dict:
     """A submission as `lab log --json` and `lab show --json` print it: its outcome and each set's score."""
-    return {"submission": sub["id"], "status": sub["status"], "error": sub["error"],
-            "disqualified": sub["disqualified_reason"] if sub["disqualified_at"] else None,
-            "scores": {s["dataset"]: {k: s.get(k) for k in ("role", "status", "weak_acc", "ceiling_acc", "acc", "pgr",
-                                                            "pgr_se")} for s in sub["scores"]},
-            "open_flags": [f["kind"] for f in sub["flags"] if f["cleared_at"] is None]}
+    return {"submission": sub.id, "status": sub.status, "error": sub.error,
+            "disqualified": sub.disqualified_reason if sub.disqualified else None,
+            "scores": {s.dataset: {k: getattr(s, k) for k in ("role", "status", "weak_acc", "ceiling_acc", "acc", "pgr",
+                                                              "pgr_se")} for s in sub.scores},
+            "open_flags": sub.open_flag_kinds}
 
 
 @cli.command()
@@ -83,8 +88,8 @@ def show(obj: Context, commit: str, as_json: bool) -> None:
     echo(f"\nscores of {sha[:10]}:" if subs else f"\n{sha[:10]} has not been submitted")
     for sub in subs:
         echo(f"  {_score_line(sub)}")
-        for s in sub["scores"]:
-            echo(f"    {s['dataset']:<16} {s['role']:<8} {fmt_pgr(s)}")
+        for s in sub.scores:
+            echo(f"    {s.dataset:<16} {s.role:<8} {score_text.score(s)}")
 
 
 def _print_posts(posts: list[dict]) -> None:

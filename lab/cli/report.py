@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from lab.cli.base import Context, cli, echo
+from lab.score_text import pgr
 
 
 @cli.command()
@@ -40,7 +41,7 @@ def _summary(r) -> str:
             f"leaderboard), {_count(open_flags, 'open flag')}, {_count(r.post_count, 'post')}, "
             f"${r.totals['dollars']:,.2f}")
     if best:
-        line += f"; best private dev PGR {best.ranked_pgr:+.3f} by {best.agent} (#{best.submission})"
+        line += f"; best private dev PGR {pgr(best.ranked_pgr)} by {best.agent} (#{best.id})"
     return line
 
 
@@ -49,7 +50,7 @@ def _summary_data(r) -> dict:
     return {"agents": len(r.agents), "submissions": r.submissions, "scored": r.scored,
             "open_flags": sum(f.resolution == "open" for f in r.flags), "posts": r.post_count,
             "dollars": r.totals["dollars"],
-            "best": {"agent": best.agent, "submission": best.submission, "private_dev_pgr": best.ranked_pgr}
+            "best": {"agent": best.agent, "submission": best.id, "private_dev_pgr": best.ranked_pgr}
             if best else None,
             "warnings": list(r.warnings)}
 

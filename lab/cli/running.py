@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import click
 
+from lab import score_text
 from lab.cli.base import Context, cli, echo, table
 from lab.errors import LabError
 
@@ -213,7 +214,7 @@ def status(obj: Context, as_json: bool) -> None:
              a["slice"] or "-",
              _ago(a["uptime_s"]) if a["uptime_s"] else "-", str(a["tokens"]), f"${a['dollars']:.2f}",
              f"${a['dollars_per_hour']:.2f}", f"${a['dollars_left']:.2f}" if a["dollars_left"] is not None else "-",
-             str(a["experiments"]), _disk(a["disk"]), f"{a['best_pgr']:+.3f}" if a["best_pgr"] is not None else "-",
+             str(a["experiments"]), _disk(a["disk"]), score_text.pgr(a["best_pgr"]),
              ((a["step"] if a["state"] in ("running", "starting") else a["reason"]) or "")[:60]]
             for a in report["agents"]]
     echo(table(["agent", "state", "backend", "model", "direction", "slice", "uptime", "tokens", "$", "$/h", "$ left",

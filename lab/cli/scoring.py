@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from lab.cli.base import ROLES, Context, cli, echo, fmt_pgr, table
+from lab import score_text
+from lab.cli.base import ROLES, Context, cli, echo, table
 
 if TYPE_CHECKING:
     from lab.config import Config
+    from lab.store.scores import Submission
 
 
 @cli.command()
@@ -39,18 +42,19 @@ def init(obj: Context, force: bool) -> None:
     echo(f"baselines over {cfg.task.seeds} seeds; next: `lab score --baselines`")
 
 
-def _print_result(result: dict) -> None:
-    rows = [[name, ROLES[d["role"]], f"{d['weak_acc']:.3f}", f"{d['ceiling_acc']:.3f}", f"{d['acc']:.3f}", fmt_pgr(d),
-             str(len(d["seeds"]))] for name, d in result["datasets"].items()]
-    rows += [[name, "", "", "", "", f"failed: {err}", ""] for name, err in result["failed"].items()]
+def _print_result(obj: Context, result: dict) -> None:
+    """A submission just scored, read back from the store: each set's accuracies and PGR, the teacher check, flags."""
+    from lab.store import submissions
+
+    sub = submissions.get(obj.db(), result["submission"])
+    rows = [[s.dataset, "", "", "", "", f"failed: {s.error}", ""] if s.failed else
+            [s.dataset, ROLES[s.role], f"{s.weak_acc:.3f}", f"{s.ceiling_acc:.3f}", f"{s.acc:.3f}",
+             score_text.score(s), str(len(s.seeds or []))] for s in sub.scores]
     commit = (result["commit"] or "")[:10] or "(working tree)"
     echo(f"submission {result['submission']}: {result['method']} at {commit}, {result['duration_s']:.1f} s")
     echo(table(["dataset", "role", "weak acc", "ceiling acc", "acc", "PGR ± SE", "seeds"], rows))
-    following = result.get("teacher_following")
-    if following:
-        from lab.scorer.teacher_check import describe_following
-
-        echo(f"teacher check: {describe_following(following)}")
+    if sub.following:
+        echo(f"teacher check: {score_text.teacher_check(sub.following)}")
     _print_flags(result["flags"])
 
 
@@ -84,34 +88,41 @@ def score(obj: Context, method_path: Path | None, baselines: bool, disqualify: i
         return
     if method_path is not None:
         result = obj.scorer().score_path(method_path).to_dict()
-        echo(json.dumps(result, indent=2)) if as_json else _print_result(result)
+        echo(json.dumps(result, indent=2)) if as_json else _print_result(obj, result)
         return
     if baselines:
         results = {r.entry: r.to_dict() for r in obj.scorer().score_baselines()}
         if as_json:
             echo(json.dumps({"baselines": results}, indent=2))
             return
-        _print_baselines(obj.cfg, results)
+        _print_baselines(obj, results)
         return
     _print_leaderboard(obj, as_json)
 
 
-def _print_baselines(cfg: Config, results: dict) -> None:
+def _print_baselines(obj: Context, results: dict) -> None:
+    """The baselines just scored, read back from the store, in the leaderboard's columns."""
+    from lab.store import submissions
     from lab.task.testbed import Testbed
 
-    from lab.scorer.teacher_check import short
-
-    testbed = Testbed(cfg.state_dir, cfg.task)
-    for ds in cfg.task.scored:
+    task = obj.cfg.task
+    testbed = Testbed(obj.cfg.state_dir, task)
+    for ds in task.scored:
         b = testbed.baseline(ds)
         echo(f"{ds}: weak {b.weak_acc:.3f}, ceiling {b.ceiling_acc:.3f} (mean of {len(b.seeds)} seeds)")
-    rows = []
-    for entry, r in results.items():
-        rows.append([entry] + [fmt_pgr(r["datasets"].get(ds)) if ds not in r["failed"] else "failed"
-                               for ds in (cfg.task.private, cfg.task.dev, *cfg.task.heldout)]
-                    + [short(r.get("teacher_following")), ", ".join(f["kind"] for f in r["flags"]) or "-"])
-    echo(table(["method", "private PGR", "public PGR", *[f"{ds} PGR" for ds in cfg.task.heldout],
+    rows = [[entry, *score_text.board_row(submissions.get(obj.db(), r["submission"]), task.private, task.dev,
+                                           task.heldout)] for entry, r in results.items()]
+    echo(table(["method", "private PGR", "public PGR", *[f"{ds} PGR" for ds in task.heldout],
                 "follows teacher", "flags"], rows))
+
+
+def _as_json(sub: Submission) -> dict:
+    """A leaderboard row as `lab score --json` prints it."""
+    return {"submission": sub.id, "agent": sub.agent, "commit": sub.commit_sha, "method": sub.path,
+            "created": sub.created,
+            "datasets": {s.dataset: {k: getattr(s, k) for k in ("role", "status", "weak_acc", "ceiling_acc", "acc",
+                                                                 "pgr", "pgr_se", "seeds")} for s in sub.scores},
+            "teacher_following": sub.teacher_dependence, "flags": [asdict(f) for f in sub.open_flags]}
 
 
 def _print_leaderboard(obj: Context, as_json: bool) -> None:
@@ -119,24 +130,14 @@ def _print_leaderboard(obj: Context, as_json: bool) -> None:
 
     board = submissions.leaderboard(obj.db())
     if as_json:
-        echo(json.dumps([{"submission": s["id"], "agent": s["agent"], "commit": s["commit_sha"],
-                                "method": s["path"], "created": s["created"],
-                                "datasets": {x["dataset"]: {k: x[k] for k in ("role", "status", "weak_acc",
-                                             "ceiling_acc", "acc", "pgr", "pgr_se", "seeds")}
-                                             for x in s["scores"]},
-                                "teacher_following": s["teacher_dependence"],
-                                "flags": s["open_flags"]} for s in board], indent=2))
+        echo(json.dumps([_as_json(s) for s in board], indent=2))
         return
     if not board:
         echo("no scored submissions yet (try `lab score --baselines`)")
         return
-    from lab.scorer.teacher_check import short
-
     task = obj.view.task
-    score = lambda s, ds: fmt_pgr(next((x for x in s["scores"] if x["dataset"] == ds), None))
-    rows = [[str(s["id"]), s["agent"], (s["commit_sha"] or "")[:10] or "-", s["path"], score(s, task.private),
-             score(s, task.dev)] + [score(s, ds) for ds in task.heldout]
-            + [short(s["teacher_dependence"]), ", ".join(f["kind"] for f in s["open_flags"]) or "-"] for s in board]
+    rows = [[str(s.id), s.agent, (s.commit_sha or "")[:10] or "-", s.path or "-",
+             *score_text.board_row(s, task.private, task.dev, task.heldout)] for s in board]
     echo(table(["id", "agent", "commit", "method", "private PGR", "public PGR", *[f"{ds} PGR" for ds in task.heldout],
                 "follows teacher", "flags"], rows))
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from lab.scorer.cluster_view import read_cluster
 from lab.store import agents, events, forum, runs, submissions
+from lab.store.scores import Submission
 
 if TYPE_CHECKING:
     from lab.settings import Settings
@@ -18,53 +19,6 @@ TOP_POSTS = 10
 DIFFED_AGENTS = 3
 BLOCKED_LISTED = 3      # the latest blocked attempts the report quotes per agent
 NOT_AGENTS = ("baseline", "person")  # submitters that are not research agents
-
-
-@dataclass(frozen=True)
-class Score:
-    dataset: str
-    role: str          # "dev" (the public dev set), "private" (its replica) or "heldout"
-    status: str
-    pgr: float | None
-    pgr_se: float | None
-
-
-@dataclass(frozen=True)
-class Following:
-    """How far the predictions follow the teacher (lab.scorer.teacher_check): 1 copies it, 0 ignores it."""
-    following: float
-    se: float
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One leaderboard row."""
-    rank: int
-    submission: int
-    agent: str
-    commit: str | None
-    path: str
-    created: float
-    scores: dict[str, Score]
-    open_flags: list[str]
-    following: Following | None = None
-
-    def pgr_of(self, role: str) -> float | None:
-        score = next((s for s in self.scores.values() if s.role == role), None)
-        return score.pgr if score and score.status != "failed" else None
-
-    @property
-    def dev_pgr(self) -> float | None:
-        return self.pgr_of("dev")
-
-    @property
-    def private_pgr(self) -> float | None:
-        return self.pgr_of("private")
-
-    @property
-    def ranked_pgr(self) -> float | None:
-        """What ranks it: the private replica's PGR (the public one for a submission scored before there was one)."""
-        return self.private_pgr if self.private_pgr is not None else self.dev_pgr
 
 
 @dataclass(frozen=True)
@@ -142,7 +96,7 @@ class Report:
     last: float | None
     start: float | None                    # the first submission: time zero of the PGR chart
     scored: int                            # leaderboard entries in all (the table shows the top ones)
-    leaderboard: list[Entry]
+    leaderboard: list[Submission]          # best first: the first is ranked 1
     best_over_time: dict[str, list[tuple[float, float]]]
     baselines: dict[str, float]            # a baseline's name to its latest dev PGR
     agents: list[AgentSpend]
@@ -160,23 +114,8 @@ class Report:
     warnings: list[str] = field(default_factory=list)   # its loops gone silent then (lab.heartbeat)
 
     @property
-    def best(self) -> Entry | None:
+    def best(self) -> Submission | None:
         return next((e for e in self.leaderboard if e.ranked_pgr is not None), None)
-
-
-def _score(row: dict) -> Score:
-    return Score(row["dataset"], row["role"], row["status"], row["pgr"], row["pgr_se"])
-
-
-def _entry(rank: int, sub: dict) -> Entry:
-    d = sub["teacher_dependence"]
-    following = Following(d["following"], d["se"]) if d and "following" in d else None   # older ones: none
-    return Entry(rank, sub["id"], sub["agent"], sub["commit_sha"], sub["path"], sub["created"],
-                 {s["dataset"]: _score(s) for s in sub["scores"]}, [f["kind"] for f in sub["open_flags"]], following)
-
-
-def _ranked(sub: dict) -> float | None:
-    return sub["private_pgr"] if sub["private_pgr"] is not None else sub["dev_pgr"]
 
 
 def _baselines(db: Database) -> dict[str, float]:
@@ -184,12 +123,11 @@ def _baselines(db: Database) -> dict[str, float]:
     return dict(sorted(latest.items(), key=lambda item: -item[1]))
 
 
-def _spend(db: Database, board: list[dict]) -> list[AgentSpend]:
+def _spend(db: Database, board: list[Submission]) -> list[AgentSpend]:
     best: dict[str, float] = {}
     for sub in board:  # best first
-        ranked = _ranked(sub)
-        if ranked is not None:
-            best.setdefault(sub["agent"], ranked)
+        if sub.ranked_pgr is not None:
+            best.setdefault(sub.agent, sub.ranked_pgr)
     counts = dict(db.execute("SELECT agent, count(*) FROM submissions GROUP BY agent").fetchall())
     return [AgentSpend(a["name"], a["backend"] or "-", agents.model_of(a) or "-", a["state"], a["tokens_in"] or 0,
                        a["tokens_out"] or 0,
@@ -201,15 +139,15 @@ def _spend(db: Database, board: list[dict]) -> list[AgentSpend]:
 def _flags(db: Database) -> list[FlagRecord]:
     out = []
     for sub in submissions.flagged(db):
-        for flag in sub["flags"]:
-            if flag["cleared_at"] is not None:
-                resolution, reason = "cleared", flag["cleared_reason"]
-            elif sub["disqualified_at"] is not None:
-                resolution, reason = "disqualified", sub["disqualified_reason"]
+        for flag in sub.flags:
+            if not flag.open:
+                resolution, reason = "cleared", flag.cleared_reason
+            elif sub.disqualified:
+                resolution, reason = "disqualified", sub.disqualified_reason
             else:
                 resolution, reason = "open", None
-            out.append(FlagRecord(sub["id"], sub["agent"], flag["kind"], flag["message"] or "",
-                                  flag["evidence"] or {}, resolution, reason))
+            out.append(FlagRecord(sub.id, sub.agent, flag.kind, flag.message or "", flag.evidence or {}, resolution,
+                                  reason))
     return out
 
 
@@ -223,12 +161,11 @@ def _posts(db: Database) -> list[Post]:
             for p in forum.recent(db, TOP_POSTS, order="top")]
 
 
-def _diffs(cfg: Settings, board: list[dict]) -> list[MethodDiff]:
+def _diffs(cfg: Settings, board: list[Submission]) -> list[MethodDiff]:
     """The best submission with a commit of each of the top agents, and its diff against the scaffold."""
-    chosen: list[dict] = []
+    chosen: list[Submission] = []
     for sub in board:  # best first
-        if (sub["commit_sha"] and sub["agent"] not in NOT_AGENTS
-                and sub["agent"] not in {c["agent"] for c in chosen}):
+        if sub.commit_sha and sub.agent not in NOT_AGENTS and sub.agent not in {c.agent for c in chosen}:
             chosen.append(sub)
         if len(chosen) == DIFFED_AGENTS:
             break
@@ -237,10 +174,10 @@ def _diffs(cfg: Settings, board: list[dict]) -> list[MethodDiff]:
     history, missing = _history(cfg)
     out = []
     for sub in chosen:
-        diff, why = None, missing
+        sha, diff, why = sub.commit_sha or "", None, missing     # chosen above: each has a commit
         if history is not None:
-            diff, why = _diff(history, sub["commit_sha"])
-        out.append(MethodDiff(sub["agent"], sub["id"], sub["commit_sha"], sub["path"], _ranked(sub), diff, why))
+            diff, why = _diff(history, sha)
+        out.append(MethodDiff(sub.agent, sub.id, sha, sub.path or "", sub.ranked_pgr, diff, why))
     return out
 
 
@@ -297,7 +234,7 @@ def gather(cfg: Settings, db: Database) -> Report:
         root=Path(cfg.root).resolve(), generated=time.time(), dev=cfg.task.dev, private=cfg.task.private,
         heldout=list(cfg.task.heldout),
         first=first, last=last, start=start, scored=len(board),
-        leaderboard=[_entry(i, sub) for i, sub in enumerate(board[:LEADERBOARD_ROWS], start=1)],
+        leaderboard=board[:LEADERBOARD_ROWS],
         best_over_time=submissions.best_over_time(db), baselines=_baselines(db), agents=spend,
         diffs=_diffs(cfg, board), flags=_flags(db), posts=_posts(db),
         submissions=db.execute("SELECT count(*) FROM submissions").fetchone()[0], post_count=forum.count(db),

@@ -12,7 +12,8 @@ import time
 from lab.inert import inert, inert_line
 from lab.report.figures import PGR_FIGURE, SPEND_FIGURE
 from lab.scorer.cluster_view import describe_cluster
-from lab.report.gather import FlagRecord, MethodDiff, Report, Score
+from lab.report.gather import FlagRecord, MethodDiff, Report
+from lab.score_text import board_row, pgr, score
 
 DIFF_LINES = 200
 EVIDENCE_CHARS = 200
@@ -42,20 +43,6 @@ def literal(text: str) -> str:
     ticks = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
-def pgr(value: float | None, se: float | None = None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.3f}" + (f" ± {se:.3f}" if se is not None else "")
-
-
-def score(s: Score | None) -> str:
-    if s is None:
-        return "-"
-    if s.status == "failed":
-        return "failed"
-    return pgr(s.pgr, s.pgr_se)
 
 
 def when(t: float | None) -> str:
@@ -92,9 +79,9 @@ def header(r: Report) -> str:
         f"{t['scorer_queries']:,} scorer queries, {r.submissions:,} submissions ({r.scored:,} on the leaderboard), "
         f"{r.post_count:,} forum posts",
         f"- **Spend rate**: {_rates(r)}",
-        (f"- **Best private dev PGR**: {score(best.scores.get(r.private) or best.scores.get(r.dev))} (public "
-         f"{score(best.scores.get(r.dev))}) by {best.agent} "
-         f"(submission #{best.submission}" + (f", commit `{best.commit[:10]}`" if best.commit else "") + ")")
+        (f"- **Best private dev PGR**: {score(best.score_of(r.private) or best.score_of(r.dev))} (public "
+         f"{score(best.score_of(r.dev))}) by {best.agent} "
+         f"(submission #{best.id}" + (f", commit `{best.commit_sha[:10]}`" if best.commit_sha else "") + ")")
         if best else "- **Best private dev PGR**: no scored submissions yet",
         f"- **The person's actions**: {r.actions:,} (steering, starts and stops, reviews, posts)",
         f"- **The lab now**: {'; '.join([r.now, *(f'warning: {w}' for w in r.warnings)])}",
@@ -115,15 +102,13 @@ def leaderboard(r: Report) -> str:
                f"that no agent has seen, which ranks them; " + (", ".join(f"`{d}`" for d in heldout) +
                                                                 " are held out: the agents never see them either."
                                                                 if heldout else "there are no held-out sets.")
-               + " *Follows teacher* is how far the predictions follow the teacher they are given, where two real "
-                 "teachers disagree (1: copies it, 0: ignores it), on data no agent has seen.")
+               + " *Follows teacher*: of the texts where two teachers disagree, on data no agent has seen, how many the "
+                 "predictions moved with the teacher they are given (+) and how many against it (-).")
     out.append("")
     headers = ["rank", "submission", "agent", "commit", "method", "private dev", "public dev",
                *[f"{d} (held-out)" for d in heldout], "follows teacher", "open flags"]
-    rows = [[e.rank, f"#{e.submission}", e.agent, code((e.commit or "")[:10]), code(e.path),
-             score(e.scores.get(r.private)), score(e.scores.get(r.dev)), *[score(e.scores.get(d)) for d in heldout],
-             pgr(e.following.following, e.following.se) if e.following else "-", ", ".join(e.open_flags) or "-"]
-            for e in r.leaderboard]
+    rows = [[rank, f"#{e.id}", e.agent, code((e.commit_sha or "")[:10]), code(e.path),
+             *board_row(e, r.private, r.dev, heldout)] for rank, e in enumerate(r.leaderboard, start=1)]
     return "\n".join(out + [table(headers, rows)])
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 
+from lab import score_text
 from lab.scorer.runner import MethodRun
-from lab.scorer.teacher_check import TeacherFollowing, describe_following
+from lab.scorer.teacher_check import TeacherFollowing
+from lab.store.scores import Following
 from lab.task.pgr import DatasetScore
 
 DEV, PRIVATE, HELDOUT = "dev", "private", "heldout"
@@ -27,9 +29,9 @@ def ignores_teacher(following: TeacherFollowing | None, z: float) -> list[dict]:
     the teacher consistently is depending on it too (a method whose teacher lowers it)."""
     if following is None or abs(following.z) >= z:
         return []
-    return [flag("ignores_teacher",
-                 f"{describe_following(following.to_dict())}: no more one way than chance gives (|z| < {z:g}), so its "
-                 f"predictions do not depend on its teacher", PRIVATE, **following.to_dict(), threshold_z=z)]
+    check = score_text.teacher_check(Following.from_dict(following.to_dict()))
+    return [flag("ignores_teacher", f"{check}: no more one way than chance gives (|z| < {z:g}), so its predictions do "
+                 f"not depend on its teacher", PRIVATE, **following.to_dict(), threshold_z=z)]
 
 
 def overfit_public(public: DatasetScore, private: DatasetScore, public_se: float, private_se: float,

@@ -264,7 +264,7 @@ class ScorerService:
         except errors.LabError as exc:
             rejected = submissions.recorded_for(db, row["agent"], row["commit_sha"], row["path"], row["started"])
             keep(submissions.finish, db, row["id"], reason=str(exc), kind=type(exc).__name__,
-                 submission_id=rejected["id"] if rejected else None)
+                 submission_id=rejected.id if rejected else None)
             return
         except Exception as exc:
             if self.stopping.is_set():      # cut short by the stop, which put it back in the queue
@@ -288,12 +288,12 @@ class ScorerService:
         settled = []
         for row in submissions.started_unfinished(db):
             recorded = submissions.recorded_for(db, row["agent"], row["commit_sha"], row["path"], row["started"])
-            if recorded is not None and recorded["status"] == "scored":
+            if recorded is not None and recorded.status == "scored":
                 settled.append(submissions.finish(db, row["id"], result=told.result(recorded, self.coarse),
-                                                  submission_id=recorded["id"]))
+                                                  submission_id=recorded.id))
             elif recorded is not None:
-                settled.append(submissions.finish(db, row["id"], reason=recorded["error"], kind="MethodRejected",
-                                                  submission_id=recorded["id"]))
+                settled.append(submissions.finish(db, row["id"], reason=recorded.error, kind="MethodRejected",
+                                                  submission_id=recorded.id))
             elif row["state"] == submissions.RUNNING:
                 if row["interruptions"] + 1 >= MAX_INTERRUPTIONS:
                     settled.append(submissions.finish(

@@ -74,20 +74,3 @@ class TeacherFollowing:
     def to_dict(self) -> dict:
         return {"following": self.following, "se": self.se, "with_teacher": self.with_teacher,
                 "against": self.against, "z": self.z, "pairs": [asdict(p) for p in self.pairs]}
-
-
-def describe_following(data: dict) -> str:
-    """One line from TeacherFollowing.to_dict(), for people."""
-    sets = sorted({p["set"] for p in data["pairs"]})
-    return (f"its predictions moved with the teacher on {data['with_teacher']} texts and against it on "
-            f"{data['against']} (z {data['z']:+.1f}), where two teachers disagree, over {len(data['pairs'])} pairs of "
-            f"runs on {', '.join(sets)}; following {data['following']:+.3f} ± {data['se']:.3f} (1: copies it, 0: "
-            f"ignores it)")
-
-
-def short(data: dict | None) -> str:
-    """"+12/-1" texts moved with and against the teacher, for tables; "-" where there is none (or it predates the
-    check)."""
-    if not data or "with_teacher" not in data:
-        return "-"
-    return f"+{data['with_teacher']}/-{data['against']}"

@@ -11,9 +11,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from lab import score_text
 from lab.scorer import integrity
 from lab.scorer.oracle import Coarse
 from lab.store import submissions
+from lab.store.scores import PUBLIC, Flag, Submission
 
 if TYPE_CHECKING:
     from lab.store import Database
@@ -29,25 +31,26 @@ UNSEEN = {
 }
 
 
-def flags(recorded: list[dict]) -> list[dict]:
+def flags(recorded: list[Flag]) -> list[dict]:
     """The flags an agent reads: dev flags whole, the others as their kind and a fixed line."""
-    return [{"kind": f["kind"], "message": f["message"] if f.get("scope") == integrity.DEV else
-             UNSEEN.get(f["kind"], "raised on data you have not seen")} for f in recorded]
+    return [{"kind": f.kind, "message": f.message if f.scope == integrity.DEV else
+             UNSEEN.get(f.kind, "raised on data you have not seen")} for f in recorded]
 
 
-def public(sub: dict, coarse: Coarse) -> dict | None:
+def public(sub: Submission, coarse: Coarse) -> dict | None:
     """A recorded submission's public dev result as agents read it; None where it has none (rejected)."""
-    dev = next((x for x in sub["scores"] if x["role"] == "dev" and x.get("status") != "failed"), None)
-    if dev is None:
+    dev = sub.scored(PUBLIC)
+    if dev is None or dev.weak_acc is None or dev.ceiling_acc is None:
         return None
-    return {"dataset": dev["dataset"], "seeds": dev["seeds"],
-            **coarse.submission(sub["id"], dev["seeds"], dev["per_seed_acc"], dev["weak_acc"], dev["ceiling_acc"])}
+    seeds, accs = dev.seeds or [], dev.per_seed_acc or []
+    return {"dataset": dev.dataset, "seeds": seeds,
+            **coarse.submission(sub.id, seeds, accs, dev.weak_acc, dev.ceiling_acc)}
 
 
-def result(sub: dict, coarse: Coarse) -> dict:
+def result(sub: Submission, coarse: Coarse) -> dict:
     """What the submitting agent is told of a scored submission."""
-    return {"submission": sub["id"], "commit": sub["commit_sha"], **(public(sub, coarse) or {}),
-            "flags": flags([f for f in sub["flags"] if f["cleared_at"] is None])}
+    return {"submission": sub.id, "commit": sub.commit_sha, **(public(sub, coarse) or {}),
+            "flags": flags(sub.open_flags)}
 
 
 def leaderboard(db: Database, coarse: Coarse, limit: int | None = None) -> list[dict]:
@@ -56,16 +59,16 @@ def leaderboard(db: Database, coarse: Coarse, limit: int | None = None) -> list[
     for sub in submissions.leaderboard(db):
         shown = public(sub, coarse)
         if shown is not None:
-            rows.append({"submission": sub["id"], "agent": sub["agent"], "commit": sub["commit_sha"],
-                         "method": sub["path"], "pgr": shown["pgr"], "pgr_se": shown["pgr_se"],
-                         "flags": [f["kind"] for f in sub["open_flags"]]})
+            rows.append({"submission": sub.id, "agent": sub.agent, "commit": sub.commit_sha,
+                         "method": sub.path, "pgr": shown["pgr"], "pgr_se": shown["pgr_se"],
+                         "flags": sub.open_flag_kinds})
     rows.sort(key=lambda r: -r["pgr"])
     return rows[:limit] if limit else rows
 
 
 def describe_result(result: dict) -> str:
     """The lines an agent reads of a scored submission: public dev PGR and flags."""
-    lines = [f"submission {result['submission']}: public dev PGR {result['pgr']:+.3f} ± {result['pgr_se']:.3f} "
+    lines = [f"submission {result['submission']}: public dev PGR {score_text.pgr(result['pgr'], result['pgr_se'])} "
              f"(accuracy {result['acc']:.3f}) over seeds {result['seeds']}; ranked on fresh texts of the same task, "
              "which you never see"]
     lines += [f"flag {f['kind']}: {f['message']}" for f in result.get("flags") or []] or ["no flags"]

@@ -1,5 +1,5 @@
 """Submissions, their per-dataset scores, integrity flags, and evaluation queries; and the queue of
-submissions waiting to be scored.
+submissions waiting to be scored. A recorded submission is read as a typed row (lab.store.scores.Submission).
 
 A queued submission (a request) is stored before the agent hears its id, and moves queued -> running
 -> done or failed, with the reason for a failure. `submissions` holds what the scorer recorded; a done
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, AbstractSet, Sequence
 from lab.errors import NotFound
 from lab.store import runs
 from lab.store.db import Database, inserted_id, migration, transaction
+from lab.store.scores import Submission
 
 if TYPE_CHECKING:   # the store's queries need no sqlite_utils; lab.store.db loads it where it writes
     import sqlite_utils
@@ -101,35 +102,28 @@ def _decode(row: dict, *keys: str) -> dict:
     return {**row, **{k: json.loads(row[k]) if row.get(k) else None for k in keys}}
 
 
-def get(db: Database, submission_id: int) -> dict:
+def get(db: Database, submission_id: int) -> Submission:
     found = _with_details(db, list(db["submissions"].rows_where("id = ?", [submission_id])))
     if not found:
         raise NotFound(f"no submission with id {submission_id} (see `lab score` for the leaderboard)")
     return found[0]
 
 
-def _with_details(db: Database, rows: list[dict]) -> list[dict]:
-    """Submissions with their scores, flags, dev PGR and open flags, in three queries however many there are."""
-    subs = {r["id"]: {**_decode(r, "seeds", "teacher_dependence"), "scores": [], "flags": []} for r in rows}
-    ids = list(subs)
+def _with_details(db: Database, rows: list[dict]) -> list[Submission]:
+    """Submissions with their scores and flags, in three queries however many there are."""
+    scores: dict[int, list[dict]] = {r["id"]: [] for r in rows}
+    flags: dict[int, list[dict]] = {r["id"]: [] for r in rows}
+    ids = list(scores)
     for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
         marks = ", ".join("?" * len(chunk))
         for r in db.query(f"SELECT * FROM scores WHERE submission_id IN ({marks}) ORDER BY rowid", chunk):
-            subs[r["submission_id"]]["scores"].append(_decode(r, "seeds", "per_seed_acc"))
+            scores[r["submission_id"]].append(r)
         for r in db.query(f"SELECT * FROM flags WHERE submission_id IN ({marks}) ORDER BY id", chunk):
-            subs[r["submission_id"]]["flags"].append(_decode(r, "evidence"))
-    for sub in subs.values():
-        sub["dev_pgr"], sub["private_pgr"] = (_pgr_of(sub, role) for role in ("dev", "private"))
-        sub["open_flags"] = [f for f in sub["flags"] if f["cleared_at"] is None]
-    return list(subs.values())
+            flags[r["submission_id"]].append(r)
+    return [Submission.from_rows(r, scores[r["id"]], flags[r["id"]]) for r in rows]
 
 
-def _pgr_of(sub: dict, role: str) -> float | None:
-    score = next((s for s in sub["scores"] if s["role"] == role), None)
-    return score["pgr"] if score and score["status"] != "failed" else None
-
-
-def leaderboard(db: Database, include_disqualified: bool = False, limit: int | None = None) -> list[dict]:
+def leaderboard(db: Database, include_disqualified: bool = False, limit: int | None = None) -> list[Submission]:
     """Scored submissions, best private dev PGR first (the replica no agent has seen ranks them; a submission scored
     before there was one, or whose replica runs failed, comes after by its public dev PGR), each with its public and
     held-out results and open flags."""
@@ -142,27 +136,28 @@ def leaderboard(db: Database, include_disqualified: bool = False, limit: int | N
     return _with_details(db, rows)
 
 
-def of_agent(db: Database, agent: str, limit: int = 200) -> list[dict]:
+def of_agent(db: Database, agent: str, limit: int = 200) -> list[Submission]:
     """An agent's submissions, newest first, scored or not."""
     return _with_details(db, list(db["submissions"].rows_where("agent = ?", [agent], order_by="id DESC",
                                                                  limit=limit)))
 
 
-def by_commit(db: Database) -> dict[str, list[dict]]:
+def by_commit(db: Database) -> dict[str, list[Submission]]:
     """Every submission of a commit, oldest first, keyed by the commit's id."""
-    found: dict[str, list[dict]] = {}
+    found: dict[str, list[Submission]] = {}
     for sub in _with_details(db, list(db["submissions"].rows_where("commit_sha IS NOT NULL", order_by="id"))):
-        found.setdefault(sub["commit_sha"], []).append(sub)
+        if sub.commit_sha:
+            found.setdefault(sub.commit_sha, []).append(sub)
     return found
 
 
-def flagged(db: Database, include_cleared: bool = True) -> list[dict]:
+def flagged(db: Database, include_cleared: bool = True) -> list[Submission]:
     """Submissions that raised a flag (open ones first), for a person's review; disqualified ones included."""
     cond = "" if include_cleared else " AND cleared_at IS NULL"
     rows = list(db.query(f"SELECT * FROM submissions WHERE id IN (SELECT submission_id FROM flags WHERE 1{cond}) "
                          "ORDER BY id DESC"))
     subs = _with_details(db, rows)
-    return sorted(subs, key=lambda s: (not s["open_flags"] or s["disqualified_at"] is not None, -s["id"]))
+    return sorted(subs, key=lambda s: (not s.open_flags or s.disqualified, -s.id))
 
 
 def baseline_pgrs(db: Database, role: str = "private") -> dict[str, float]:
@@ -332,7 +327,7 @@ def started_unfinished(db: Database) -> list[dict]:
         f"state IN ({_marks(PENDING)}) AND started IS NOT NULL", list(PENDING), order_by="id")]
 
 
-def recorded_for(db: Database, agent: str, commit_sha: str, path: str, since: float) -> dict | None:
+def recorded_for(db: Database, agent: str, commit_sha: str, path: str, since: float) -> Submission | None:
     """The submission the scorer recorded for a request (from `since`, of no other request), if it did."""
     rows = list(db.query(
         "SELECT * FROM submissions WHERE agent = ? AND path = ? AND substr(commit_sha, 1, length(?)) = ? "

@@ -32,18 +32,6 @@ def clock(then: float | None) -> str:
     return time.strftime("%m-%d %H:%M:%S", time.localtime(then)) if then else "-"
 
 
-def pgr(value: float | None) -> str:
-    return f"{value:+.3f}" if value is not None else "-"
-
-
-def pgr_se(score: dict | None) -> str:
-    if not score:
-        return "-"
-    if score.get("status") == "failed" or score.get("pgr") is None:
-        return "failed"
-    return f"{score['pgr']:+.3f}±{score['pgr_se']:.3f}"
-
-
 def tokens(n: int | None) -> str:
     n = n or 0
     if n >= 1_000_000:

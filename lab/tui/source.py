@@ -16,6 +16,7 @@ from lab.errors import GitError, NotFound
 from lab.inert import inert, inert_data
 from lab.machine import Load, prime_cpu, read_load
 from lab.store import agents, events, forum, open_db, submissions
+from lab.store.scores import Submission
 
 if TYPE_CHECKING:
     from lab.settings import Settings
@@ -29,7 +30,7 @@ DIFF_BYTES = 256 << 10       # a diff view's text is highlighted whole: kept to 
 @dataclass
 class Dashboard:
     status: dict                    # control.status: running, agents, lab totals, the scorer's GPU queue
-    leaderboard: list[dict]
+    leaderboard: list[Submission]
     series: dict[str, list[tuple[float, float]]]
     baselines: dict[str, float]     # baseline method -> dev PGR
     posts: list[dict]
@@ -67,13 +68,13 @@ class AgentView:
     row: dict
     events: list[dict]              # new since the last id the screen saw
     notebook: str
-    submissions: list[dict]
+    submissions: list[Submission]
     now: float
 
 
 @dataclass
 class ReviewItem:
-    submission: dict
+    submission: Submission
     diff: str = ""
 
 
@@ -119,7 +120,7 @@ class Source:
             now = self.clock()
             board = submissions.leaderboard(self.db, limit=LEADERBOARD_ROWS)
             status = control.status(self.cfg, self.db, now=now)   # reads the GPU queue's file too
-            return inert_data(Dashboard(status, [s for s in board if s["agent"] != "baseline"],
+            return inert_data(Dashboard(status, [s for s in board if s.agent != "baseline"],
                                         submissions.best_over_time(self.db), submissions.baseline_pgrs(self.db),
                                         forum.recent(self.db, POSTS_ON_DASHBOARD), load, now))
 
@@ -181,14 +182,14 @@ class Source:
         with self._lock:
             return inert_data(forum.read(self.db, post_id))
 
-    def review(self) -> list[dict]:
+    def review(self) -> list[Submission]:
         with self._lock:
             return inert_data(submissions.flagged(self.db))
 
     def submission(self, submission_id: int) -> ReviewItem:
         with self._lock:
             sub = submissions.get(self.db, submission_id)
-        return ReviewItem(inert_data(sub), self.method_diff(sub["commit_sha"]))
+        return ReviewItem(inert_data(sub), self.method_diff(sub.commit_sha))
 
     def blocked(self) -> BlockedAttempts:
         """Blocked attempts, read on from the last event seen: only the first read scans every event."""

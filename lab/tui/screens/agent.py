@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Markdown, RichLog, Static, TabbedContent, TabPane
 
+from lab import score_text
 from lab.inert import inert_line
 from lab.tui import format as fmt
 from lab.tui.screens.agent_keys import AGENT_BINDINGS, AgentKeys
@@ -103,10 +104,10 @@ class AgentScreen(AgentKeys):
             self.shown_notebook = view.notebook
             notes.update(view.notebook or "*the notebook is empty*")
         self.query_one("#subs", SyncedTable).sync([
-            (str(s["id"]), (str(s["id"]), fmt.ago(s["created"], view.now), s["status"] if not s["disqualified_at"]
-                            else "disqualified", "  ".join(f"{x['dataset']} {fmt.pgr_se(x)}" for x in s["scores"])
-                            or (s["error"] or "")[:60], ", ".join(f["kind"] for f in s["open_flags"]) or "-",
-                            (s["commit_sha"] or "-")[:8])) for s in view.submissions])
+            (str(s.id), (str(s.id), fmt.ago(s.created, view.now), s.status if not s.disqualified else "disqualified",
+                         "  ".join(f"{x.dataset} {score_text.score(x, tight=True)}" for x in s.scores)
+                         or (s.error or "")[:60], score_text.flags(s.open_flag_kinds), (s.commit_sha or "-")[:8]))
+            for s in view.submissions])
         if commits is not None:
             table = self.query_one("#commit-list", SyncedTable)
             table.sync([(c.sha, (c.sha[:8], fmt.ago(c.time, view.now), c.subject[:70])) for c in commits])

@@ -16,17 +16,18 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Static
 
-from lab.scorer.teacher_check import describe_following
+from lab import score_text
+from lab.store.scores import Flag, Submission
 from lab.tui import format as fmt
 from lab.tui.screens.live import LiveScreen
 from lab.tui.source import BlockedAttempts, ReviewItem
 from lab.tui.widgets.synced_table import SyncedTable
 
 
-def status_of(sub: dict) -> Text:
-    if sub["disqualified_at"]:
+def status_of(sub: Submission) -> Text:
+    if sub.disqualified:
         return Text("disqualified", style="red")
-    if sub["open_flags"]:
+    if sub.open_flags:
         return Text("to review", style="yellow")
     return Text("cleared", style="green")
 
@@ -39,13 +40,13 @@ def blocked_counts(blocked: BlockedAttempts) -> str:
     return " · ".join(f"{agent} {count}" for agent, count in ranked)
 
 
-def evidence_lines(flag: dict) -> Text:
+def evidence_lines(flag: Flag) -> Text:
     text = Text()
-    resolved = f"cleared: {flag['cleared_reason']}" if flag["cleared_at"] else "open"
-    text.append(f"{flag['kind']}", style="bold yellow" if not flag["cleared_at"] else "bold green")
-    text.append(f" (flag {flag['id']}, {resolved})\n")
-    text.append(f"  {flag['message']}\n")
-    for key, value in (flag["evidence"] or {}).items():
+    resolved = f"cleared: {flag.cleared_reason}" if flag.cleared_at else "open"
+    text.append(f"{flag.kind}", style="bold yellow" if not flag.cleared_at else "bold green")
+    text.append(f" (flag {flag.id}, {resolved})\n")
+    text.append(f"  {flag.message}\n")
+    for key, value in (flag.evidence or {}).items():
         shown = f"{value:+.3f}" if isinstance(value, float) else json.dumps(value, ensure_ascii=False)[:160]
         text.append(f"  {key}: ", style="dim")
         text.append(f"{shown}\n")
@@ -56,17 +57,16 @@ def detail(item: ReviewItem) -> Group:
     from rich.syntax import Syntax
 
     sub = item.submission
-    head = Text.assemble((f"submission {sub['id']}", "bold"), f" by {sub['agent']}, {sub['path']} at ",
-                         ((sub["commit_sha"] or "(no commit)")[:10], "cyan"), f", {fmt.clock(sub['created'])}  ",
+    head = Text.assemble((f"submission {sub.id}", "bold"), f" by {sub.agent}, {sub.path} at ",
+                         ((sub.commit_sha or "(no commit)")[:10], "cyan"), f", {fmt.clock(sub.created)}  ",
                          status_of(sub))
-    if sub["disqualified_at"]:
-        head.append(f"\n  disqualified: {sub['disqualified_reason']}", style="red")
-    scores = Text("\n".join(f"  {s['dataset'][:24]:<24} {s['role'][:7]:<7} {fmt.pgr_se(s):<13} acc {s['acc'] or 0:.3f}"
-                            for s in sub["scores"]))
-    following = sub["teacher_dependence"]
-    if following and "following" in following:
-        scores.append(f"\n  teacher check: {describe_following(following)}")
-    flags = [evidence_lines(f) for f in sub["flags"]]
+    if sub.disqualified:
+        head.append(f"\n  disqualified: {sub.disqualified_reason}", style="red")
+    scores = Text("\n".join(f"  {s.dataset[:24]:<24} {s.role[:7]:<7} {score_text.score(s, tight=True):<13} "
+                            f"acc {s.acc or 0:.3f}" for s in sub.scores))
+    if sub.following:
+        scores.append(f"\n  teacher check: {score_text.teacher_check(sub.following)}")
+    flags = [evidence_lines(f) for f in sub.flags]
     return Group(head, Text("\nscores", style="bold"), scores, Text("\nflags and their evidence", style="bold"),
                  *flags, Text("the method against the scaffold (main)", style="bold"),
                  Syntax(item.diff, "diff", theme="ansi_dark", word_wrap=False))
@@ -90,7 +90,7 @@ class ReviewScreen(LiveScreen):
     def __init__(self):
         super().__init__()
         self.selected: int | None = None
-        self.items: dict[int, dict] = {}
+        self.items: dict[int, Submission] = {}
         self.shown: ReviewItem | None = None
 
     def compose(self) -> ComposeResult:
@@ -110,28 +110,28 @@ class ReviewScreen(LiveScreen):
         self.query_one("#blocked-pane").border_title = "blocked attempts (enter: the agent)"
         self.query_one("#flagged", SyncedTable).focus()
 
-    def fetch(self, source) -> tuple[list[dict], ReviewItem | None, BlockedAttempts]:
+    def fetch(self, source) -> tuple[list[Submission], ReviewItem | None, BlockedAttempts]:
         subs = source.review()
-        chosen = self.selected if self.selected is not None else (subs[0]["id"] if subs else None)
+        chosen = self.selected if self.selected is not None else (subs[0].id if subs else None)
         return subs, source.submission(chosen) if chosen is not None else None, source.blocked()
 
-    def show(self, data: tuple[list[dict], ReviewItem | None, BlockedAttempts]) -> None:
+    def show(self, data: tuple[list[Submission], ReviewItem | None, BlockedAttempts]) -> None:
         subs, item, blocked = data
         self.query_one("#blocked", SyncedTable).sync([
             (str(b["id"]), (fmt.clock(b["created"]), b["agent"], b["summary"] or "")) for b in blocked.latest])
         self.query_one("#blocked-pane").border_subtitle = Text(blocked_counts(blocked))
-        self.items = {s["id"]: s for s in subs}
+        self.items = {s.id: s for s in subs}
         flagged = self.query_one("#flagged", SyncedTable)
         flagged.sync([
-            (str(s["id"]), (str(s["id"]), s["agent"], fmt.pgr(s["private_pgr"]), fmt.pgr(s["dev_pgr"]),
-                            ", ".join(sorted({f["kind"] for f in s["flags"]})), status_of(s))) for s in subs])
+            (str(s.id), (str(s.id), s.agent, score_text.pgr(s.private_pgr), score_text.pgr(s.dev_pgr),
+                         score_text.flags(sorted({f.kind for f in s.flags})), status_of(s))) for s in subs])
         if self.selected is not None and flagged.selected_key != str(self.selected):
             flagged.select_key(str(self.selected))     # asked for before the table had its rows
         self.query_one("#flagged-pane").border_subtitle = \
-            f"{sum(bool(s['open_flags']) and not s['disqualified_at'] for s in subs)} to review"
+            f"{sum(bool(s.open_flags) and not s.disqualified for s in subs)} to review"
         if item is not None:
             if self.selected is None:
-                self.selected = item.submission["id"]
+                self.selected = item.submission.id
                 self.items[self.selected] = item.submission
             self.shown = item
             self.query_one("#evidence", Static).update(detail(item))
@@ -166,11 +166,11 @@ class ReviewScreen(LiveScreen):
 
     def action_clear_flag(self) -> None:
         sub = self.items.get(self.selected) if self.selected is not None else None
-        if not sub or not sub["open_flags"]:
+        if not sub or not sub.open_flags:
             self.notify("this submission has no open flag", severity="warning")
             return
         from lab.tui.screens.dialogs import PromptScreen
 
-        flags = [(f"{f['kind']} (flag {f['id']})", str(f["id"])) for f in sub["open_flags"]]
-        self.ask(PromptScreen(f"Clear a flag of submission {sub['id']}: which, and why?", "the reason", choices=flags),
+        flags = [(f"{f.kind} (flag {f.id})", str(f.id)) for f in sub.open_flags]
+        self.ask(PromptScreen(f"Clear a flag of submission {sub.id}: which, and why?", "the reason", choices=flags),
                  lambda got: self.ClearFlag(int(got["choice"]), got["text"]))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from lab.scorer.teacher_check import short
-from lab.tui import format as fmt
+from lab import score_text
+from lab.store.scores import Submission
 from lab.tui.widgets.synced_table import SyncedTable
 
 
@@ -16,15 +16,11 @@ class Leaderboard(SyncedTable):
                           *[(ds, ds) for ds in heldout], ("teacher", "follows teacher"), ("flags", "flags"),
                           ("commit", "commit")], **kwargs)
 
-    def show(self, board: list[dict]) -> None:
+    def show(self, board: list[Submission]) -> None:
         rows = []
         for sub in board:
-            by_ds = {s["dataset"]: s for s in sub["scores"]}
-            flags = ", ".join(f["kind"] for f in sub["open_flags"])
-            rows.append((str(sub["id"]), (str(sub["id"]), sub["agent"], fmt.pgr_se(by_ds.get(self.private)),
-                                          fmt.pgr_se(by_ds.get(self.dev)),
-                                          *[fmt.pgr_se(by_ds.get(ds)) for ds in self.heldout],
-                                          short(sub["teacher_dependence"]),
-                                          Text(flags or "-", style="yellow" if flags else "dim"),
-                                          (sub["commit_sha"] or "-")[:8])))
+            *figures, flags = score_text.board_row(sub, self.private, self.dev, self.heldout, tight=True)
+            rows.append((str(sub.id), (str(sub.id), sub.agent, *figures,
+                                       Text(flags, style="yellow" if sub.open_flags else "dim"),
+                                       (sub.commit_sha or "-")[:8])))
         self.sync(rows)
