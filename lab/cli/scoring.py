@@ -12,7 +12,6 @@ from lab import score_text
 from lab.cli.base import ROLES, Context, cli, echo, table
 
 if TYPE_CHECKING:
-    from lab.config import Config
     from lab.store.scores import Submission
 
 
