@@ -5,6 +5,7 @@ signatures. Read from the source with `ast` (nothing is imported), so it runs on
 
 The agents' scaffold templates (lab/scaffold/template*, lab/scaffold/common) are methods' code, not the lab's, and
 are left out. An import inside a function counts like one at the top: it hides a dependency, it does not remove it.
+An import under `if TYPE_CHECKING:` does not count: only the type checker makes it.
 `--list` prints the cycles, the upward imports and the untyped signatures themselves.
 """
 from __future__ import annotations
@@ -55,7 +56,7 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The lab modules this one imports, anywhere in it."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -72,6 +73,24 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             if target and target != name:
                 found.add(target)
     return found
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node but those under `if TYPE_CHECKING:`, which only the type checker imports."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                stack.extend(child.orelse)
+            else:
+                stack.append(child)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def layer_of(name: str) -> int:
