@@ -2,14 +2,15 @@
 lab.scorer.protocol's, and what it tells agents is lab.scorer.told's.
 
 Every HTTP call is short: a submission, which can take hours, is stored in SQLite before its id is
-answered. The queue is scored fairly: up to `scorer.submissions_at_once` submissions at once, at most one per
-agent, taken round-robin by agent (lab.store.submissions.fair_order), and their runs share the run slots
-round-robin by agent too, each agent's under one CPU weight (lab.scorer.fair_slots). So one agent's
-submissions, however slow their runs, delay another's by no more than one run's worth. A submission's runs
-stop at its first hung or failed dev run (lab.scorer.scorer), so no method holds its own turn for long. When it is done, the agent gets a note in its
-inbox unless it read the result itself. A request that was running when the scorer's process died is taken up again when the scorer starts
-(or failed, with its reason, after MAX_INTERRUPTIONS such deaths); nothing queued is lost. One scorer
-runs a lab's queue at a time (a lock in the run folder); another one answers HTTP and waits its turn.
+answered. The queue is scored fairly: up to `scorer.submissions_at_once` submissions at once, at most one
+per agent, taken round-robin by agent (lab.store.submissions.fair_order). Their runs share the run slots
+round-robin by agent too, with a spare slot for an agent with none going, each agent's runs under one CPU
+weight (lab.scorer.fair_slots), so one agent's submissions, however slow their runs, wait for none of
+another's runs. A submission's runs stop at its first hung or failed dev run (lab.scorer.scorer). When it
+is done, the agent gets a note in its inbox unless it read the result itself. A request that was running
+when the scorer's process died is taken up again when the scorer starts (or failed, with its reason, after
+MAX_INTERRUPTIONS such deaths); nothing queued is lost. One scorer runs a lab's queue at a time (a lock in
+the run folder); another one answers HTTP and waits its turn.
 """
 from __future__ import annotations
 
