@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lab.agents.paths import Paths
 from lab.errors import NotFound
 from lab.store import agents, events, submissions
 from lab.suggest import did_you_mean
@@ -30,7 +29,7 @@ def check_agent(cfg, db, name: str) -> str:
 
 def log_path(cfg, name: str) -> Path:
     """The runner's log: its logging records, stdout and stderr (lab.logfiles), rotated beside as NAME.log.1, ..."""
-    return Paths(cfg.run_dir).logs / f"{name}.log"
+    return cfg.state.run.agent_log(name)
 
 
 def summary(cfg, db, name: str, status_row: dict | None) -> dict:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import LabError, SandboxError, StateDiskFull
+from lab.state_layout import StateLayout
 
 # noinit_itable: no background zeroing of the image's inode tables
 REPAIR_ROOM_BYTES = 64 << 20   # free space on the state disk before a disk made read-only by a full one is repaired
@@ -46,7 +47,7 @@ class DiskQuotaExceeded(LabError):
 
 
 def images_dir(state_dir: Path) -> Path:
-    return Path(state_dir) / "disks"
+    return StateLayout(Path(state_dir)).disks
 
 
 def mounted_source(path: Path) -> str | None:
