@@ -27,7 +27,8 @@ def bindings_table(sections: Sequence[tuple[str, Sequence[BindingType]]]) -> Gro
                       title_style="bold cyan")
         table.add_column(width=10, style="bold")
         table.add_column()
-        for b in Binding.make_bindings(bindings):
+        for item in bindings:
+            b = item if isinstance(item, Binding) else Binding(*item)
             if b.description:
                 table.add_row(key_label(b.key), b.description)
         parts += [table, Text("")]
