@@ -22,7 +22,7 @@ NOT_THE_LABS = ("lab/scaffold/template", "lab/scaffold/common")
 LAYERS = [
     ["lab.errors", "lab.inert", "lab.untrusted", "lab.threads", "lab.proctitle", "lab.logfiles", "lab.suggest",
      "lab.toml_lines", "lab.machine", "lab.disk_full", "lab.heartbeat"],
-    ["lab.config", "lab.config_cache", "lab.config_derived", "lab.config_reference", "lab.settings"],
+    ["lab.config", "lab.config_cache", "lab.config_derived", "lab.config_reference", "lab.settings", "lab.state_layout"],
     ["lab.store", "lab.score_text"],
     ["lab.scaffold"],
     ["lab.sandbox"],

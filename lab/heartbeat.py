@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SUPERVISOR = "supervisor.beat"
-SCORER_QUEUE = "scorer-queue.beat"
 STALE_AFTER_S = 10.0     # 20 rounds of the supervisor's loop, 10 of the scorer's queue
 MIN_INTERVAL_S = 0.25    # beats closer together than this touch the file once
 

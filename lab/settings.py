@@ -1,6 +1,6 @@
 """What every reader of lab.toml's settings takes: `Settings`, which both of its forms satisfy, the validated `Config`
 (lab.config, pydantic) and the plain record a command that only reads gets from the validated-config cache
-(lab.config_cache). Each section's settings and derived values (lab.config_derived), read-only.
+(lab.config.cache). Each section's settings and derived values (lab.config.derived), read-only.
 
 What only the validated Config has (`model_dump`, `scoring_fingerprint`, a section's methods such as
 `TaskSection.sizes_of` or `ClaudeSection.model_for`) is not here: code that needs it takes a `Config`, and so never
@@ -9,12 +9,15 @@ runs on a cached record. A setting added to lab.config is added here too (tests/
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AbstractSet, Mapping, Protocol
+from typing import TYPE_CHECKING, AbstractSet, Mapping, Protocol
+
+if TYPE_CHECKING:
+    from lab.state_layout import StateLayout
 
 
 class Settings(Protocol):
     """lab.toml's settings: a validated Config (lab.config), or the record of one a read-only command reads from the
-    cache (lab.config_cache)."""
+    cache (lab.config.cache)."""
 
     @property
     def lab(self) -> LabSettings: ...
@@ -34,9 +37,11 @@ class Settings(Protocol):
     def cluster(self) -> ClusterSettings: ...
     @property
     def root(self) -> Path: ...
-    # derived (lab.config_derived.LabPaths)
+    # derived (lab.config.derived.LabPaths)
     @property
     def state_dir(self) -> Path: ...
+    @property
+    def state(self) -> StateLayout: ...
     @property
     def run_dir(self) -> Path: ...
     @property
@@ -71,7 +76,7 @@ class TaskSettings(Protocol):
     def sizes(self) -> Mapping[str, SplitSizesSettings]: ...
     @property
     def hf(self) -> HfSettings | None: ...
-    # derived (lab.config_derived.TaskDatasets)
+    # derived (lab.config.derived.TaskDatasets)
     @property
     def datasets(self) -> list[str]: ...
     @property
@@ -187,7 +192,7 @@ class ScorerSettings(Protocol):
     def host(self) -> str: ...
     @property
     def port(self) -> int: ...
-    # derived (lab.config_derived.RunLimits), from the settings and which of them lab.toml sets
+    # derived (lab.config.derived.RunLimits), from the settings and which of them lab.toml sets
     @property
     def model_fields_set(self) -> AbstractSet[str]: ...
     @property
@@ -245,7 +250,7 @@ class AgentsSettings(Protocol):
     def prune_grace_minutes(self) -> float: ...
     @property
     def script(self) -> str | None: ...
-    # derived (lab.config_derived.AgentNames)
+    # derived (lab.config.derived.AgentNames)
     def direction(self, index: int) -> str: ...
     @property
     def names(self) -> list[str]: ...

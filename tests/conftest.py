@@ -56,8 +56,9 @@ requires_bwrap = pytest.mark.skipif(
     reason="bubblewrap is not installed (CI installs it and runs these)")
 
 
-def run_lab(*args: str, cwd: Path, check: bool = False, timeout: float = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run([*LAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def run_lab(*args: str, cwd: Path, check: bool = False, timeout: float = 900,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([*LAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"lab {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result

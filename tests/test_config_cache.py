@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run_lab, write_config
-from lab import config, config_cache
+from lab import config
+from lab.config import cache as config_cache
 from test_cli_imports import loaded_by
 
 HF_EXAMPLE = Path(__file__).parents[1] / "examples" / "qwen3-4b-chat.toml"

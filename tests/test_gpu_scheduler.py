@@ -8,7 +8,8 @@ import time
 import pytest
 
 from conftest import have_bwrap
-from lab.scorer.gpus import QUEUE_FILE, GpuScheduler, read_queue, shared_scheduler
+from lab.scorer.gpus import GpuScheduler, read_queue, shared_scheduler
+from lab.state_layout import RunFolder
 
 
 def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
@@ -21,7 +22,7 @@ def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
 
 
 def test_env_gives_the_gpu_and_the_memory_fraction(tmp_path):
-    scheduler = GpuScheduler(["0", "1"], runs_per_gpu=2, state_file=tmp_path / QUEUE_FILE)
+    scheduler = GpuScheduler(["0", "1"], runs_per_gpu=2, state_file=RunFolder(tmp_path).gpu_queue)
     with scheduler.slot("a") as first, scheduler.slot("b") as second, scheduler.slot("c") as third:
         assert first == {"CUDA_VISIBLE_DEVICES": "0", "LAB_GPU_MEMORY_FRACTION": "0.5"}
         assert second["CUDA_VISIBLE_DEVICES"] == "1"          # the least busy GPU first
@@ -39,7 +40,7 @@ def test_env_gives_the_gpu_and_the_memory_fraction(tmp_path):
 
 
 def test_never_more_than_runs_per_gpu_on_a_gpu(tmp_path):
-    scheduler = GpuScheduler(["0", "1"], runs_per_gpu=2, state_file=tmp_path / QUEUE_FILE)
+    scheduler = GpuScheduler(["0", "1"], runs_per_gpu=2, state_file=RunFolder(tmp_path).gpu_queue)
     lock = threading.Lock()
     now = {"0": 0, "1": 0}
     most = {"0": 0, "1": 0}
@@ -63,13 +64,13 @@ def test_never_more_than_runs_per_gpu_on_a_gpu(tmp_path):
         t.join(30)
     assert not any(t.is_alive() for t in threads)
     assert max(most.values()) <= 2 and most_total[0] <= 4
-    final = json.loads((tmp_path / QUEUE_FILE).read_text())
+    final = json.loads((RunFolder(tmp_path).gpu_queue).read_text())
     assert final["totals"] == {"gpus": 2, "slots": 4, "running": 0, "waiting": 0, "finished": 24}
     assert all(row["running"] == [] for row in final["gpus"].values())
 
 
 def test_waiters_are_admitted_in_order_and_the_file_shows_the_queue(tmp_path):
-    path = tmp_path / "run" / QUEUE_FILE
+    path = RunFolder(tmp_path / "run").gpu_queue
     scheduler = GpuScheduler(["0"], runs_per_gpu=1, state_file=path)
     started = time.time()
     admitted: list[str] = []
@@ -97,7 +98,7 @@ def test_waiters_are_admitted_in_order_and_the_file_shows_the_queue(tmp_path):
     assert on_disk is not None and on_disk["waiting"] == labels and on_disk["gpus"]["0"]["running"] == ["holder"]
     assert on_disk["updated"] >= started and on_disk["pid"] > 0
     assert read_queue(path.parent, since=time.time() + 60) is None   # older than the supervisor's start
-    assert [p.name for p in path.parent.iterdir()] == [QUEUE_FILE]    # no temporary file left behind
+    assert [p.name for p in path.parent.iterdir()] == [path.name]    # no temporary file left behind
 
     holder.__exit__(None, None, None)
     for t in threads:
@@ -107,7 +108,7 @@ def test_waiters_are_admitted_in_order_and_the_file_shows_the_queue(tmp_path):
 
 
 def test_without_gpus_a_slot_never_blocks_and_writes_nothing(tmp_path):
-    scheduler = GpuScheduler([], runs_per_gpu=1, state_file=tmp_path / QUEUE_FILE)
+    scheduler = GpuScheduler([], runs_per_gpu=1, state_file=RunFolder(tmp_path).gpu_queue)
     count = 8
     barrier = threading.Barrier(count, timeout=10)   # every run inside its slot at once, or this breaks
     envs = []
@@ -124,14 +125,14 @@ def test_without_gpus_a_slot_never_blocks_and_writes_nothing(tmp_path):
         t.join(30)
     assert envs == [{"CUDA_VISIBLE_DEVICES": ""}] * count
     assert not barrier.broken
-    assert not (tmp_path / QUEUE_FILE).exists() and read_queue(tmp_path, since=None) is None
+    assert not (RunFolder(tmp_path).gpu_queue).exists() and read_queue(tmp_path, since=None) is None
 
 
 def test_read_queue_treats_missing_or_broken_files_as_no_queue(tmp_path):
     assert read_queue(tmp_path, since=None) is None
-    (tmp_path / QUEUE_FILE).write_text("{not json")
+    (RunFolder(tmp_path).gpu_queue).write_text("{not json")
     assert read_queue(tmp_path, since=None) is None
-    (tmp_path / QUEUE_FILE).write_text(json.dumps([1, 2]))
+    (RunFolder(tmp_path).gpu_queue).write_text(json.dumps([1, 2]))
     assert read_queue(tmp_path, since=None) is None
 
 
@@ -140,7 +141,7 @@ def test_one_scheduler_per_lab_in_a_process(tmp_path):
     assert shared_scheduler(tmp_path / "run", ["0", "1"]) is first
     assert shared_scheduler(tmp_path / "other", ["0", "1"]) is not first
     assert shared_scheduler(tmp_path / "run", ["0", "1"], runs_per_gpu=2).runs_per_gpu == 2
-    assert (tmp_path / "run" / QUEUE_FILE).exists()     # written when made: `lab status` sees the GPUs at once
+    assert (RunFolder(tmp_path / "run").gpu_queue).exists()     # written when made: `lab status` sees the GPUs at once
 
 
 METHOD = """\

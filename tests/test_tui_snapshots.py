@@ -35,6 +35,12 @@ def shown(*keys: str, ready=None):
 
         app = pilot.app
         await until(pilot, lambda: app.sub_title, what="the first read")
+        # and one more, drawn whole, so that the screen's tables have settled before a key covers or leaves them
+        await until(pilot, lambda: not app._in_flight, what="the first read drawn")
+        generation = app._generation
+        app.poll_now()
+        await until(pilot, lambda: app._generation > generation and not app._in_flight, what="a second read drawn")
+        await pilot.pause(0.2)
         for key in keys:
             await pilot.press(key)
             await pilot.pause(0.1)

@@ -14,6 +14,8 @@ import time
 import psutil
 
 from conftest import lab_status, make_lab, requires_bwrap, run_lab, wait_for
+from lab.agents import pidfiles
+from lab.state_layout import StateLayout
 
 pytestmark = requires_bwrap
 
@@ -132,20 +134,23 @@ def test_a_restarted_supervisor_waits_out_the_previous_runners_and_never_runs_tw
 
 def test_a_left_runner_that_already_cleared_its_record_is_still_waited_for(lab_dir, tmp_path):
     """A stopping runner clears its pid from the agents' records before it exits: the next supervisor finds it by
-    its command line, asks it to stop and starts its agent only once it is gone."""
+    its pid file, asks it to stop and starts its agent only once it is gone."""
     folder = make_lab(lab_dir, tmp_path, WORK, repeat=True, count=2, grace_s=2)
     ended = tmp_path / "ended"
+    pid_file = StateLayout(folder / ".lab").run.runner_pid("agent-1")
     stays = ("import signal, sys, time\n"
+             "from pathlib import Path\n"
+             "from lab.agents import pidfiles\n"
              "def stop(*_):\n"
              "    time.sleep(1.5)\n"
              f"    open({str(ended)!r}, 'w').write(repr(time.time()))\n"
              "    sys.exit(0)\n"
              "signal.signal(signal.SIGTERM, stop)\n"
+             f"pidfiles.write_own(Path({str(pid_file)!r}))\n"
              "time.sleep(60)\n")
-    left = subprocess.Popen([sys.executable, "-c", stays, "-m", "lab.agents.runner", "--config",
-                             str(folder / "lab.toml"), "--agent", "agent-1"], start_new_session=True)
+    left = subprocess.Popen([sys.executable, "-c", stays], start_new_session=True)
     try:
-        wait_for(lambda: "lab.agents.runner" in psutil.Process(left.pid).cmdline(), what="the left runner")
+        wait_for(lambda: getattr(pidfiles.read(pid_file), "pid", None) == left.pid, what="the left runner")
         run_lab("start", cwd=folder, check=True)
         wait_for(lambda: running_agents(folder), what="two running agents")
         assert left.wait(timeout=10) == 0

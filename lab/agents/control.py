@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Sequence
 import psutil
 
 from lab import heartbeat
-from lab.agents.locks import EXIT_ALREADY_SUPERVISED, StartLock, supervisor_lock_holder
-from lab.agents.paths import Paths
+from lab.agents import pidfiles
+from lab.agents.locks import EXIT_ALREADY_SUPERVISED, StartLock
 from lab.errors import LabError, NotFound
 from lab.sandbox import disk_quota
 from lab.scorer.cluster_view import read_cluster
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from lab.store import Database
 
 START_TIMEOUT_S = 120
-LAB_MODULES = ("lab.agents.supervisor", "lab.agents.zygote", "lab.agents.runner")
 POLL_S = 0.05
 
 
@@ -62,32 +61,28 @@ class Running:
 
 def running(cfg: Settings) -> Running | None:
     """The live, ready supervisor of this lab, or None (a stale pid file from a killed supervisor is ignored)."""
-    paths = Paths(cfg.run_dir)
-    try:
-        pid = int(paths.pid.read_text().strip())
-        proc = psutil.Process(pid)
-        if not _is_supervisor(proc):
-            return None
-        started = proc.create_time()
-    except (OSError, ValueError, psutil.Error):
+    run = cfg.state.run
+    proc = pidfiles.read(run.supervisor_pid)
+    if proc is None:
         return None
-    url = paths.url.read_text().strip() if paths.url.exists() else None
-    return Running(pid, started, url, heartbeat.pulse(paths.beat, "supervisor", since=started),
-                   heartbeat.pulse(paths.scorer_beat, "scorer's queue", since=started))
+    try:
+        started = proc.create_time()
+    except psutil.Error:
+        return None
+    url = run.scorer_url.read_text().strip() if run.scorer_url.exists() else None
+    return Running(proc.pid, started, url, heartbeat.pulse(run.supervisor_beat, "supervisor", since=started),
+                   heartbeat.pulse(run.scorer_beat, "scorer's queue", since=started))
 
 
 def frozen_supervisor(cfg: Settings) -> tuple[psutil.Process, heartbeat.Pulse] | None:
     """The supervisor that holds this lab but has not beaten for longer than heartbeat.STALE_AFTER_S (stuck, ready or
     not), with its heartbeat; None where there is none, or it beats."""
-    holder = supervisor_lock_holder(cfg.run_dir)
-    if holder is None:
+    run = cfg.state.run
+    proc = pidfiles.read(run.supervisor_lock)
+    if proc is None:
         return None
     try:
-        proc = psutil.Process(holder)
-        # the pid a dead supervisor wrote may be another program's, or another lab's supervisor's, by now
-        if not _is_supervisor(proc) or _config_of(proc.cmdline(), LAB_MODULES) != Path(cfg.root).resolve():
-            return None
-        beat = heartbeat.pulse(Paths(cfg.run_dir).beat, "supervisor", since=proc.create_time())
+        beat = heartbeat.pulse(run.supervisor_beat, "supervisor", since=proc.create_time())
     except psutil.Error:
         return None
     return (proc, beat) if beat.stale else None
@@ -103,21 +98,6 @@ def end_frozen(proc: psutil.Process) -> None:
     psutil.wait_procs([proc], timeout=10)
 
 
-def _is_supervisor(proc: psutil.Process) -> bool:
-    """Whether proc is a live supervisor (a pid recycled by another program is not)."""
-    return "lab.agents.supervisor" in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE
-
-
-def _config_of(cmd: list[str], modules: tuple[str, ...]) -> Path | None:
-    """The folder of the --config a lab process of one of these modules was started with; None for any other."""
-    if not any(part in modules for part in cmd) or "--config" not in cmd:
-        return None
-    try:
-        return Path(cmd[cmd.index("--config") + 1]).resolve().parent
-    except (IndexError, OSError):
-        return None
-
-
 def check_names(cfg: Settings, names: list[str]) -> list[str]:
     known = cfg.agents.names
     for name in names:
@@ -127,26 +107,34 @@ def check_names(cfg: Settings, names: list[str]) -> list[str]:
     return names
 
 
-def start_daemon(cfg: Settings, config_path: str, only: list[str] | None = None,
+def start_daemon(cfg: Config, config_path: str, only: list[str] | None = None,
                  backend: str | None = None) -> tuple[Running, bool]:
     """Start the supervisor in its own session and wait until it is ready (its pid file appears). Where another
     supervisor holds the lab (one started by other means, still starting), that one once ready; the bool says
     which: True for another's. `backend` is the one chosen for it (and agreed to, where "auto" asked): the
-    supervisor takes it from its command line, and only a supervisor of Claude agents is given the API key."""
+    supervisor takes it from its command line, and only a supervisor of Claude agents is given the API key. The
+    supervisor is handed `cfg` (lab.config.handover): it validates lab.toml no more."""
     from lab.agents.backends import environment
+    from lab.config import handover
 
-    paths = Paths(cfg.run_dir)
-    paths.logs.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "lab.agents.supervisor", "--config", str(Path(config_path).resolve())]
+    run = cfg.state.run
+    run.logs.mkdir(parents=True, exist_ok=True)
+    handed = handover.write(cfg)
+    argv = [sys.executable, "-m", "lab.agents.supervisor", "--config", str(Path(config_path).resolve()),
+            "--config-fd", str(handed)]
     if backend:
         argv += ["--backend", backend]
     if only:
         argv += ["--only", *only]
     env = environment(backend) if backend else dict(os.environ)
-    log_path = cfg.run_dir / "supervisor.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=cfg.root, env={**env, **DAEMON_ENV})
+    log_path = run.supervisor_log
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, cwd=cfg.root, env={**env, **DAEMON_ENV},
+                                    pass_fds=(handed,))
+    finally:
+        os.close(handed)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None and proc.returncode == EXIT_ALREADY_SUPERVISED:
@@ -167,12 +155,7 @@ def _wait_for_holder(cfg: Settings, deadline: float, log_path: Path) -> Running:
         found = running(cfg)
         if found:
             return found
-        holder = supervisor_lock_holder(cfg.run_dir)
-        try:
-            alive = holder is not None and _is_supervisor(psutil.Process(holder))
-        except psutil.Error:
-            alive = False
-        if not alive:
+        if pidfiles.read(cfg.state.run.supervisor_lock) is None:
             raise LabError(f"another supervisor held the lab, then went away before it was ready (see {log_path}); "
                            "`lab start` again")
         time.sleep(POLL_S)
@@ -206,7 +189,7 @@ def start_lab(cfg: Config, config_path: str, sandbox: Sandbox, names: list[str] 
     backend, why = (choice.backend, choice.why) if choice else (None, "")
     if backend is None and running(cfg) is None:
         backend, why = _backend(cfg)
-    with StartLock(cfg.run_dir):
+    with StartLock(cfg.state.run):
         replaced = None
         frozen = frozen_supervisor(cfg)
         if frozen:
@@ -241,12 +224,8 @@ def _backend(cfg: Config) -> tuple[str, str]:
 
 
 def lab_processes(cfg: Settings) -> list[psutil.Process]:
-    """Every process of this lab still alive: supervisor, the runners' zygote and the runners (found by their command
-    lines)."""
-    root = Path(cfg.root).resolve()
-    return [proc for proc in psutil.process_iter(["cmdline"])
-            if _config_of(proc.info["cmdline"] or [], LAB_MODULES) == root
-            and proc.pid != os.getpid()]
+    """Every process of this lab still alive: supervisor, the runners' zygote and the runners (by their pid files)."""
+    return pidfiles.lab_processes(cfg.state.run)
 
 
 def stop_lab(cfg: Settings, db: sqlite_utils.Database) -> list[int]:
@@ -275,21 +254,14 @@ def stop_lab(cfg: Settings, db: sqlite_utils.Database) -> list[int]:
     for row in agents.all_agents(db):
         if row["state"] in agents.LIVE:   # left so by a supervisor that was killed
             agents.set_state(db, row["name"], "stopped", "the lab was stopped", pid=None)
-    Paths(cfg.run_dir).pid.unlink(missing_ok=True)
+    cfg.state.run.supervisor_pid.unlink(missing_ok=True)
     disk_quota.unmount_lab(cfg)    # where the supervisor could not (it was killed): its processes are gone now
     return killed
 
 
-def runner_pids(db: Database, names: Sequence[str]) -> list[int]:
+def runner_pids(cfg: Settings, names: Sequence[str]) -> list[int]:
     """The agents' live runner processes (read before a stop, to wait for them after it)."""
-    found = []
-    for row in (agents.get(db, n) for n in names):
-        try:
-            if row and row["pid"] and "lab.agents.runner" in psutil.Process(row["pid"]).cmdline():
-                found.append(row["pid"])
-        except psutil.Error:
-            pass
-    return found
+    return [proc.pid for proc in pidfiles.runners(cfg.state.run, names).values()]
 
 
 def wait_for_states(db: Database, names: Sequence[str], want: tuple[str, ...], timeout: float,

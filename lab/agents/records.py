@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lab.agents.paths import Paths
 from lab.errors import NotFound
 from lab.store import agents, events, submissions
 from lab.store.scores import Submission
@@ -36,7 +35,7 @@ def check_agent(cfg: Settings, db: Database, name: str) -> str:
 
 def log_path(cfg: Settings, name: str) -> Path:
     """The runner's log: its logging records, stdout and stderr (lab.logfiles), rotated beside as NAME.log.1, ..."""
-    return Paths(cfg.run_dir).logs / f"{name}.log"
+    return cfg.state.run.agent_log(name)
 
 
 def summary(cfg: Settings, db: Database, name: str, status_row: dict | None) -> dict:

@@ -1,5 +1,6 @@
 """One agent's process: `python -m lab.agents.runner --config FILE --agent agent-3 ...`, which the supervisor has its
-zygote fork with these imports done (lab.agents.zygote).
+zygote fork with these imports done and the supervisor's config in hand (lab.agents.zygote). Started by hand, it
+validates lab.toml itself. It writes its pid file first (lab.agents.pidfiles): the lab finds it by that.
 
 Exit codes: 0 ended cleanly (stopped, budget, stuck: the state says which); 3 cannot go on until a
 person acts (a deleted worktree); 75 the state disk was full; anything else is a crash, which the
@@ -17,12 +18,13 @@ import traceback
 from typing import NoReturn
 
 from lab import config as configs
+from lab.agents import pidfiles
 from lab.agents.backends import make_backend
 from lab.agents.loop import AgentLoop
-from lab.agents.paths import Paths
 from lab.agents.publish_quota import PublishQuota
 from lab.agents.tools import TOOLS, ToolContext, ToolError, Toolbox
 from lab.agents.turns import AgentWorld
+from lab.config.schema import Config
 from lab.disk_full import is_full
 from lab.errors import INTERRUPTED, LabError
 from lab.logfiles import log_to
@@ -41,7 +43,8 @@ EXIT_NEEDS_PERSON = 3
 EXIT_DISK_FULL = 75     # EX_TEMPFAIL: the state disk was full; the supervisor starts it again, as often as it takes
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, cfg: Config | None = None) -> int:
+    """`cfg`: the config the zygote holds; without it, lab.toml (--config) is validated here."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", required=True)
     parser.add_argument("--agent", required=True)
@@ -51,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     scorer_token = AgentCredentials.from_environment(args.agent)   # out of the environment before anything starts
-    cfg = configs.load(args.config)
+    cfg = cfg if cfg is not None else configs.load(args.config)
     name, slice_ = args.agent, Slice.from_dict(json.loads(args.slice))
-    log_to(Paths(cfg.run_dir).logs / f"{name}.log")   # timestamped and rotating; stdout and stderr follow it
+    pidfiles.write_own(cfg.state.run.runner_pid(name))
+    log_to(cfg.state.run.agent_log(name))   # timestamped and rotating; stdout and stderr follow it
     log = logging.getLogger("lab.runner")
     os.sched_setaffinity(0, slice_.cpus)
-    db = open_db(cfg.state_dir / "lab.db")
+    db = open_db(cfg.state.db)
     sandbox = make_sandbox(cfg.lab.sandbox, warn=log.warning, user=name)
     disk = disk_of(cfg, name) if cfg.agents.disk_quota != "off" else None
     workspace = Workspace(cfg.sandboxes_dir / name, research_repo_path(cfg.state_dir), name, sandbox,
@@ -97,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_NEEDS_PERSON if state == "failed" else 0
 
 
-def run(argv: list[str] | None = None) -> NoReturn:
+def run(argv: list[str] | None = None, cfg: Config | None = None) -> NoReturn:
     """main(), then leave at once, skipping the interpreter's shutdown (0.5-2 s under load): the state is saved and
-    SQLite committed. A runner forked by the zygote (lab.agents.zygote) comes here too."""
+    SQLite committed. A runner forked by the zygote (lab.agents.zygote) comes here too, with its config."""
     try:
-        code = main(argv)
+        code = main(argv, cfg)
     except Exception as exc:
         if not is_full(exc):
             raise

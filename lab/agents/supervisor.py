@@ -5,6 +5,10 @@ it died) and gives up after agents.max_restarts crashes; it takes the person's s
 restart commands from the database; on SIGTERM it stops every agent at once (a running tool call
 gets agents.grace_s, then its process group is killed), then the scorer, then itself.
 
+It holds the config `lab start` validated and handed it (lab.config.handover), or, started by hand, validates
+lab.toml itself; it hands the same config to the runners' zygote, whose runners inherit it: lab.toml is validated
+once per start, and every process of a lab holds the same settings, however lab.toml changes while it runs.
+
 Before anything else it takes the lab's supervisor lock (lab/agents/locks.py), held until it exits:
 a second supervisor on the same state folder leaves at once with EXIT_ALREADY_SUPERVISED. Then it
 moves itself, and so the runners it starts, below the person's tools in CPU priority, and starts
@@ -30,14 +34,15 @@ from pathlib import Path
 import psutil
 
 from lab import config as configs
-from lab.agents import worktrees
+from lab.agents import pidfiles, worktrees
 from lab.agents.backends import choose, resolve
 from lab.agents.backends.claude.plan import plans as claude_plans
-from lab.agents.control import _config_of
 from lab.agents.locks import EXIT_ALREADY_SUPERVISED, AlreadySupervised, take_supervisor_lock
-from lab.agents.paths import Paths
 from lab.agents.runner import EXIT_DISK_FULL, EXIT_NEEDS_PERSON
 from lab.agents.zygote import Forked, Zygote, ZygoteFailed
+from lab.config import cache as config_cache
+from lab.config import handover
+from lab.config.schema import Config
 from lab.disk_full import is_transient
 from lab.errors import LabError, SandboxError
 from lab.heartbeat import Heartbeat
@@ -71,17 +76,20 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, config_path: str, only: list[str] | None = None, backend: str | None = None):
+    def __init__(self, config_path: str, only: list[str] | None = None, backend: str | None = None,
+                 cfg: Config | None = None):
+        """`cfg`: lab.toml at `config_path` as `lab start` validated it; without it, it is validated here."""
         self.config_path = str(Path(config_path).resolve())
-        self.cfg = configs.load(self.config_path, remember=True)   # for read-only commands: lab.config_cache
-        self.paths = Paths(self.cfg.run_dir)
-        self.lock = take_supervisor_lock(self.cfg.run_dir)   # kept open, so held, until this process ends
-        self.heart = Heartbeat(self.paths.beat)   # beaten by every round of the main loop and in its waits
+        self.cfg = cfg if cfg is not None else configs.load(self.config_path)
+        config_cache.remember(Path(self.config_path), self.cfg)   # for read-only commands
+        self.files = self.cfg.state.run
+        self.lock = take_supervisor_lock(self.files)   # kept open, so held, until this process ends
+        self.heart = Heartbeat(self.files.supervisor_beat)   # beaten by every round of the main loop and in its waits
         self.heart.beat()
-        log_to(self.paths.run / "supervisor.log")   # timestamped and rotating; stdout and stderr follow it
-        self.paths.pid.unlink(missing_ok=True)   # a dead supervisor's, since we hold the lab now
-        self.db = open_db(self.cfg.state_dir / "lab.db")
-        self.paths.logs.mkdir(parents=True, exist_ok=True)
+        log_to(self.files.supervisor_log)   # timestamped and rotating; stdout and stderr follow it
+        self.files.supervisor_pid.unlink(missing_ok=True)   # a dead supervisor's, since we hold the lab now
+        self.db = open_db(self.cfg.state.db)
+        self.files.logs.mkdir(parents=True, exist_ok=True)
         self.sandbox = make_sandbox(self.cfg.lab.sandbox, warn=self.log)
         try:
             self.log(f"the lab's daemons run below the person's tools: {lower_own_priority(self.sandbox.cgroups)}")
@@ -96,7 +104,7 @@ class Supervisor:
         for agent_plan in self.claude.values():
             self.log(f"{agent_plan.agent}: {agent_plan.describe()}")
         # It dies with us (and so, by their own death signal, do the runners it forked); it imports while we go on.
-        self.zygote = Zygote(self.config_path, self.backend, tick=self.heart.beat)
+        self.zygote = Zygote(self.cfg, self.config_path, self.backend, tick=self.heart.beat)
         self.zygote.start()
         names = self.cfg.agents.names
         self.slices = dict(zip(names, plan(self.cfg, len(names))))
@@ -146,7 +154,7 @@ class Supervisor:
         self.log(f"method runs on the {engine.name} engine")
         self.scorer = ScorerService(self.cfg, lambda db: Scorer(self.cfg, db, self.sandbox, testbed, progress=False))
         self.scorer.start_in_thread()
-        self.paths.url.write_text(self.scorer.url + "\n")
+        self.files.scorer_url.write_text(self.scorer.url + "\n")
         self.log(f"scorer listening on {self.scorer.url}")
         for i, name in enumerate(self.cfg.agents.names):
             claude = self.claude.get(name)
@@ -156,7 +164,7 @@ class Supervisor:
             self.await_previous(previous.get(name))
             self.start(name)
             self.heart.beat()
-        self.paths.pid.write_text(f"{os.getpid()}\n")   # written last: its presence means "ready"
+        pidfiles.write_own(self.files.supervisor_pid)   # written last: its presence means "ready"
         self.log(f"supervisor {os.getpid()} ready with {len(self.initial)} agents")
         try:
             while not self.stopping:
@@ -196,8 +204,8 @@ class Supervisor:
                 self.log(f"unmounted the disks of {', '.join(unmounted)}")
         except LabError as exc:
             self.log(f"warning: {exc}")
-        self.paths.url.unlink(missing_ok=True)
-        self.paths.pid.unlink(missing_ok=True)
+        self.files.scorer_url.unlink(missing_ok=True)
+        self.files.supervisor_pid.unlink(missing_ok=True)
         self.heart.stop()
         self.log("supervisor stopped")
 
@@ -222,7 +230,7 @@ class Supervisor:
         # The runner's session is its own, so its own autogroup, lowered like ours (it inherits our cgroup and
         # nice); it gets SIGTERM when the zygote dies, which dies with us (even by kill -9): it saves its state.
         try:
-            child.proc = self.zygote.spawn(args, env, str(self.paths.logs / f"{name}.log"),
+            child.proc = self.zygote.spawn(args, env, str(self.files.agent_log(name)),
                                            title=[sys.executable, "-m", "lab.agents.runner", *args[:4]])
         except ZygoteFailed as exc:
             self.log(f"{name} could not start: {exc}")
@@ -246,19 +254,9 @@ class Supervisor:
     def previous_runners(self) -> dict[str, psutil.Process]:
         """The runners a previous supervisor of this lab left behind (it was killed): the death of its zygote sent
         each SIGTERM, so they are saving their state and stopping; each is asked again here, in case one was not.
-        Found by their command lines, not the agents' records: a stopping runner clears its pid there before it
-        exits."""
-        root, found = Path(self.config_path).resolve().parent, {}
-        candidates = {}
-        for proc in psutil.process_iter(["cmdline", "ppid"]):
-            cmd = proc.info["cmdline"] or []
-            if proc.pid != os.getpid() and _config_of(cmd, ("lab.agents.runner",)) == root and "--agent" in cmd:
-                candidates[proc.pid] = (proc, cmd)
-        for proc, cmd in candidates.values():
-            name = cmd[cmd.index("--agent") + 1] if cmd.index("--agent") + 1 < len(cmd) else None
-            # a runner's child between its fork and its exec reads as the runner: its parent is the one to wait for
-            if name not in self.children or proc.info["ppid"] in candidates:
-                continue
+        Found by their pid files, not the agents' records: a stopping runner clears its pid there before it exits."""
+        found = {}
+        for name, proc in pidfiles.runners(self.files, list(self.children)).items():
             try:
                 proc.send_signal(signal.SIGTERM)
             except psutil.Error:
@@ -327,7 +325,7 @@ class Supervisor:
             self.log(f"{child.name} ended: {row['state']}: {row['reason']}")
             return
         # a full state disk is not the agent's crash: it starts again at the first backoff, however often
-        self.crashed(child, _exit_reason(code, self.paths.logs / f"{child.name}.log"), counts=code != EXIT_DISK_FULL)
+        self.crashed(child, _exit_reason(code, self.files.agent_log(child.name)), counts=code != EXIT_DISK_FULL)
 
     def crashed(self, child: Child, why: str, counts: bool = True) -> None:
         """Restart the agent after a backoff that doubles with each crash in a row, or give up after max_restarts;
@@ -418,9 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--only", nargs="*", help="start only these agents (others can be started later)")
     parser.add_argument("--backend", help="the backend `lab start` chose (and the person agreed to)")
+    parser.add_argument("--config-fd", type=int, help="lab.toml as `lab start` validated it (lab.config.handover)")
     args = parser.parse_args(argv)
     try:
-        supervisor = Supervisor(args.config, args.only, args.backend)
+        cfg = handover.read(args.config_fd) if args.config_fd is not None else None
+        supervisor = Supervisor(args.config, args.only, args.backend, cfg)
     except AlreadySupervised as exc:   # said on stdout, which `lab start` points at the supervisor's log
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {exc}", flush=True)
         return EXIT_ALREADY_SUPERVISED

@@ -29,7 +29,6 @@ from lab.sandbox import Bind, Limits, Sandbox
 from lab.sandbox.workspace import Workspace, WorktreeMissing
 from lab.scaffold import repo as research
 from lab.scorer.client import ScorerClient, ScorerUnavailable
-from lab.scorer.protocol import RUN_OUTPUTS
 from lab.scorer.told import describe_request
 from lab.store import agents, events, forum
 from lab.task.hf.models import model_folders
@@ -407,7 +406,7 @@ class Toolbox:
             view = self.ctx.scorer.run_status(self.ctx.agent, view["run"], float("inf"), cancel=self.cancel)
         where = f"runs/run-{view['run']}"
         copied = []
-        outputs = self.ctx.cfg.run_dir / RUN_OUTPUTS / str(view["run"])
+        outputs = self.ctx.cfg.state.run.run_outputs(view["run"])
         for name in view.get("outputs") or []:
             data = (outputs / name).read_bytes()     # the lab wrote these from what the method printed
             copied.append(self.ctx.workspace.write(f"{where}/{name}", data))

@@ -2,14 +2,16 @@
 
 A runner started as `python -m lab.agents.runner` spent about 0.7 s of CPU on its imports before its first step:
 nine of them on two cores took 4-5 s to start, and as long again after a supervisor restart. The supervisor
-instead starts this process once (`python -m lab.agents.zygote --config FILE --backend B`, its child, with a
-pipe each way); it imports the runner and the agents' backend, then forks a runner on each request, which starts
-with its imports done.
+instead starts this process once (`python -m lab.agents.zygote --config FILE --backend B --config-fd N`, its child,
+with a pipe each way); it imports the runner and the agents' backend, then forks a runner on each request, which
+starts with its imports done. The supervisor hands it its own validated config on descriptor N
+(lab.config.handover), and each runner inherits it: none of them reads lab.toml, and a runner started again after
+lab.toml was edited still holds its supervisor's settings.
 
 A forked runner is set up as `python -m lab.agents.runner` was: a session of its own (so an autogroup of its own,
 lowered below the person's tools), stdin from /dev/null, stdout and stderr on its log, the environment the
 supervisor gives it, fresh random state, and its command line rewritten to the runner's (lab.proctitle), which
-`lab stop` and the benches find it by. It gets SIGTERM when its parent, the zygote, dies; the zygote gets SIGKILL
+people and the benches read in `ps`. It gets SIGTERM when its parent, the zygote, dies; the zygote gets SIGKILL
 when the supervisor dies, and leaves when its request pipe closes: so a killed supervisor still stops every
 runner, each saving its state first.
 
@@ -31,6 +33,9 @@ import sys
 import time
 import traceback
 
+from lab.agents import pidfiles
+from lab.config import handover
+from lab.config.schema import Config
 from lab.errors import LabError
 from lab.sandbox.base import die_with_parent
 from lab.threads import DAEMON_ENV
@@ -63,7 +68,7 @@ def _reap(replies: int) -> None:
         _write(replies, {"exited": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-def _become_runner(request: dict, zygote: int, private_fds: list[int]) -> None:
+def _become_runner(request: dict, zygote: int, private_fds: list[int], cfg: Config) -> None:
     """In the forked child: set up as the runner's own process, run it, and leave. Never returns."""
     code = 1
     try:
@@ -93,7 +98,7 @@ def _become_runner(request: dict, zygote: int, private_fds: list[int]) -> None:
         set_cmdline(request["title"])
         from lab.agents import runner
 
-        runner.run(request["argv"])
+        runner.run(request["argv"], cfg)
     except SystemExit as exc:
         if isinstance(exc.code, int) or exc.code is None:
             code = exc.code or 0
@@ -110,8 +115,9 @@ def _become_runner(request: dict, zygote: int, private_fds: list[int]) -> None:
         os._exit(code)
 
 
-def serve(requests: int, replies: int) -> None:
-    """Fork a runner for each request line, and report each runner's end, until the request pipe closes."""
+def serve(requests: int, replies: int, cfg: Config) -> None:
+    """Fork a runner holding `cfg` for each request line, and report each runner's end, until the request pipe
+    closes."""
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
@@ -138,18 +144,22 @@ def serve(requests: int, replies: int) -> None:
                 _write(replies, {"error": f"{type(exc).__name__}: {exc}"})
                 continue
             if pid == 0:
-                _become_runner(request, me, private)
+                _become_runner(request, me, private, cfg)
             _write(replies, {"pid": pid})
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, help="the lab's lab.toml (named here for `lab stop` to find)")
+    parser.add_argument("--config", required=True, help="the lab's lab.toml (named for people reading `ps`)")
+    parser.add_argument("--config-fd", type=int, required=True,
+                        help="the supervisor's validated config (lab.config.handover)")
     parser.add_argument("--backend", required=True, choices=sorted(BACKEND_MODULES))
     parser.add_argument("--parent", type=int, help="die (SIGKILL) with this process, the supervisor")
     args = parser.parse_args(argv)
     if args.parent is not None:    # here, not in a preexec_fn: the supervisor is threaded when it starts us
         die_with_parent(signal.SIGKILL, args.parent)
+    cfg = handover.read(args.config_fd)
+    pidfiles.write_own(cfg.state.run.zygote_pid)
     # the pipes move off stdin and stdout, so that nothing printed by accident reaches the supervisor as a reply
     requests, replies = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
@@ -164,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         importlib.import_module(BACKEND_MODULES[args.backend])
     except ImportError:
         pass     # a runner that needs it fails as it would have without the zygote, and says why in its log
-    serve(requests, replies)
+    serve(requests, replies, cfg)
 
 
 # ---- the supervisor's side ----------------------------------------------------------------------------------------
@@ -213,7 +223,9 @@ class Forked:
 class Zygote:
     """The supervisor's handle on its zygote: starts it (again, where it died) and asks it for runners."""
 
-    def __init__(self, config_path: str, backend: str, dies_with_parent: bool = True, tick=lambda: None):
+    def __init__(self, cfg: Config, config_path: str, backend: str, dies_with_parent: bool = True,
+                 tick=lambda: None):
+        self.cfg = cfg                      # handed to each zygote started: its runners hold the supervisor's config
         self.argv = [sys.executable, "-m", "lab.agents.zygote", "--config", config_path, "--backend", backend]
         if dies_with_parent:   # the zygote gets SIGKILL when the supervisor dies, and so its runners SIGTERM
             self.argv += ["--parent", str(os.getpid())]
@@ -228,7 +240,12 @@ class Zygote:
         """Start the zygote; it imports as it starts, and answers its first request when that is done."""
         self.close()
         env = {**os.environ, **DAEMON_ENV}   # numpy's BLAS loads here with no thread pool: the zygote forks
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        handed = handover.write(self.cfg)
+        try:
+            self.proc = subprocess.Popen([*self.argv, "--config-fd", str(handed)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, env=env, pass_fds=(handed,))
+        finally:
+            os.close(handed)
         os.set_blocking(self.proc.stdout.fileno(), False)
         self.buffer, self.gone = b"", False
         self.generation += 1

@@ -72,11 +72,11 @@ class Context:
     @property
     def view(self) -> Settings:
         """lab.toml's settings for code that only reads them: where the lab last validated this very file (its
-        supervisor does as it starts), the cached result, read without pydantic (lab.config_cache); else `cfg`."""
+        supervisor does as it starts), the cached result, read without pydantic (lab.config.cache); else `cfg`."""
         if self._view is None:
-            from lab import config_cache
+            from lab.config import cache
 
-            self._view = self._cfg or config_cache.load(self.config_path) or self.cfg
+            self._view = self._cfg or cache.load(self.config_path) or self.cfg
         return self._view
 
     @overload
@@ -94,16 +94,15 @@ class Context:
         write = write or not self.read_only
         if self._db is not None and (self._db_writable or not write):
             return self._db
-        state_dir = (self.cfg if write else self.view).state_dir
-        path = state_dir / "lab.db"
+        state = (self.cfg if write else self.view).state
         if write:
-            self._db, self._db_writable = open_db(path), True
-        elif path.is_file():
-            self._db = open_db(path, read_only=True)
-        elif state_dir.is_dir():
+            self._db, self._db_writable = open_db(state.db), True
+        elif state.db.is_file():
+            self._db = open_db(state.db, read_only=True)
+        elif state.root.is_dir():
             self._db = open_db(":memory:")
         else:
-            raise NoLab(f"no lab here yet: {state_dir} does not exist (`lab init` prepares one, "
+            raise NoLab(f"no lab here yet: {state.root} does not exist (`lab init` prepares one, "
                         "`lab start` starts it)")
         return self._db
 

@@ -91,8 +91,8 @@ def start(obj: Context, names: Sequence[str], detach: bool, yes: bool, offline: 
             echo(f"prepared the testbed in {cfg.state_dir}")
         echo(f"lab started: {started.count} agents ({started.backend_why}), supervisor pid {live.pid}, "
                    f"scorer {live.scorer_url}")
-        echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.run_dir / 'logs'} and "
-                   f"{cfg.run_dir / 'supervisor.log'}")
+        echo(f"worktrees: {cfg.sandboxes_dir}/agent-N   logs: {cfg.state.run.logs} and "
+                   f"{cfg.state.run.supervisor_log}")
         _say_failed_starts(obj, names or cfg.agents.names)
     if terminal and not detach:
         from lab.tui import run_tui
@@ -152,7 +152,7 @@ def stop(obj: Context, names: Sequence[str]) -> None:
     if names:
         if not control.running(cfg):
             raise control.LabNotRunning("the lab is not running, so no agent is either (`lab status` shows them)")
-        runners = control.runner_pids(obj.db(), names)
+        runners = control.runner_pids(cfg, names)
         for name in names:
             steering.stop_agent(name)
         states = control.wait_for_states(obj.db(), names, ("stopped", "failed", "budget", "stuck"),

@@ -37,7 +37,7 @@ def init(obj: Context, force: bool) -> None:
         echo(f"warning: the dev gap of {dev.gap * 100:.1f} points is below task.min_gap "
                     f"({cfg.task.min_gap * 100:.0f}): PGR will be noisy", fg="yellow", err=True)
     echo(f"agents' data: {prepared.testbed.view(cfg.task.dev)}")
-    echo(f"research repository: {cfg.state_dir / 'research.git'}")
+    echo(f"research repository: {cfg.state.research_repo}")
     echo(f"baselines over {cfg.task.seeds} seeds; next: `lab score --baselines`")
 
 
@@ -154,9 +154,9 @@ def scorer_service(obj: Context) -> None:
     testbed = Testbed.load(cfg)
     engines.shared(cfg, sandbox)      # here, in the main thread: on a cluster, Ray connects once, now
     service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, testbed, progress=False))
-    run_dir = cfg.state_dir / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "scorer.url").write_text(service.url + "\n")
+    url = cfg.state.run.scorer_url
+    url.parent.mkdir(parents=True, exist_ok=True)
+    url.write_text(service.url + "\n")
     echo(f"scorer listening on {service.url}; every call carries a token (lab/scorer/auth.py) made with the key in "
          f"{auth.key_path(cfg.state_dir)}, which only the lab's user reads", err=True)
     try:
@@ -164,4 +164,4 @@ def scorer_service(obj: Context) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        (run_dir / "scorer.url").unlink(missing_ok=True)
+        url.unlink(missing_ok=True)

@@ -188,7 +188,7 @@ def _history(cfg: Settings):
     try:
         return History(cfg.state_dir), None
     except NotFound:
-        return None, f"the research repository {cfg.state_dir / 'research.git'} is missing"
+        return None, f"the research repository {cfg.state.research_repo} is missing"
 
 
 def _diff(history, sha: str) -> tuple[str | None, str | None]:

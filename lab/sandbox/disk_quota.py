@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.errors import LabError, SandboxError, StateDiskFull
+from lab.state_layout import StateLayout
 
 if TYPE_CHECKING:
     from lab.settings import Settings
@@ -50,7 +51,7 @@ class DiskQuotaExceeded(LabError):
 
 
 def images_dir(state_dir: Path) -> Path:
-    return Path(state_dir) / "disks"
+    return StateLayout(Path(state_dir)).disks
 
 
 def mounted_source(path: Path) -> str | None:

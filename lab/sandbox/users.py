@@ -18,7 +18,7 @@ from pathlib import Path
 from lab.errors import SandboxError
 
 SCORER = "scorer"
-MAX_AGENTS = 64          # agents.count's upper bound in lab/config.py
+MAX_AGENTS = 64          # agents.count's upper bound in lab/config/schema.py
 SLOTS = MAX_AGENTS + 1   # the scorer's uid, then one per agent
 DEFAULT_BASE = 200000
 

@@ -28,6 +28,7 @@ from lab.scaffold import gitlocks
 from lab.scaffold import repo as research
 from lab.scaffold.publish_check import PublishLimits
 from lab.scaffold.safegit import SafeGit
+from lab.state_layout import StateLayout
 
 EXPORT_INSIDE = "/export"
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024
@@ -96,7 +97,7 @@ class Workspace:
     @property
     def gitconfig(self) -> Path:
         """The agent's global git config, written by the lab: the research repository is safe to read."""
-        return self.repo_path.parent / "run" / "agent.gitconfig"
+        return StateLayout.of_research_repo(self.repo_path).run.agent_gitconfig
 
     def _write_gitconfig(self) -> None:
         text = f"[safe]\n\tdirectory = {self.repo_path}\n[advice]\n\tdetachedHead = false\n"
@@ -193,7 +194,7 @@ class Workspace:
     def _export(self, script: str, args: list[str], env: dict[str, str] | None = None) -> tuple[RunResult, str | None]:
         """Run an exporting script in the sandbox, then take its bundle into the research repository."""
         self._repair()
-        scratch = self.repo_path.parent / "run"
+        scratch = StateLayout.of_research_repo(self.repo_path).run.exports
         scratch.mkdir(parents=True, exist_ok=True)
         export = Path(tempfile.mkdtemp(prefix="export-", dir=scratch))
         try:

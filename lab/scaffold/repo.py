@@ -16,6 +16,7 @@ from lab.errors import Blocked, GitError
 from lab.scaffold import TEMPLATE
 from lab.scaffold.publish_check import PublishLimits, check_bundle
 from lab.scaffold.safegit import SafeGit, check_ref
+from lab.state_layout import StateLayout
 
 AUTHOR = {"GIT_AUTHOR_NAME": "lab", "GIT_AUTHOR_EMAIL": "lab@localhost",
           "GIT_COMMITTER_NAME": "lab", "GIT_COMMITTER_EMAIL": "lab@localhost"}
@@ -43,7 +44,7 @@ POSTED = "refs/lab/posted"     # commits a forum post names: kept for its reader
 
 
 def research_repo_path(state_dir: Path) -> Path:
-    return Path(state_dir) / "research.git"
+    return StateLayout(Path(state_dir)).research_repo
 
 
 def open_repo(path: Path) -> SafeGit:
@@ -98,7 +99,7 @@ def create(state_dir: Path, template: Path = TEMPLATE) -> tuple[SafeGit, bool]:
         shutil.rmtree(path)  # a half-made repository from an interrupted init
     staging = Path(tempfile.mkdtemp(prefix=".research-", dir=Path(state_dir)))
     try:
-        made = staging / "research.git"
+        made = staging / path.name
         made.mkdir()
         repo = SafeGit(made)
         repo.run("init", "-q", "--bare", "--initial-branch=main")

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import Forbidden, Unauthorized
+from lab.state_layout import StateLayout
 
-KEY_FILE = Path("private") / "scorer.key"
 TOKEN_ENV = "LAB_SCORER_TOKEN"
 AGENT_HEADER = "X-Lab-Agent"
 PERSON = "person"
 
 
 def key_path(state_dir: Path) -> Path:
-    return Path(state_dir) / KEY_FILE
+    return StateLayout(Path(state_dir)).scorer_key
 
 
 def load_or_make_key(state_dir: Path) -> bytes:

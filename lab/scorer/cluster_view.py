@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CLUSTER_FILE = "cluster.json"
+from lab.state_layout import RunFolder
 
 
 @dataclass
@@ -68,7 +68,7 @@ def read_view(path: Path, key: str, kind: type, since: float | None) -> dict | N
 
 def read_cluster(run_dir: Path, since: float | None) -> dict | None:
     """The cluster as the running lab's engine last wrote it."""
-    return read_view(Path(run_dir) / CLUSTER_FILE, "nodes", list, since)
+    return read_view(RunFolder(Path(run_dir)).cluster, "nodes", list, since)
 
 
 def describe_cluster(view: dict) -> list[str]:

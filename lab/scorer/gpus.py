@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Iterator
 
 from lab.scorer.cluster_view import read_view, write_view
+from lab.state_layout import RunFolder
 
-QUEUE_FILE = "gpu_queue.json"
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 FRACTION = "LAB_GPU_MEMORY_FRACTION"
 
@@ -141,7 +141,7 @@ class GpuScheduler:
 
 def read_queue(run_dir: Path, since: float | None) -> dict | None:
     """The GPU queue as the scorer last wrote it (None: none, or one older than `since`)."""
-    return read_view(Path(run_dir) / QUEUE_FILE, "gpus", dict, since)
+    return read_view(RunFolder(Path(run_dir)).gpu_queue, "gpus", dict, since)
 
 
 @lru_cache(maxsize=1)
@@ -160,7 +160,7 @@ def shared_scheduler(run_dir: Path, gpus: list[str], runs_per_gpu: int = 1,
                      memory_fraction: float | None = None) -> GpuScheduler:
     """The process's one scheduler for this lab: the service builds a Scorer per request, and every one of
     them must queue on the same GPUs. A different GPU list or setting for the same lab replaces it."""
-    path = (Path(run_dir) / QUEUE_FILE).resolve()
+    path = RunFolder(Path(run_dir)).gpu_queue.resolve()
     with _shared_lock:
         found = _shared.get(path)
         if (found is None or found.gpus != [str(g) for g in gpus] or found.runs_per_gpu != runs_per_gpu

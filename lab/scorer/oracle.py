@@ -30,13 +30,11 @@ from lab.task.pgr import mean_se, pgr
 if TYPE_CHECKING:
     from lab.settings import Settings
 
-KEY_FILE = "oracle.key"
 PARTS = ("all", "a", "b")
 
 
-def secret(private_dir: Path) -> bytes:
+def secret(path: Path) -> bytes:
     """The lab's secret key for fixed noise, made once beside the private data (which no sandbox sees)."""
-    path = Path(private_dir) / KEY_FILE
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -89,5 +87,5 @@ class Coarse:
 
 def coarse_for(cfg: Settings) -> Coarse:
     """The lab's coarsening of what agents are told: its [scorer] settings, its secret key, its public test size."""
-    meta = json.loads((cfg.state_dir / "data" / cfg.task.dev / "meta.json").read_text())
-    return Coarse(cfg.scorer.evaluate_noise, secret(cfg.state_dir / "private"), int(meta["n_test"]))
+    meta = json.loads((cfg.state.data / cfg.task.dev / "meta.json").read_text())
+    return Coarse(cfg.scorer.evaluate_noise, secret(cfg.state.oracle_key), int(meta["n_test"]))

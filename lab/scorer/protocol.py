@@ -23,7 +23,6 @@ from lab import errors
 
 ROUTES = ("/evaluate", "/submit", "/submission", "/submissions", "/run", "/run_status", "/leaderboard")
 STATUS = {"BudgetExceeded": 429, "NotFound": 404, "StateDiskFull": 503, "Unauthorized": 401, "Forbidden": 403}
-RUN_OUTPUTS = "agent-runs"          # under the run folder: a run's outputs, until its agent's runner copies them
 MAX_BODY_BYTES = 48 * 1024 * 1024   # a predictions file at the largest output limit, in base64, and the rest
 
 

@@ -78,7 +78,7 @@ class Scorer:
         self.testbed = testbed or Testbed.load(cfg)
         self.progress = progress
         self.limits = limits_from(cfg.scorer)
-        self.scratch = cfg.state_dir / "run" / "scorer"
+        self.scratch = cfg.state.run.method_runs
         # One engine per process, shared by every Scorer (the service builds one per request): on this machine
         # with its GPU queue, or on a Ray cluster.
         self.engine = engines.shared(cfg, sandbox)

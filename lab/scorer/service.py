@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Callable, TextIO
 from lab import errors, heartbeat
 from lab.disk_full import described, is_full, patiently
 from lab.scorer import auth, budget, oracle, told
-from lab.scorer.protocol import (MAX_BODY_BYTES, ROUTES, RUN_OUTPUTS, STATUS, args_field, field, int_field, method_path, part_field,
+from lab.scorer.protocol import (MAX_BODY_BYTES, ROUTES, STATUS, args_field, field, int_field, method_path, part_field,
                                  predictions_field, request_view, run_view)
 from lab.store import agents, commands, open_db, runs, submissions
 
@@ -51,7 +51,7 @@ class ScorerService:
     def __init__(self, cfg: Settings, make_scorer: Callable[[sqlite_utils.Database], Scorer]):
         self.cfg = cfg
         self.make_scorer = make_scorer        # db -> Scorer, one database connection per request
-        self.db_path = cfg.state_dir / "lab.db"
+        self.db_path = cfg.state.db
         self.key = auth.load_or_make_key(cfg.state_dir)   # each agent's token is derived from it (lab.scorer.auth)
         self.server = ThreadingHTTPServer((cfg.scorer.host, cfg.scorer.port), self._handler())
         self.server.daemon_threads = True
@@ -64,7 +64,7 @@ class ScorerService:
         self._scoring_lock = threading.Lock()
         self.started = time.time()
         self.run_pool = ThreadPoolExecutor(max(2, cfg.agents.count), thread_name_prefix="agent-run")
-        self.heart = heartbeat.Heartbeat(cfg.run_dir / heartbeat.SCORER_QUEUE)   # beaten while this scorer leads
+        self.heart = heartbeat.Heartbeat(cfg.state.run.scorer_beat)   # beaten while this scorer leads
 
     @cached_property
     def coarse(self) -> oracle.Coarse:
@@ -162,7 +162,7 @@ class ScorerService:
 
     def run_outputs(self, run_id: int) -> Path:
         """Where a run's predictions and logs wait for the agent's runner to copy them into its worktree."""
-        return self.cfg.run_dir / RUN_OUTPUTS / str(run_id)
+        return self.cfg.state.run.run_outputs(run_id)
 
     def progress(self, db: sqlite_utils.Database, agent: str, request_id: int) -> dict:
         row = submissions.request(db, request_id)
@@ -186,8 +186,9 @@ class ScorerService:
             thread.start()
 
     def _lead(self) -> None:
-        self.cfg.run_dir.mkdir(parents=True, exist_ok=True)
-        lock_file = open(self.cfg.run_dir / "scorer-queue.lock", "a")
+        path = self.cfg.state.run.scorer_queue_lock
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock_file = open(path, "a")
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -9,7 +9,7 @@
     <state>/private/testbed.json   manifest: the task fingerprint and a hash of every file
     <state>/cache/features/        strong features by content, reused across rebuilds of the views
 
-The sets (lab.config_derived.TaskDatasets.scored): the public dev set, its private replica `<dev>_private` (other
+The sets (lab.config.derived.TaskDatasets.scored): the public dev set, its private replica `<dev>_private` (other
 texts of the same source), and the held-out sets. Every teacher is the same weak model trained the same way on labelled
 texts of its own, none shared: the public dev set's teacher is the one agents learn from; each set no agent has seen
 (the replica, the held-out sets) has a first teacher, whose labels rank submissions there, and a second one, whose
@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lab.config.schema import SplitSizes
 from lab.errors import TestbedError
+from lab.state_layout import StateLayout
 from lab.task import files
 from lab.task.datasets import DATASETS, Example, make_splits
 from lab.task.features import STRONG_MODEL, embed_all_layers
@@ -103,20 +105,21 @@ class Testbed:
 
     def __init__(self, state_dir: Path, task: TaskSection):
         self.state = Path(state_dir)
+        self.layout = StateLayout(self.state)
         self.task = task
 
     # ---- paths -------------------------------------------------------------------------------
     @property
     def manifest_path(self) -> Path:
-        return self.state / "private" / "testbed.json"
+        return self.layout.testbed_manifest
 
     def private_dir(self, dataset: str) -> Path:
-        return self.state / "private" / dataset
+        return self.layout.private / dataset
 
     def view(self, dataset: str) -> Path:
         """The folder a method reads for this dataset (the agents' own view for the dev task)."""
         if dataset == self.task.dev:
-            return self.state / "data" / dataset
+            return self.layout.data / dataset
         return self.private_dir(dataset) / "view"
 
     def ground_truth_view(self, dataset: str) -> Path:
@@ -145,10 +148,8 @@ class Testbed:
         return Baseline(dataset, data["weak_acc"], data.get("ceiling_acc"), data.get("ceiling_accs", []),
                         data.get("seeds", []), data.get("ceiling_commit"))
 
-    def sizes(self, dataset: str):
+    def sizes(self, dataset: str) -> SplitSizes:
         """The dataset's teacher, train and test sizes, as prepared."""
-        from lab.config import SplitSizes
-
         data = json.loads((self.private_dir(dataset) / "baselines.json").read_text())
         return SplitSizes.model_construct(**data["sizes"])
 
@@ -271,7 +272,7 @@ def build(cfg: Config, force: bool = False, engine=None) -> Testbed:
 
 def _build_embedded(cfg: Config, testbed: Testbed, force: bool) -> list[Path]:
     task = cfg.task
-    cache = testbed.state / "cache" / "features"
+    cache = testbed.layout.features_cache
     written: list[Path] = []
     for dataset in task.datasets:
         sizes = task.sizes_of(dataset)

@@ -100,7 +100,7 @@ class LabApp(App):
         super().__init__()
         self.cfg, self.config_path, self.refresh_s = cfg, str(config_path), refresh_s
         self.source = source or Source(cfg)
-        self.steering = Steering(cfg, open_db(cfg.state_dir / "lab.db"), via="tui")
+        self.steering = Steering(cfg, open_db(cfg.state.db), via="tui")
         self._steer_lock = threading.Lock()
         self._read_error: str | None = None
         self._generation = self._in_flight = 0

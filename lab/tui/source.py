@@ -101,7 +101,7 @@ class Source:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
-        self.db = open_db(self.cfg.state_dir / "lab.db")
+        self.db = open_db(self.cfg.state.db)
         self._history = None
         self._blocked_after = 0                      # the last event id the blocked attempts were read up to
         self._blocked = BlockedAttempts([], {})
@@ -110,7 +110,7 @@ class Source:
     def _history_or_none(self):
         from lab.scaffold.history import History
 
-        if self._history is None and (self.cfg.state_dir / "research.git").exists():
+        if self._history is None and self.cfg.state.research_repo.exists():
             self._history = History(self.cfg.state_dir)
         return self._history
 

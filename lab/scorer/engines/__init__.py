@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from lab.sandbox import Sandbox
 from lab.scorer import gpus
-from lab.scorer.engines.base import CLUSTER_FILE, Engine, MethodJob, RunSpec, read_cluster
+from lab.scorer.engines.base import Engine, MethodJob, RunSpec, read_cluster
 from lab.scorer.engines.local import LocalEngine
 
 if TYPE_CHECKING:
     from lab.settings import Settings
 
-__all__ = ["CLUSTER_FILE", "Engine", "MethodJob", "RunSpec", "read_cluster", "shared"]
+__all__ = ["Engine", "MethodJob", "RunSpec", "read_cluster", "shared"]
 
 _shared: dict[tuple, tuple[Engine, LocalEngine]] = {}     # the engine, and the local one (a Ray engine's fallback)
 _lock = threading.Lock()
@@ -30,9 +30,10 @@ def _local(cfg: Settings) -> LocalEngine:
     # Agents' slices keep one share of each GPU's memory for the lab's runs; those split that share.
     found = list(cfg.slices.gpus) or list(gpus.machine_gpus())
     per_gpu = -(-cfg.agents.count // len(found)) if found else 0
-    scheduler = gpus.shared_scheduler(cfg.run_dir, found, cfg.scorer.runs_per_gpu,
+    run = cfg.state.run
+    scheduler = gpus.shared_scheduler(run.root, found, cfg.scorer.runs_per_gpu,
                                       round(1 / ((per_gpu + 1) * cfg.scorer.runs_per_gpu), 4) if found else None)
-    return LocalEngine(scheduler, cfg.run_dir / "scorer", cfg.scorer.parallel, cfg.lab.sandbox, cfg.run_dir)
+    return LocalEngine(scheduler, run.method_runs, cfg.scorer.parallel, cfg.lab.sandbox, run.root)
 
 
 def shared(cfg: Settings, sandbox: Sandbox | None = None) -> Engine:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from lab.sandbox import Bind, Limits
-from lab.scorer.cluster_view import CLUSTER_FILE, Tracker, read_cluster  # noqa: F401 - re-exported
+from lab.scorer.cluster_view import Tracker, read_cluster  # noqa: F401 - re-exported
 from lab.scorer.runner import MethodRun
 
 

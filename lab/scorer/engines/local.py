@@ -16,8 +16,9 @@ from lab.sandbox import Sandbox, make_sandbox
 from lab.sandbox.users import SCORER
 from lab.scorer import gpus
 from lab.scorer.fair_slots import FairSlots
-from lab.scorer.engines.base import CLUSTER_FILE, TICK_S, Done, MethodJob, RunSpec, StopOn, Tick, Tracker
+from lab.scorer.engines.base import TICK_S, Done, MethodJob, RunSpec, StopOn, Tick, Tracker
 from lab.scorer.runner import MethodRun, MethodRunner
+from lab.state_layout import RunFolder
 
 NODE = "local"
 
@@ -28,7 +29,7 @@ class LocalEngine:
     def __init__(self, scheduler: gpus.GpuScheduler, scratch: Path, parallel: int, sandbox_kind: str,
                  run_dir: Path | None = None):
         self.gpus, self.scratch, self.parallel, self.sandbox_kind = scheduler, Path(scratch), parallel, sandbox_kind
-        self.tracker = Tracker("local", Path(run_dir) / CLUSTER_FILE if run_dir else None)
+        self.tracker = Tracker("local", RunFolder(Path(run_dir)).cluster if run_dir else None)
         self.slots = FairSlots(parallel)
         self._sandboxes: dict[str, Sandbox] = {}
         self._lock = threading.Lock()

@@ -22,11 +22,12 @@ from typing import Any, Callable
 
 from lab.errors import ConfigError, LabError
 from lab.sandbox import RunResult
-from lab.scorer.engines.base import CLUSTER_FILE, TICK_S, Done, MethodJob, RunSpec, StopOn, Tick, Tracker
+from lab.scorer.engines.base import TICK_S, Done, MethodJob, RunSpec, StopOn, Tick, Tracker
 from lab.scorer.engines.local import LocalEngine
 from lab.scorer.engines.node import run_on_node
 from lab.scorer.engines.shipping import Shipper, pack_code
 from lab.scorer.runner import MethodRun
+from lab.state_layout import StateLayout
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PUBLISH_EVERY_S = 2.0
@@ -131,7 +132,7 @@ class RayEngine:
         if self.head is not None:
             options["scheduling_strategy"] = self._on_head()
         self.board = ray.remote(RunBoard).options(**options).remote()
-        self.tracker = Tracker("ray", Path(state_dir) / "run" / CLUSTER_FILE, address=cluster.address)
+        self.tracker = Tracker("ray", StateLayout(Path(state_dir)).run.cluster, address=cluster.address)
         self.in_flight: dict[int, str] = {}       # run key -> label
         self._keys = itertools.count()
         self._lock = threading.Lock()

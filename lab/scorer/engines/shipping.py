@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
+from lab.state_layout import StateLayout
 
 Manifest = dict[str, tuple[str, list[Any]]]   # a view's relative file name -> (sha256, [object ref])
 
@@ -55,7 +56,7 @@ def check_shippable(view: Path, state_dir: Path | None) -> None:
     """A view may travel unless it lies in the lab's private folder outside a set's `view/` or `teacher_b_view/`."""
     if state_dir is None:
         return
-    private = Path(state_dir).resolve() / "private"
+    private = StateLayout(Path(state_dir).resolve()).private
     where = Path(view).resolve()
     if where.is_relative_to(private):
         inside = where.relative_to(private).parts

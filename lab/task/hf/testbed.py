@@ -131,7 +131,7 @@ def build(cfg: Config, testbed: Testbed, force: bool = False, engine=None) -> li
         splits = read_splits(sources, spec.shape)
         carved = dataset == task.dev
         _check_sizes(dataset, splits, carved)
-        cache = testbed.state / "cache" / "hf" / dataset / source_digest(list(sources.values()))
+        cache = testbed.layout.hf_cache / dataset / source_digest(list(sources.values()))
         if force:
             for old in cache.glob("weak-*.npz"):
                 old.unlink()

@@ -40,10 +40,6 @@ class SyncedTable(DataTable):
         return key.value if key else None
 
     def sync(self, rows: list[tuple[str, tuple]]) -> None:
-        if not self.is_mounted:
-            # a read that came back while its screen was still composing: the table has no columns yet (on_mount
-            # adds them), and a row asked for (select_key) must wait for the next read, which draws it
-            return
         rows = [(key, tuple(plain(c) for c in cells)) for key, cells in rows]
         keys = [k for k, _ in rows]
         current = [k.value for k in self.rows]

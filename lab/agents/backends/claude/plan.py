@@ -68,7 +68,7 @@ def plans(cfg: Config) -> list[AgentPlan]:
 
 
 def plan_for(claude: ClaudeSection, agent: str) -> AgentPlan:
-    """The plan of one agent, from lab.toml's [claude] section (lab.config.ClaudeSection)."""
+    """The plan of one agent, from lab.toml's [claude] section (lab.config.schema.ClaudeSection)."""
     model = claude.model_for(agent)
     table = known(model)
     prices, overridden = _prices(claude, model, table, agent)

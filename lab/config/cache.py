@@ -1,14 +1,15 @@
 """lab.toml validated once: the settings pydantic validated, kept in the lab's state folder for the commands that
 only read, which then start without loading pydantic or building the schema (about 0.2 s of a 0.4 s command).
 
-The supervisor writes the cache as it starts (`config.load(path, remember=True)`), into `<state>/cache/config.json`,
-atomically. It is keyed by a hash of lab.toml's exact bytes, its resolved path and the schema's own source, so an
-edit to either misses; a missing, unreadable, foreign or malformed cache is a miss too, and a miss validates the
-file as before. The state folder is the lab's own: agents never reach it (they see only their worktree and
-the dev data), so what the cache says is what the lab itself validated.
+The supervisor writes the cache as it starts (`remember`: the config `lab start` validated and handed it, or its
+own `config.load(path)`), into `<state>/cache/config.json`, atomically. It is keyed by a hash of lab.toml's exact
+bytes as validated, its resolved path and the schema's own source, so an edit to either misses; a missing,
+unreadable, foreign or malformed cache is a miss too, and a miss validates the file as before. The state folder is
+the lab's own: agents never reach it (they see only their worktree and the dev data), so what the cache says is what
+the lab itself validated.
 
 A hit is a tree of `Record`s with the same attributes as the Config it was made from, and the same derived values
-(lab.config_derived); what needs pydantic (a model's methods, `model_dump`) is not there, so only commands that
+(lab.config.derived); what needs pydantic (a model's methods, `model_dump`) is not there, so only commands that
 only read use it (`Context.view` in lab.cli.base).
 """
 from __future__ import annotations
@@ -21,21 +22,23 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.config_derived import AgentNames, LabPaths, RunLimits, TaskDatasets
+from lab.config.derived import AgentNames, LabPaths, RunLimits, TaskDatasets
+from lab.state_layout import StateLayout
 
 if TYPE_CHECKING:
+    from lab.config.schema import Config
     from lab.settings import (AgentsSettings, BudgetSettings, ClaudeSettings, ClusterSettings, LabSettings,
-                              ScorerSettings, Settings, SlicesSettings, TaskSettings)
+                              ScorerSettings, SlicesSettings, TaskSettings)
 
 FORMAT = 1
-CACHE_FILE = Path("cache") / "config.json"
 DEFAULT_STATE_DIR = ".lab"     # LabSection's default; a cache found elsewhere than its own state_dir is a miss
 _HERE = Path(__file__).resolve().parent
-SCHEMA_SOURCES = (_HERE / "config.py", _HERE / "config_derived.py", _HERE / "task" / "datasets.py")
+SCHEMA_SOURCES = (_HERE / "schema.py", _HERE / "loading.py", _HERE / "derived.py",
+                  _HERE.parent / "task" / "datasets.py")
 
 
 class Record:
-    """One validated section of lab.toml (a model of lab.config), its settings as read-only attributes."""
+    """One validated section of lab.toml (a model of lab.config.schema), its settings as read-only attributes."""
     _model: str
 
     def __init__(self, model: str, values: dict[str, Any], fields_set: frozenset[str]):
@@ -80,9 +83,10 @@ RECORDS = {"Config": ConfigRecord, "AgentsSection": AgentsRecord, "TaskSection":
            "ScorerSection": ScorerRecord}
 
 
-def cache_key(path: Path, raw: bytes) -> str:
+def cache_key(path: Path, source_sha256: bytes) -> str:
+    """The key of lab.toml at `path` whose bytes hash to `source_sha256`, under this schema."""
     digest = hashlib.sha256(f"{FORMAT}\0{path.resolve()}\0".encode())
-    digest.update(hashlib.sha256(raw).digest())
+    digest.update(source_sha256)
     for source in SCHEMA_SOURCES:
         digest.update(hashlib.sha256(source.read_bytes()).digest())
     return digest.hexdigest()
@@ -106,21 +110,21 @@ def _tree(value: Any) -> object:
     raise TypeError(f"lab.toml's settings hold a {type(value).__name__}, which the cache cannot keep")
 
 
-def remember(path: Path, raw: bytes, cfg: Settings) -> bool:
-    """Keep the validated `cfg` (a lab.config.Config, whose models it walks) of lab.toml's bytes `raw`; False where
-    it could not be written (no state folder yet, a full disk, no permission): the cache is only ever a shortcut."""
-    folder = cfg.state_dir / CACHE_FILE.parent
-    if not cfg.state_dir.is_dir():
+def remember(path: Path, cfg: Config) -> bool:
+    """Keep `cfg`, lab.toml at `path` as load() validated it; False where it could not be written (a config not
+    loaded from a file, no state folder yet, a full disk, no permission): the cache is only ever a shortcut."""
+    if cfg.source_sha256 is None or not cfg.state_dir.is_dir():
         return False
-    document = json.dumps({"key": cache_key(Path(path), raw), "config": _tree(cfg)}).encode()
+    target = cfg.state.config_cache
+    document = json.dumps({"key": cache_key(Path(path), cfg.source_sha256), "config": _tree(cfg)}).encode()
     temp = None
     try:
-        folder.mkdir(exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=folder)
+        target.parent.mkdir(exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as out:
             os.fchmod(out.fileno(), 0o644)
             out.write(document)
-        os.replace(temp, cfg.state_dir / CACHE_FILE)
+        os.replace(temp, target)
         return True
     except OSError:
         if temp is not None:
@@ -167,8 +171,8 @@ def load(path: Path | str) -> ConfigRecord | None:
         return None
     state_dir = (path.resolve().parent / state).resolve()
     try:
-        document = json.loads((state_dir / CACHE_FILE).read_bytes())
-        if not isinstance(document, dict) or document.get("key") != cache_key(path, raw):
+        document = json.loads(StateLayout(state_dir).config_cache.read_bytes())
+        if not isinstance(document, dict) or document.get("key") != cache_key(path, hashlib.sha256(raw).digest()):
             return None
         cfg = _value(document["config"])
     except (OSError, KeyError, TypeError, ValueError, AttributeError):   # BadCache and JSON errors are ValueErrors

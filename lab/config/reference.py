@@ -1,7 +1,7 @@
-"""docs/configuration.md, generated from lab.toml's schema (lab/config.py) and its fields' own descriptions.
+"""docs/configuration.md, generated from lab.toml's schema (lab/config/schema.py) and its fields' own descriptions.
 
-    python -m lab.config_reference            # write docs/configuration.md
-    python -m lab.config_reference --check    # exit 1 where the file differs from what the schema makes now
+    python -m lab.config.reference            # write docs/configuration.md
+    python -m lab.config.reference --check    # exit 1 where the file differs from what the schema makes now
 
 tests/test_config_reference.py fails when the two differ, or when a field has no description.
 """
@@ -18,9 +18,9 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from lab.config import Config
+from lab.config.schema import Config
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+OUT = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 # not keys of lab.toml: set by loading
 INTERNAL = {("root",)}
@@ -34,8 +34,9 @@ Every key of `lab.toml`, with its type, its default and what it does. Every key 
 says *required*; an unknown key or a wrong type is refused with one line naming the key and its line (and the
 closest valid key). The repository's `lab.toml` is the embedded default with a comment on each key.
 
-This page is generated from the schema (`lab/config.py`) and its fields' descriptions: do not edit it by hand. After
-a change to the schema, run `python -m lab.config_reference`; `tests/test_config_reference.py` fails until then.
+This page is generated from the schema (`lab/config/schema.py`) and its fields' descriptions: do not edit it by
+hand. After a change to the schema, run `python -m lab.config.reference`; `tests/test_config_reference.py` fails
+until then.
 """
 
 
@@ -96,7 +97,7 @@ def _default(field: FieldInfo) -> str:
         return "`" + json.dumps({k: v.model_dump() for k, v in value.items()}) + "`"
     text = json.dumps(value, ensure_ascii=False)
     if isinstance(value, list) and len(text) > 60:
-        return f"{len(value)} items (lab/config.py)"
+        return f"{len(value)} items (lab/config/schema.py)"
     return f"`{text}`"
 
 
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if "--check" in argv:
         if not OUT.is_file() or OUT.read_text() != text:
-            print(f"{OUT} is out of date: run python -m lab.config_reference", file=sys.stderr)
+            print(f"{OUT} is out of date: run python -m lab.config.reference", file=sys.stderr)
             return 1
         return 0
     OUT.write_text(text)

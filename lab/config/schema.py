@@ -1,19 +1,14 @@
-"""lab.toml: the schema, its defaults, and loading with one-line errors."""
+"""lab.toml's schema: its sections, their settings' types, defaults and descriptions, and the checks across them."""
 from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lab.config_derived import AgentNames, LabPaths, RunLimits, TaskDatasets
-from lab.errors import ConfigError
-from lab.suggest import closest
-from lab.toml_lines import key_line
+from lab.config.derived import AgentNames, LabPaths, RunLimits, TaskDatasets
 from lab.task.datasets import DATASETS
 
 
@@ -30,7 +25,7 @@ class LabSection(Strict):
 class SplitSizes(Strict):
     """A dataset's splits. Each dataset also has a pool of 2.5 x `teacher` other labelled texts, which the second
     teachers are trained on (lab.task.second_teacher); the dev dataset also has a private replica of `train` and `test`
-    more texts (lab.config_derived.TaskDatasets)."""
+    more texts (lab.config.derived.TaskDatasets)."""
     teacher: int = Field(500, ge=20, description='Labelled texts the weak teacher learns from.')
     train: int = Field(2200, ge=20, description="Texts the strong model trains on, with the teacher's soft labels.")
     test: int = Field(1100, ge=20, description='Texts scored.')
@@ -376,6 +371,9 @@ class ClusterSection(Strict):
         return self
 
 
+SOURCE_KEY = "_source_sha256"    # where load() keeps Config.source_sha256 in the instance's __dict__
+
+
 class Config(Strict, LabPaths):
     lab: LabSection = Field(LabSection(), description='Where the state lives; the sandbox.')
     task: TaskSection = Field(TaskSection(), description='The weak-to-strong task.')
@@ -394,73 +392,17 @@ class Config(Strict, LabPaths):
         self.claude.check_agents(self.agents.names)
         return self
 
+    @property
+    def source_sha256(self) -> bytes | None:
+        """The SHA-256 of the lab.toml bytes load() validated this from, which keys their cached copy
+        (lab.config.cache); None for a config not loaded from a file. No setting: load() keeps it beside the fields,
+        in the instance's own __dict__, so that configs of the same settings stay equal (pydantic compares fields
+        alone), and a pickled config (lab.config.handover) keeps it."""
+        return self.__dict__.get(SOURCE_KEY)
+
     def scoring_fingerprint(self) -> str:
         """A short hash of everything that decides a score, recorded beside each one."""
         task = self.task.model_dump(exclude={"hf"} if self.task.hf is None else None)
         relevant = {"task": task, "scorer": self.scorer.model_dump(
             include={"seeds", "timeout_s", "run_cpu_s", "run_wall_s", "memory_mb", "check_seeds"})}
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _describe(error: ErrorDetails) -> str:
-    loc = ".".join(str(p) for p in error["loc"] if p != "root") or "(top level)"
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"{loc}: unknown key"
-    if kind == "value_error":
-        return str(error["ctx"]["error"]) if "ctx" in error else error["msg"]
-    return f"{loc}: {error['msg'][0].lower()}{error['msg'][1:]}, got {error.get('input')!r}"
-
-
-def _expected_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
-            return []
-        model = field.annotation
-    return [k for k in model.model_fields if k != "root"]
-
-
-def _unknown_key(loc: tuple) -> str:
-    """What follows "unknown key": the closest valid key where one is close, and every valid key."""
-    expected = _expected_keys(Config, loc)
-    if not expected:
-        return ""
-    guess = closest(str(loc[-1]), expected)
-    return f"{f'; did you mean {guess!r}?' if guess else ''} (expected one of: {', '.join(expected)})"
-
-
-def parse(data: dict, root: Path, source: str = "lab.toml", text: str | None = None) -> Config:
-    """The validated settings, or a ConfigError of one line that names the key (with its line, where `text`, the
-    file's own text, shows it)."""
-    if "root" in data:
-        raise ConfigError(f"{source}: root: unknown key")
-    try:
-        return Config(**data, root=root)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        line = _describe(error)
-        if error["type"] == "extra_forbidden":
-            line += _unknown_key(tuple(error["loc"]))
-        number = key_line(text, tuple(error["loc"])) if text is not None else None
-        where = f"{source}, line {number}" if number else source
-        raise ConfigError(f"{where}: {line}") from None
-
-
-def load(path: Path | str, remember: bool = False) -> Config:
-    """lab.toml, validated. With `remember`, the validated settings are also kept in the lab's state folder (where
-    it exists), for read-only commands to find without validating the same file again (lab.config_cache)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found (expected a lab.toml; pass --config FILE)")
-    raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    cfg = parse(data, root=path.resolve().parent, source=str(path), text=raw.decode())
-    if remember:
-        from lab import config_cache
-
-        config_cache.remember(path, raw, cfg)
-    return cfg

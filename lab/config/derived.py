@@ -1,5 +1,5 @@
-"""Values derived from lab.toml's settings, shared by the validated Config (lab.config, pydantic) and the plain
-record a read-only command gets from the validated-config cache (lab.config_cache), which loads no pydantic.
+"""Values derived from lab.toml's settings, shared by the validated Config (lab.config.schema, pydantic) and the plain
+record a read-only command gets from the validated-config cache (lab.config.cache), which loads no pydantic.
 
 Each class here is mixed into a section of both; it reads only its section's settings (and `model_fields_set`,
 which both provide), so that the two can never disagree on what a setting means. What each reads is its `self`'s
@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from lab.settings import AgentsSettings, ScorerSettings, Settings, TaskSettings
 
+from lab.state_layout import StateLayout
+
 
 class LabPaths:
     """Where the lab's state and the agents' worktrees are (of Config: its `root` and its `lab` section)."""
@@ -22,8 +24,13 @@ class LabPaths:
         return (self.root / self.lab.state_dir).resolve()
 
     @property
+    def state(self: Settings) -> StateLayout:
+        """Every path in the state folder."""
+        return StateLayout(self.state_dir)
+
+    @property
     def run_dir(self: Settings) -> Path:
-        return self.state_dir / "run"
+        return self.state.run.root
 
     @property
     def sandboxes_dir(self: Settings) -> Path:
