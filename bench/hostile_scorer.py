@@ -100,28 +100,21 @@ def timed_submissions(client, submissions: list[tuple[str, str, str]], start_aft
     return outcomes
 
 
-SERVE = """\
-import sys
-from lab import config
-from lab.sandbox import make_sandbox
-from lab.scorer.scorer import Scorer
-from lab.scorer.service import ScorerService
-cfg = config.load(sys.argv[1])
-sandbox = make_sandbox(cfg.lab.sandbox, warn=lambda line: None)
-service = ScorerService(cfg, lambda db: Scorer(cfg, db, sandbox, progress=False))
-print(service.url, flush=True)
-service.serve_forever()
-"""
-
-
 @contextmanager
-def scorer_process(folder: Path):
-    """The lab's scorer service in a process of its own, as `lab start` runs it: its URL; killed, with every run it
-    started, at the end."""
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(folder / "lab.toml")], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+def scorer_process(cfg, folder: Path):
+    """The lab's scorer service in a process of its own, run by `lab scorer` as `lab start` runs it: its URL; killed,
+    with every run it started, at the end."""
+    url = cfg.state.run.scorer_url
+    url.unlink(missing_ok=True)          # a scorer killed by an earlier run of this bench left its own
+    proc = subprocess.Popen([sys.executable, "-m", "lab.cli", "scorer"], cwd=folder, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        yield proc.stdout.readline().strip()
+        deadline = time.monotonic() + 120
+        while not url.is_file() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not url.is_file():
+            raise RuntimeError(f"`lab scorer` in {folder} did not start (exit code {proc.poll()})")
+        yield url.read_text().strip()
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -144,7 +137,7 @@ def measure(workdir: Path) -> list[dict]:
     rows = []
     for attacker_name, (method, what) in ATTACKERS.items():
         commit = commit_attack(cfg, sandbox, attacker_name, method)
-        with scorer_process(folder) as url:
+        with scorer_process(cfg, folder) as url:
             others = ScorerClient(url, KeyCredentials(key))
             attacker = ScorerClient(url, AgentCredentials(attacker_name, token_for(key, attacker_name)))
             timed_submissions(others, [("agent-0", vanilla, "methods/vanilla.py")])   # warm: the first pays for caches
