@@ -291,17 +291,32 @@ def test_elicitation_starts_from_class_descriptions_that_presume_no_domain():
     assert not re.search(r"review|film|movie|actor|plot", " ".join(general[0] + general[1]), re.I)
     assert len(general[0]) == len(general[1])
     assert module.DEFAULTS["elicit_descriptions"] == "general"
-    assert recipes.focus_for(DIRECTIONS[2]).start == {"elicit_weight": 0.3}
+    assert recipes.focus_for(DIRECTIONS[2]).start == {"elicit_weight": 0.5, "elicit_combine": "logit"}
     assert {"elicit_descriptions": "reviews"} in recipes.DIMENSIONS["descriptions"].settings
     assert recipes.describe({"elicit_weight": 0.3}).startswith("elicit 0.3,")
     assert recipes.describe({"elicit_weight": 0.3, "elicit_descriptions": "reviews"}).startswith("elicit 0.3 (reviews)")
 
 
+def test_the_researcher_never_tunes_the_zero_shot_prompt_on_the_dev_score():
+    """Descriptions and the layers they are read at, chosen by the dev score, fit the dev set: no direction searches
+    them, and a crossover with a recipe that tuned them keeps the parent's prompt."""
+    assert {"descriptions", "elicit_layers"} == set(recipes.DIMENSIONS) - set(recipes.SEARCHED)
+    for direction in [*DIRECTIONS, "prompts and zero-shot elicitation", "anything at all"]:
+        assert not {"descriptions", "elicit_layers"} & set(recipes.focus_for(direction, "agent-4").dims)
+    parent = {"elicit_weight": 0.5, "elicit_combine": "logit"}
+    tuned = {"elicit_weight": 0.5, "elicit_combine": "logit", "elicit_layers": [2, 3, 4, 5, 6],
+             "elicit_descriptions": "reviews", "loss": "gce"}
+    children = recipes.crossovers(parent, tuned)
+    assert children and all(recipes.recipe_module().complete(c)["elicit_layers"] == [6] and
+                            recipes.recipe_module().complete(c)["elicit_descriptions"] == "general" for c in children)
+    assert {"loss": "gce", "elicit_weight": 0.5, "elicit_combine": "logit"} in children
+
+
 def test_free_text_direction_maps_keywords_to_dimensions():
     assert recipes.focus_for("try symmetric losses, they are robust to noise").dims[0] == "robust_loss"
-    assert recipes.focus_for("ask the model zero-shot").dims[0] == "elicit_layers"
+    assert recipes.focus_for("ask the model zero-shot").dims[0] == "elicit"
     unknown = recipes.focus_for("something nobody planned", "agent-4")
-    assert set(unknown.dims) == set(recipes.DIMENSIONS) and unknown.label == "free exploration"
+    assert set(unknown.dims) == set(recipes.SEARCHED) and unknown.label == "free exploration"
 
 
 def test_a_full_experiment_commits_posts_and_keeps_the_notebook():

@@ -72,7 +72,7 @@ def dimension_order(ctx: Context, explore: bool) -> list[str]:
 
 def other_dimensions(ctx: Context) -> list[str]:
     # in an order of this agent's own, so that agents sharing a parent try different things
-    base = recipes.stable_order([d for d in recipes.DIMENSIONS if d not in ctx.focus.dims], ctx.agent)
+    base = recipes.stable_order([d for d in recipes.SEARCHED if d not in ctx.focus.dims], ctx.agent)
 
     def mean_effect(dim: str) -> float:
         deltas = ctx.state.effects.get(dim) or [0.0]
