@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lab.config.backends import BackendName
 from lab.config.derived import AgentNames, LabPaths, RunLimits, TaskDatasets
 from lab.config.embedded import EMBEDDED_DATASETS
 
@@ -207,7 +208,7 @@ DIRECTIONS = [
 
 class AgentsSection(Strict, AgentNames):
     count: int = Field(9, ge=1, le=64, description='Research agents, each in sandboxes/agent-N on branch agent-N.')
-    backend: Literal["auto", "researcher", "claude", "scripted"] = Field("auto",
+    backend: Literal["auto", BackendName] = Field("auto",
         description='"auto": claude where ANTHROPIC_API_KEY is set and `lab start` was told yes, else "researcher".')
     directions: list[str] = Field(default_factory=lambda: list(DIRECTIONS), min_length=1,
         description='One starting direction per agent (cycled); nine defaults.')
