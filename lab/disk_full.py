@@ -9,11 +9,17 @@ import errno
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable, TypeVar
 
 from lab.errors import StateDiskFull
 
 SQLITE_FULL, SQLITE_BUSY, SQLITE_LOCKED = 13, 5, 6
+# What a process prints when a write of its met a full disk (strerror of ENOSPC and EDQUOT).
+FULL_MESSAGES = ("No space left on device", "Disk quota exceeded")
+# The errors that may be a full disk: is_full tells which are.
+MAY_BE_FULL: tuple[type[Exception], ...] = (StateDiskFull, sqlite3.DatabaseError, OSError)
 WAIT_S = 1.0
 T = TypeVar("T")
 
@@ -35,9 +41,27 @@ def is_transient(exc: BaseException) -> bool:
     return code is not None and code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
 
 
-def described(exc: BaseException) -> StateDiskFull:
-    return StateDiskFull(f"the lab's state disk is full ({exc}): nothing was written; try again once there is "
+def says_full(output: str) -> bool:
+    """Whether a process's output says that a write of its met a full disk."""
+    return any(message in output for message in FULL_MESSAGES)
+
+
+def described(cause: BaseException | str) -> StateDiskFull:
+    """The one StateDiskFull of the lab, naming what met the full disk."""
+    return StateDiskFull(f"the lab's state disk is full ({cause}): nothing was written; try again once there is "
                          "space (the person running the lab has to free some)")
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """For an edge, where errors leave for an agent or a client: a full-disk error raised inside goes on as
+    StateDiskFull (`described`); every other error goes on as it is."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, OSError) as exc:
+        if not is_full(exc):
+            raise
+        raise described(exc) from exc
 
 
 def patiently(write: Callable[..., T], *args: Any, give_up: Callable[[], bool] = lambda: False,

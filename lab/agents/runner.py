@@ -25,7 +25,7 @@ from lab.agents.publish_quota import PublishQuota
 from lab.agents.tools import TOOLS, ToolContext, ToolError, Toolbox
 from lab.agents.turns import AgentWorld
 from lab.config.schema import Config
-from lab.disk_full import is_full
+from lab.disk_full import MAY_BE_FULL, is_full
 from lab.errors import INTERRUPTED, LabError
 from lab.logfiles import log_to
 from lab.sandbox import make_sandbox
@@ -106,7 +106,7 @@ def run(argv: list[str] | None = None, cfg: Config | None = None) -> NoReturn:
     SQLite committed. A runner forked by the zygote (lab.agents.zygote) comes here too, with its config."""
     try:
         code = main(argv, cfg)
-    except Exception as exc:
+    except MAY_BE_FULL as exc:
         if not is_full(exc):
             raise
         logging.getLogger("lab.runner").error(f"the state disk is full:\n{traceback.format_exc()}")

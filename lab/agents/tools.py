@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from lab import score_text
-from lab.disk_full import described, is_full
+from lab.disk_full import says_full, translated
 from lab.errors import Blocked, LabError, NotFound
 from lab.agents import schema
 from lab.agents.turns import ToolCall, ToolResult
@@ -130,9 +130,10 @@ class Toolbox:
             return ToolResult(call.id, call.name, f"error: {message}", is_error=True,
                               data={"error": message, "kind": "BadArguments", "problems": problems})
         try:
-            if call.name in WRITING_TOOLS and self.ctx.workspace.disk is not None:
-                self.ctx.workspace.disk.check()
-            output, data = spec.run(self, **call.arguments)
+            with translated():            # a full state disk is no bug: the agent can ask again once there is space
+                if call.name in WRITING_TOOLS and self.ctx.workspace.disk is not None:
+                    self.ctx.workspace.disk.check()
+                output, data = spec.run(self, **call.arguments)
             return ToolResult(call.id, call.name, truncate(output, self.ctx.cfg.agents.output_chars), data=data)
         except WorktreeMissing:
             raise
@@ -144,12 +145,8 @@ class Toolbox:
         except LabError as exc:
             return ToolResult(call.id, call.name, f"error: {exc}", is_error=True,
                               data={"error": str(exc), "kind": type(exc).__name__, **getattr(exc, "details", {})})
-        except Exception as exc:
-            if is_full(exc):              # no bug: the agent can ask again once there is space
-                full = described(exc)
-                return ToolResult(call.id, call.name, f"error: {full}", is_error=True,
-                                  data={"error": str(full), "kind": type(full).__name__})
-            # a bug in the tool: the agent reads it, the log keeps the traceback (logging: a full disk is no crash)
+        except Exception as exc:    # a bug in the tool, whatever it is: the agent reads it and goes on
+            # the log keeps the traceback (logging: a full disk is no crash)
             logging.getLogger("lab.tools").error(f"tool {call.name} failed:\n{traceback.format_exc()}")
             message = f"tool {call.name} failed: {type(exc).__name__}: {exc}"
             return ToolResult(call.id, call.name, f"error: {message}", is_error=True,
@@ -209,7 +206,7 @@ class Toolbox:
 
     def _disk_full_note(self, output: str) -> str:
         """What filled up, where a command ran out of space: the agent's disk quota, or its /tmp."""
-        if "No space left on device" not in output and "Disk quota exceeded" not in output:
+        if not says_full(output):
             return ""
         disk = self.ctx.workspace.disk
         if disk is not None and disk.mode != "off" and disk.nearly_full():

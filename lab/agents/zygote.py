@@ -35,13 +35,12 @@ import traceback
 
 from lab.agents import pidfiles
 from lab.config import handover
+from lab.config.backends import BACKENDS
 from lab.config.schema import Config
 from lab.errors import LabError
 from lab.sandbox.base import die_with_parent
 from lab.threads import DAEMON_ENV
 
-BACKEND_MODULES = {"researcher": "lab.agents.backends.researcher", "claude": "lab.agents.backends.claude.backend",
-                   "scripted": "lab.agents.backends.scripted"}
 REPLY_TIMEOUT_S = 120      # the first request waits for the zygote's imports (about a second)
 LOST_CODE = -signal.SIGTERM  # a runner whose zygote died: its parent's death sent it SIGTERM
 
@@ -153,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True, help="the lab's lab.toml (named for people reading `ps`)")
     parser.add_argument("--config-fd", type=int, required=True,
                         help="the supervisor's validated config (lab.config.handover)")
-    parser.add_argument("--backend", required=True, choices=sorted(BACKEND_MODULES))
+    parser.add_argument("--backend", required=True, choices=sorted(BACKENDS))
     parser.add_argument("--parent", type=int, help="die (SIGKILL) with this process, the supervisor")
     args = parser.parse_args(argv)
     if args.parent is not None:    # here, not in a preexec_fn: the supervisor is threaded when it starts us
@@ -171,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     import lab.agents.runner  # noqa: F401  (what every runner needs, loaded once, here)
 
     try:
-        importlib.import_module(BACKEND_MODULES[args.backend])
+        importlib.import_module(BACKENDS[args.backend][0])
     except ImportError:
         pass     # a runner that needs it fails as it would have without the zygote, and says why in its log
     serve(requests, replies, cfg)

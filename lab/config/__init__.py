@@ -3,6 +3,7 @@
     schema.py      its sections, their settings and checks (pydantic)
     loading.py     load(): the file validated, or one line naming the key at fault
     derived.py     values derived from the settings, shared by the schema and the cache's records
+    embedded.py    the embedded task's datasets (names, default sizes) and label packages, as the config knows them
     cache.py       the settings the supervisor validated, which read-only commands load without pydantic
     handover.py    a validated config handed to a process the lab starts, which then validates nothing
     reference.py   docs/configuration.md, generated from the schema (`python -m lab.config.reference`)

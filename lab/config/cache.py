@@ -34,7 +34,7 @@ FORMAT = 1
 DEFAULT_STATE_DIR = ".lab"     # LabSection's default; a cache found elsewhere than its own state_dir is a miss
 _HERE = Path(__file__).resolve().parent
 SCHEMA_SOURCES = (_HERE / "schema.py", _HERE / "loading.py", _HERE / "derived.py",
-                  _HERE.parent / "task" / "datasets.py")
+                  _HERE / "embedded.py")
 
 
 class Record:

@@ -8,8 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lab.config.backends import BackendName
 from lab.config.derived import AgentNames, LabPaths, RunLimits, TaskDatasets
-from lab.task.datasets import DATASETS
+from lab.config.embedded import EMBEDDED_DATASETS
 
 
 class Strict(BaseModel):
@@ -32,7 +33,7 @@ class SplitSizes(Strict):
 
 
 def _default_sizes() -> dict[str, SplitSizes]:
-    return {name: SplitSizes(**spec.default_sizes) for name, spec in DATASETS.items()}
+    return {name: SplitSizes(**spec.default_sizes) for name, spec in EMBEDDED_DATASETS.items()}
 
 
 LABEL_WORDS = {"binary": [" No", " Yes"], "pairwise": [" A", " B"]}
@@ -110,9 +111,9 @@ class TaskSection(Strict, TaskDatasets):
         for where, name in [("dev", self.dev)] + [("heldout", n) for n in self.heldout] + [
             ("sizes", n) for n in self.sizes
         ]:
-            if name not in DATASETS:
+            if name not in EMBEDDED_DATASETS:
                 raise ValueError(
-                    f"task.{where} names unknown dataset {name!r} (expected one of: {', '.join(DATASETS)})"
+                    f"task.{where} names unknown dataset {name!r} (expected one of: {', '.join(EMBEDDED_DATASETS)})"
                 )
         if self.dev in self.heldout:
             raise ValueError(f"task.heldout must not contain the dev dataset {self.dev!r}")
@@ -131,7 +132,7 @@ class TaskSection(Strict, TaskDatasets):
         return self
 
     def sizes_of(self, dataset: str) -> SplitSizes:
-        return self.sizes.get(dataset) or SplitSizes(**DATASETS[dataset].default_sizes)
+        return self.sizes.get(dataset) or SplitSizes(**EMBEDDED_DATASETS[dataset].default_sizes)
 
 
 class ScorerSection(Strict, RunLimits):
@@ -207,7 +208,7 @@ DIRECTIONS = [
 
 class AgentsSection(Strict, AgentNames):
     count: int = Field(9, ge=1, le=64, description='Research agents, each in sandboxes/agent-N on branch agent-N.')
-    backend: Literal["auto", "researcher", "claude", "scripted"] = Field("auto",
+    backend: Literal["auto", BackendName] = Field("auto",
         description='"auto": claude where ANTHROPIC_API_KEY is set and `lab start` was told yes, else "researcher".')
     directions: list[str] = Field(default_factory=lambda: list(DIRECTIONS), min_length=1,
         description='One starting direction per agent (cycled); nine defaults.')

@@ -17,8 +17,8 @@ from lab.errors import SandboxError
 from lab.sandbox.base import Bind, Limits, RunResult, passthrough_env, run_limited
 from lab.sandbox.cgroups import Cgroups, detect
 from lab.sandbox.users import SCORER, slot, uid_of
+from lab.config.embedded import LABEL_PACKAGES
 from lab.threads import thread_env
-from lab.task.datasets import LABEL_PACKAGES
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 

@@ -12,7 +12,6 @@ a regular file is read or written, and nothing is resolved by name twice.
 """
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import stat
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lab import untrusted
+from lab.disk_full import is_full, says_full
 from lab.errors import Blocked, LabError, NotFound
 from lab.sandbox.base import Bind, Limits, RunResult
 from lab.sandbox.disk_quota import AgentDisk, DiskQuotaExceeded
@@ -76,9 +76,6 @@ find .git -type f -name '*.lock' -not -path '.git/objects/*' -print -delete
 
 class WorktreeMissing(LabError):
     """An agent's worktree was deleted or broken while the agent ran."""
-
-
-DISK_FULL = ("No space left on device", "Disk quota exceeded")
 
 
 class Workspace:
@@ -240,7 +237,7 @@ class Workspace:
             if "nothing to commit" in text or "nothing added to commit" in text:
                 raise NotFound("nothing to commit: the worktree has no changes since the last commit")
             own = self._own_disk()
-            if own is not None and any(full in text for full in DISK_FULL):
+            if own is not None and says_full(text):
                 raise DiskQuotaExceeded(f"git commit failed: {own.full_message()}")
             raise NotFound(f"git commit failed: {self._why(result)}")
         return head
@@ -290,7 +287,7 @@ class Workspace:
             untrusted.write_bytes(self.path, relative, data, owner=self.sandbox.uid)
         except OSError as exc:
             own = self._own_disk()
-            if own is None or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if own is None or not is_full(exc):
                 raise
             raise DiskQuotaExceeded(own.full_message()) from None
         return "/".join(untrusted.parts_of(relative))

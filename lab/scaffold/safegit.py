@@ -14,7 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from lab.errors import GitError, NotFound, StateDiskFull
+from lab.disk_full import described, says_full
+from lab.errors import GitError, NotFound
 from lab.scaffold import gitlocks
 from lab.scaffold.bounded import Capped, run_capped
 
@@ -104,9 +105,8 @@ class SafeGit:
             if lock is not None:
                 raise GitError(f"git {args[0]} failed: {lock.name} is held by another git process of the research "
                                f"repository (waited {gitlocks.WAIT_FOR_S:g} s)")
-            if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
-                raise StateDiskFull(f"the lab's state disk is full (git {args[0]}: {last}): nothing was written; "
-                                    "try again once there is space")
+            if says_full(stderr):
+                raise described(f"git {args[0]}: {last}")
             raise GitError(f"git {args[0]} failed: {last}")
         return proc
 

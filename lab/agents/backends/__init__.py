@@ -1,17 +1,19 @@
 """Model backends behind one small interface (lab.agents.turns.Backend); each imports only when chosen."""
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lab.agents.turns import AgentWorld, Backend
+from lab.config.backends import BACKENDS
 from lab.errors import ConfigError, LabError
 
 if TYPE_CHECKING:
     from lab.config import Config
 
-KINDS = ("researcher", "claude", "scripted")
+KINDS = tuple(BACKENDS)
 KEY = "ANTHROPIC_API_KEY"
 
 
@@ -77,16 +79,8 @@ def environment(backend: str) -> dict[str, str]:
 
 
 def make_backend(kind: str, cfg: Config, world: AgentWorld, saved: dict | None) -> Backend:
-    if kind == "claude":
-        from lab.agents.backends.claude import ClaudeBackend
-
-        return ClaudeBackend(cfg, world, saved)
-    if kind == "researcher":
-        from lab.agents.backends.researcher import ResearcherBackend
-
-        return ResearcherBackend(cfg, world, saved)
-    if kind == "scripted":
-        from lab.agents.backends.scripted import ScriptedBackend
-
-        return ScriptedBackend(cfg, world, saved)
+    if kind in BACKENDS:
+        module, name = BACKENDS[kind]
+        backend: Backend = getattr(importlib.import_module(module), name)(cfg, world, saved)
+        return backend
     raise ConfigError(f"unknown backend {kind!r} (expected one of: {', '.join(KINDS)})")

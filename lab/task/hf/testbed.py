@@ -26,10 +26,11 @@ from lab.errors import TestbedError
 from lab.task import files
 from lab.task.hf.jsonl import Row, agent_row, read_splits
 from lab.task.hf.models import resolve_model
-from lab.task.testbed import Testbed, derived_view
+from lab.task.views import derived_view
 
 if TYPE_CHECKING:
     from lab.config import Config
+    from lab.task.testbed import Testbed
 
 VIEW_README = """\
 # Task data (read-only)

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input
 
+from lab.errors import NotFound
 from lab.tui import format as fmt
 from lab.tui.screens.live import LiveScreen
 from lab.tui.source import ForumView
@@ -82,7 +83,7 @@ class ForumScreen(LiveScreen):
         if self.open_post is not None:
             try:
                 thread = source.thread(self.open_post)
-            except Exception:   # a thread deleted under us is simply not shown
+            except NotFound:    # a thread deleted under us is simply not shown
                 thread = None
         return view, thread, source.clock()
 

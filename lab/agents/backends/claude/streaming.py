@@ -18,7 +18,7 @@ def streamed(client, params: dict, on_broken: Callable[[object], None]):
             for event in stream:
                 began = began or event.type == "message_start"
             return stream.get_final_message()
-        except Exception:
+        except Exception:       # whatever broke the stream, what it cost so far is kept; the error goes on
             if began:
                 on_broken(stream.current_message_snapshot.usage)
             raise

@@ -73,6 +73,11 @@ def _softmax(x):
     return e / e.sum(-1, keepdims=True)
 
 
+def token_bounds(texts_ids: list[list[int]]) -> np.ndarray:
+    """Where each text's tokens begin and end among all texts' rows: text i is rows bounds[i]:bounds[i + 1]."""
+    return np.cumsum([0] + [len(one) for one in texts_ids])
+
+
 def token_states(texts_ids: list[list[int]], config: dict, w: dict) -> list[np.ndarray]:
     """The hidden states of the texts' tokens, all texts' rows one after another: the embedding output, then each
     layer's, each (tokens, dim). Each dense layer runs once over every text's tokens (its weights read once, not
@@ -80,7 +85,7 @@ def token_states(texts_ids: list[list[int]], config: dict, w: dict) -> list[np.n
     eps, heads = config["layer_norm_eps"], config["num_attention_heads"]
     ids = [i for one in texts_ids for i in one]
     positions = [p for one in texts_ids for p in range(len(one))]
-    bounds = np.cumsum([0] + [len(one) for one in texts_ids])
+    bounds = token_bounds(texts_ids)
     x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][positions]
          + w["embeddings.token_type_embeddings.weight"][0])
     x = _layer_norm(x, w, "embeddings.LayerNorm", eps)
@@ -112,7 +117,7 @@ def hidden_states(texts: list[str], max_tokens: int = 256, texts_at_once: int = 
     out = []
     for first in range(0, len(texts), texts_at_once):
         texts_ids = [tokenizer.encode(text).ids for text in texts[first:first + texts_at_once]]
-        bounds = np.cumsum([0] + [len(ids) for ids in texts_ids])
+        bounds = token_bounds(texts_ids)
         states = token_states(texts_ids, config, weights)
         out += [np.stack([s[a:b].mean(0) for s in states]) for a, b in zip(bounds[:-1], bounds[1:])]
     return np.stack(out).astype(np.float32)
