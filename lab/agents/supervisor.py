@@ -179,7 +179,8 @@ class Supervisor:
                     if not is_transient(exc):
                         raise
                     self.log(f"a storage error, retried at the next look: {exc}")
-                watched = [wake_read] if self.zygote.gone else [wake_read, self.zygote]   # a runner's end wakes us
+                # a runner's end wakes us, through the zygote
+                watched: list[int | Zygote] = [wake_read] if self.zygote.gone else [wake_read, self.zygote]
                 if not self.stopping and wake_read in select.select(watched, [], [], POLL_S)[0]:
                     os.read(wake_read, 512)
         finally:
@@ -221,12 +222,13 @@ class Supervisor:
             self.record(agents.set_state, self.db, name, "failed", str(exc))
             return
         slice_: Slice = self.slices[name]
-        args = ["--config", self.config_path, "--agent", name, "--backend", self.backend, "--scorer", self.scorer.url,
+        scorer = self.running_scorer()
+        args = ["--config", self.config_path, "--agent", name, "--backend", self.backend, "--scorer", scorer.url,
                 "--slice", json.dumps(slice_.to_dict())]
         env = {**os.environ, **DAEMON_ENV}    # the runner's own work; its sandboxed commands get the slice's threads
         if slice_.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = slice_.gpu
-        env[auth.TOKEN_ENV] = auth.token_for(self.scorer.key, name)   # its own; the runner takes it out at once
+        env[auth.TOKEN_ENV] = auth.token_for(scorer.key, name)   # its own; the runner takes it out at once
         # The runner's session is its own, so its own autogroup, lowered like ours (it inherits our cgroup and
         # nice); it gets SIGTERM when the zygote dies, which dies with us (even by kill -9): it saves its state.
         try:
@@ -278,6 +280,11 @@ class Supervisor:
                 pass
             _ended_by(proc, time.monotonic() + PREVIOUS_RUNNER_SLACK_S, self.heart.beat)
 
+    def running_scorer(self) -> ScorerService:
+        if self.scorer is None:
+            raise LabError("the scorer service has not started: no runner can start before it")
+        return self.scorer
+
     def ask_to_stop(self, child: Child, reason: str) -> None:
         if child.proc and child.proc.poll() is None:
             child.stop_reason = reason
@@ -289,12 +296,15 @@ class Supervisor:
     def wait_for(self, children: list[Child]) -> None:
         """Wait for children asked to stop (each until its own deadline, so all in the time of the slowest)."""
         for child in children:
-            if not _exited(child.proc, child.stop_deadline or time.monotonic(), self.heart.beat):
+            if child.proc is not None and \
+                    not _exited(child.proc, child.stop_deadline or time.monotonic(), self.heart.beat):
                 self.kill(child)
             self.reap_one(child)
 
     def kill(self, child: Child) -> None:
         self.log(f"{child.name} did not stop within the grace period: killing its process group")
+        if child.proc is None:
+            return
         try:
             os.killpg(child.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -313,6 +323,8 @@ class Supervisor:
 
     def reap_one(self, child: Child) -> None:
         proc, child.proc = child.proc, None
+        if proc is None:
+            return
         if child.stop_reason:
             self.record(agents.set_state, self.db, child.name, "stopped", child.stop_reason, pid=None)
             # reaped only now: whoever asked for the stop waits for the process to be gone, then reads this record

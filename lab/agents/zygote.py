@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 import traceback
+from typing import IO
 
 from lab.agents import pidfiles
 from lab.config import handover
@@ -181,8 +182,10 @@ class Forked:
     """A runner the zygote forked: poll() and wait() as subprocess.Popen has them."""
 
     def __init__(self, pid: int, zygote: "Zygote"):
-        self.pid, self.zygote, self.returncode = pid, zygote, None
+        self.pid, self.zygote = pid, zygote
+        self.returncode: int | None = None
         self.generation = zygote.generation
+        self.pidfd: int | None
         try:
             self.pidfd = os.pidfd_open(pid)   # says when it ended even where the zygote is gone
         except OSError:
@@ -210,13 +213,14 @@ class Forked:
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
+        while (code := self.poll()) is None:
             left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
+            if timeout is not None and left is not None and left <= 0:
                 raise subprocess.TimeoutExpired(f"runner {self.pid}", timeout)
-            watched = [self.pidfd] if self._orphaned() and self.pidfd is not None else [self.zygote]
+            watched: list[int | Zygote] = \
+                [self.pidfd] if self._orphaned() and self.pidfd is not None else [self.zygote]
             select.select(watched, [], [], 0.5 if left is None else min(left, 0.5))
-        return self.returncode
+        return code
 
 
 class Zygote:
@@ -245,21 +249,28 @@ class Zygote:
                                          stdout=subprocess.PIPE, env=env, pass_fds=(handed,))
         finally:
             os.close(handed)
-        os.set_blocking(self.proc.stdout.fileno(), False)
+        os.set_blocking(self.fileno(), False)
         self.buffer, self.gone = b"", False
         self.generation += 1
 
+    def pipes(self) -> tuple[IO[bytes], IO[bytes]]:
+        """The request and reply pipes of the zygote started last."""
+        if self.proc is None or self.proc.stdin is None or self.proc.stdout is None:
+            raise ZygoteFailed("the runners' zygote was never started")
+        return self.proc.stdin, self.proc.stdout
+
     def fileno(self) -> int:
         """Readable when the zygote has news (a runner ended) or has gone: for the supervisor's select."""
-        return self.proc.stdout.fileno()
+        return self.pipes()[1].fileno()
 
     def spawn(self, argv: list[str], env: dict[str, str], log: str, title: list[str]) -> Forked:
         if self.gone:
             self.start()
         request = json.dumps({"argv": argv, "env": env, "log": log, "title": title}).encode() + b"\n"
+        requests = self.pipes()[0]
         try:
-            self.proc.stdin.write(request)
-            self.proc.stdin.flush()
+            requests.write(request)
+            requests.flush()
         except (BrokenPipeError, ValueError):
             self._lost()
             raise ZygoteFailed("the runners' zygote ended before it could start a runner") from None
@@ -271,7 +282,8 @@ class Zygote:
                     return Forked(reply["pid"], self)
                 raise ZygoteFailed(f"the runners' zygote could not fork: {reply['error']}")
             if self.gone:
-                raise ZygoteFailed(f"the runners' zygote ended (exit code {self.proc.poll()}) before it started a "
+                code = self.proc.poll() if self.proc is not None else None
+                raise ZygoteFailed(f"the runners' zygote ended (exit code {code}) before it started a "
                                    "runner: see the supervisor's log")
             if time.monotonic() >= deadline:
                 raise ZygoteFailed(f"the runners' zygote did not answer within {REPLY_TIMEOUT_S} s")
@@ -312,7 +324,8 @@ class Zygote:
             return
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:
                 pass
         try:
