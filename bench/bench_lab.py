@@ -1,6 +1,6 @@
 """Runs the whole lab on this machine and prints what a person would want to know about it.
 
-    python bench/bench_lab.py [--minutes 30] [--config lab.toml] [--state .lab] [--unbudgeted]
+    python bench/bench_lab.py [--minutes 30] [--config lab.toml] [--state .lab] [--unbudgeted] [--keep DIR]
 
 Figures: time from `lab start --detach` to every agent working (running, its first tool call
 done); the supervisor's and the runners' own CPU and memory beside the experiments they run; forum
@@ -14,6 +14,7 @@ from --state (prepared with `lab init` first if missing).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import shutil
@@ -208,6 +209,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "lab.toml")
     parser.add_argument("--state", type=Path, default=ROOT / ".lab")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep", type=Path, help="run the lab in this new folder and keep it (its logs, database "
+                                                  "and research repository) instead of a temporary one")
     parser.add_argument("--no-baselines", action="store_true", help="start without the baselines scored")
     parser.add_argument("--unbudgeted", action="store_true",
                         help="lift the per-agent evaluate and submit budgets: measure speed, not the budgets")
@@ -216,7 +219,10 @@ def main() -> None:
 
     ensure_testbed(args.config, args.state)
     figures: dict = {"machine": f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB"}
-    with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+    if args.keep:
+        args.keep.mkdir(parents=True)     # a new folder: the lab's state is copied into it whole
+    with (contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory(prefix="lab-bench-")) \
+            as tmp:
         folder = Path(tmp)
         copy_testbed(args.state, folder / ".lab")
         shutil.copy(args.config, folder / "lab.toml")
