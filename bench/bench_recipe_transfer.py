@@ -59,8 +59,10 @@ class Sets:
         self.descriptions: dict[str, np.ndarray] = {}
 
     def pgr(self, name: str, accuracy: float) -> float:
+        from lab.task.pgr import pgr
+
         _, _, _, weak, ceiling = self.data[name]
-        return (accuracy - weak) / (ceiling - weak)
+        return pgr(accuracy, weak, ceiling)
 
     def states(self, descriptions: str) -> np.ndarray:
         if descriptions not in self.descriptions:
