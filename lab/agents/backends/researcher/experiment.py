@@ -81,6 +81,7 @@ def after_evaluate(ctx: Context, exp: Experiment, results: list[ToolResult]) -> 
     budget.evaluation_spent(s.clock)
     s.fail_streak = 0
     data = result.data or {}
+    knowledge.texts_seen(s, data)
     exp.predicted.append(exp.predictions)
     exp.pgrs.append(float(data["pgr"]))
     exp.accs.append(float(data["acc"]))

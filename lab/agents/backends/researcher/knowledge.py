@@ -8,6 +8,11 @@ from lab.agents.backends import recipes
 from lab.agents.backends.researcher.state import Experiment, Known, Parent, ResearcherState
 
 NOISE = 0.05            # prior for the spread of one seed's dev PGR (measured: 0.04 to 0.06)
+# Share of the test texts on which two nearby recipes' predictions differ (bench/bench_recipe_transfer.py measures
+# it: a median of about 0.08 from the elicitation start to its one-step neighbours). Seeds do not average out which
+# texts a half holds: the PGR difference of two recipes on a half of n texts has an SE of sqrt(this / n) / gap.
+DISAGREEMENT = 0.1
+TEXT_NOISE = 0.11       # that SE before the first evaluation says the half's size and gap (550 texts, gap 0.118)
 
 
 def entry(state: ResearcherState, recipe: dict, author: str | None = None) -> Known:
@@ -28,6 +33,21 @@ def noise(state: ResearcherState) -> float:
     if len(state.diffs) < 3:
         return NOISE
     return min(0.15, max(0.02, math.sqrt(sum(d * d for d in state.diffs) / (2 * len(state.diffs)))))
+
+
+def text_noise(state: ResearcherState) -> float:
+    """The SE of two nearby recipes' PGR difference that comes from which texts the half holds."""
+    return state.text_noise or TEXT_NOISE
+
+
+def texts_seen(state: ResearcherState, data: dict) -> None:
+    """Learn the half's size and the dev gap from an evaluation's answer."""
+    try:
+        texts, gap = int(data["texts"]), float(data["ceiling_acc"]) - float(data["weak_acc"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if texts > 0 and gap > 0:
+        state.text_noise = math.sqrt(DISAGREEMENT / texts) / gap
 
 
 def standard_error(state: ResearcherState, known: Known) -> float:

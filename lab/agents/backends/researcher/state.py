@@ -149,6 +149,7 @@ class ResearcherState:
     planned: Plan | None = None
     submissions: list[Submission] = field(default_factory=list)
     board_best: float | None = None                           # the best unflagged dev PGR on the leaderboard
+    text_noise: float | None = None                           # SE of two nearby recipes' PGR difference on a half
     confirmations: int = 0                                    # candidates scored on the confirmation half
     diffs: list[float] = field(default_factory=list)          # seed-0 minus seed-1 PGR of confirmed runs
     effects: dict[str, list[float]] = field(default_factory=dict)   # dimension -> child minus parent PGR

@@ -1,6 +1,6 @@
 """Submitting sparingly: only a recipe that beats this agent's best unflagged submission by more than the noise on
-the half of the public test texts it was chosen on, is not far below the lab's best, and is not on a line the scorer
-flagged; then the same on the other half, which chose nothing (with a bar that rises with the candidates confirmed
+the half of the public test texts it was chosen on, is not below the lab's best by more than those texts' noise, and
+is not on a line the scorer flagged; then the same on the other half, which chose nothing (with a bar that rises with the candidates confirmed
 so far: the more variants tried, the more one of them beats the bar by luck); then a fresh look at the leaderboard,
 and the submission. Submissions are ranked on texts no agent sees: a recipe picked for its luck on the public texts
 only widens the gap between its public and private PGR.
@@ -27,15 +27,17 @@ WAIT_S = 60             # the longest single wait for a result, when there is no
 CONFIRM_LEVEL = 0.16    # a candidate's chance of clearing the confirmation bar by luck, shared by all confirmed
 
 
-def beats(mean: float, se: float, own_best: dict | None, board_best: float | None) -> bool:
+def beats(mean: float, se: float, own_best: dict | None, board_best: float | None, text_se: float) -> bool:
     """Whether a candidate (mean dev PGR over a few seeds, its standard error) is worth a submission:
-    above this agent's best submission ({"pgr", "se"}) by more than the combined noise, and above the
-    lab's best by more than its own noise (anything less would only cost the scorer time)."""
+    above this agent's best submission ({"pgr", "se"}) by more than the combined noise, and not below the
+    lab's best by more than the public texts' noise (`text_se`). Submissions are ranked on texts no agent
+    sees, where a recipe within that noise of the public best is as likely to rank above it as below;
+    asking for more than the best's public figure would select recipes for their luck on the public texts."""
     if own_best is not None:
         margin = math.sqrt(se ** 2 + float(own_best.get("se") or 0.0) ** 2)
         if mean <= float(own_best["pgr"]) + margin:
             return False
-    if board_best is not None and mean <= board_best + se:
+    if board_best is not None and mean < board_best - text_se:
         return False
     return True
 
@@ -73,7 +75,8 @@ def clears_the_bar(ctx: Context, exp: Experiment) -> bool:
         return False
     best = own_best(ctx)
     return beats(exp.mean, knowledge.noise(ctx.state) / math.sqrt(len(exp.pgrs)),
-                 None if best is None else {"pgr": best.pgr, "se": best.se}, ctx.state.board_best)
+                 None if best is None else {"pgr": best.pgr, "se": best.se}, ctx.state.board_best,
+                 knowledge.text_noise(ctx.state))
 
 
 def flagged_line_reason(ctx: Context, exp: Experiment) -> str | None:
