@@ -431,6 +431,18 @@ def test_a_recipe_chosen_on_one_half_is_not_submitted_where_the_other_half_does_
     assert backend.ctx.state.confirmations >= 2
 
 
+def test_a_recipe_within_the_public_texts_noise_of_the_best_gets_its_seeds_and_a_submission():
+    """Ranked on texts no agent sees, a recipe 0.07 below the lab's best public figure may rank above it: it is
+    confirmed on three seeds and submitted."""
+    board = [{"submission": 1, "agent": "baseline", "commit": "c" * 40, "method": "methods/elicit.py", "pgr": 0.75,
+              "pgr_se": 0.03}]
+    lab = Lab(score=lambda recipe, seed: 0.68, board=board)
+    backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[2]), None)
+    drive(backend, lab, 30)
+    assert [c.arguments["seed"] for c in lab.calls if c.name == "run"][:3] == [0, 1, 2]
+    assert lab.submitted
+
+
 def test_one_lucky_seed_is_not_submitted():
     """Seed 0 at 0.9 and seed 1 at 0.0: a mean of 0.45, below the lab's best (0.7) by more than the public texts'
     noise."""

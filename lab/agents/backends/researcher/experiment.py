@@ -94,13 +94,15 @@ def after_evaluate(ctx: Context, exp: Experiment, results: list[ToolResult]) -> 
 
 
 def promising(ctx: Context, exp: Experiment) -> bool:
-    """Worth another seed: the seeds so far are within reach of the best recipe known on an unflagged line."""
+    """Worth another seed: the seeds so far are within reach of the best recipe known on an unflagged line, that is
+    within the noise of which texts the half holds (a recipe there may rank above the best on texts no agent sees)."""
     others = [e for e in knowledge.ranked(ctx.state) if recipes.key(e.recipe) != exp.key]
     others, _ = knowledge.unflagged_first(ctx.state, others)
     if not others:
         return True
     bar = knowledge.value(ctx.state, others[0])
-    return exp.mean >= bar - 0.5 * knowledge.noise(ctx.state) / math.sqrt(len(exp.pgrs))
+    reach = max(knowledge.text_noise(ctx.state), 0.5 * knowledge.noise(ctx.state) / math.sqrt(len(exp.pgrs)))
+    return exp.mean >= bar - reach
 
 
 def fail(ctx: Context, exp: Experiment, why: str) -> None:
