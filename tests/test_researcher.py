@@ -384,7 +384,7 @@ def test_the_noise_of_which_texts_a_half_holds_is_learnt_from_an_evaluation():
     knowledge.texts_seen(state, {"texts": 550, "weak_acc": 0.641, "ceiling_acc": 0.759})
     assert abs(knowledge.text_noise(state) - math.sqrt(knowledge.DISAGREEMENT / 550) / 0.118) < 1e-9
     knowledge.texts_seen(state, {"acc": 0.7})     # an answer without them changes nothing
-    assert abs(knowledge.text_noise(state) - 0.114) < 0.001
+    assert abs(knowledge.text_noise(state) - 0.0626) < 0.001
 
 
 def test_submits_only_what_beats_its_best_by_more_than_noise():
@@ -432,11 +432,11 @@ def test_a_recipe_chosen_on_one_half_is_not_submitted_where_the_other_half_does_
 
 
 def test_a_recipe_within_the_public_texts_noise_of_the_best_gets_its_seeds_and_a_submission():
-    """Ranked on texts no agent sees, a recipe 0.07 below the lab's best public figure may rank above it: it is
+    """Ranked on texts no agent sees, a recipe 0.05 below the lab's best public figure may rank above it: it is
     confirmed on three seeds and submitted."""
     board = [{"submission": 1, "agent": "baseline", "commit": "c" * 40, "method": "methods/elicit.py", "pgr": 0.75,
               "pgr_se": 0.03}]
-    lab = Lab(score=lambda recipe, seed: 0.68, board=board)
+    lab = Lab(score=lambda recipe, seed: 0.70, board=board)
     backend = ResearcherBackend(make_cfg(), world(DIRECTIONS[2]), None)
     drive(backend, lab, 30)
     assert [c.arguments["seed"] for c in lab.calls if c.name == "run"][:3] == [0, 1, 2]
