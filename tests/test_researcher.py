@@ -19,6 +19,8 @@ from lab import config
 from lab.agents.backends import recipes
 from lab.agents.backends.researcher import CONFIRM_SEEDS, MAX_FAIL_STREAK, STATE_VERSION, ResearcherBackend, beats
 from lab.agents.backends.researcher import knowledge
+from lab.agents.backends.researcher.choice import choose
+from lab.agents.backends.researcher.context import Context
 from lab.agents.backends.researcher.forum import read_flags
 from lab.agents.backends.researcher.state import ResearcherState
 from lab.agents.turns import AgentFinished, AgentWorld, Message, ToolResult, Turn
@@ -376,6 +378,27 @@ def test_recipes_on_the_forum_are_not_tried_again_and_the_best_is_built_on():
     built = [r for r in tried(lab) if r.get("elicit_weight") == 0.3 and r.get("layers") == [3, 4, 5, 6]]
     assert built, "it builds on agent-3's better recipe"
     assert any(p["metrics"].get("parent_commit") == "b" * 40 for p in lab.posts if p["author"] == "agent-1")
+
+
+def test_where_every_step_from_the_best_is_tried_the_next_best_is_built_on_before_it_stops():
+    """Nine agents try every step from the best five recipes in about half an hour: a researcher at such a local
+    optimum goes on from the next known recipe, and stops only where every step from every known one is tried."""
+    ctx = Context(ResearcherState(direction=DIRECTIONS[1], experiments=10), make_cfg(), "agent-1",
+                  recipes.focus_for(DIRECTIONS[1], "agent-1"))
+    parents = [{"keep": keep} for keep in (0.9, 0.8, 0.7, 0.6, 0.5)] + [{"epochs": 5}]
+    for rank, recipe in enumerate([ctx.focus.start] + parents):
+        knowledge.entry(ctx.state, recipe).pgr = 0.6 - 0.05 * rank
+
+    def every_step(recipe: dict) -> list[str]:
+        return [recipes.key(child) for name in recipes.SEARCHED
+                for child in recipes.neighbours(recipe, recipes.DIMENSIONS[name])]
+    for recipe in [ctx.focus.start] + parents[:5]:
+        ctx.state.tried.extend(every_step(recipe))
+    choice = choose(ctx)
+    assert choice is not None and choice.parent is ctx.state.known[recipes.key(parents[5])]
+    assert recipes.key(choice.recipe) in every_step(parents[5])
+    ctx.state.tried.extend(every_step(parents[5]))
+    assert choose(ctx) is None
 
 
 def test_the_noise_of_which_texts_a_half_holds_is_learnt_from_an_evaluation():

@@ -1,7 +1,7 @@
 """What every part of the researcher works with, and a Move: a turn beside the handler of its results."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from lab.agents.backends.recipes import Focus
@@ -18,6 +18,8 @@ class Context:
     cfg: Settings
     agent: str                  # agent-3
     focus: Focus                # the dimensions and starting recipe of its direction
+    # keys of recipes whose every one-step neighbour is tried: a cache, as a tried recipe stays tried
+    exhausted: set[str] = field(default_factory=set)
 
 
 @dataclass

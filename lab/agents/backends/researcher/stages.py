@@ -35,7 +35,7 @@ def start(ctx: Context) -> Move:
     s = ctx.state
     choice = planned_choice(ctx) or choose(ctx)
     if choice is None:
-        raise AgentFinished("every recipe within reach of the best known ones has been tried")
+        raise AgentFinished("every recipe one step from a known one has been tried")
     parent = choice.parent
     if parent and parent.author not in (ctx.agent, "baseline", None) and parent.commit \
             and parent.commit not in s.fetched:
