@@ -86,6 +86,21 @@ def test_canonical_forms_ignore_what_does_not_matter():
     assert recipes.describe({"loss": "gce", "gce_q": 0.3, "elicit_weight": 0.3}).startswith("gce q=0.3, elicit 0.3")
 
 
+def test_setting_counts_are_each_dimensions_settings_among_the_known_recipes():
+    known = [{}, {"keep": 0.8}, {"keep": 0.8, "loss": "gce", "gce_q": 0.3}, {"elicit_weight": 0.5, "epochs": 5}]
+    counts = recipes.setting_counts(recipes.key(r) for r in known)
+    assert counts["keep"] == {0: 2, 2: 2}                       # keep 1.0 (the default) twice, 0.8 twice
+    assert counts["robust_loss"] == {0: 3, 7: 1} and counts["confidence_loss"] == {0: 3}   # gce: no confidence loss
+    assert counts["elicit"] == {0: 3, 6: 1} and counts["epochs"] == {1: 1, 2: 3}   # 10 epochs by default
+    for name, dim in recipes.DIMENSIONS.items():
+        expected: dict[int, int] = {}
+        for r in known:
+            i = recipes.setting_of(r, dim)
+            if i is not None:
+                expected[i] = expected.get(i, 0) + 1
+        assert counts[name] == expected
+
+
 # ---- the backend against results shaped as the tools return them ---------------------------------
 def make_cfg(**scorer):
     cfg = config.parse({}, root=Path("."))

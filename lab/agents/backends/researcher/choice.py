@@ -51,7 +51,7 @@ def choose(ctx: Context) -> Choice | None:
                 if not knowledge.is_tried(s, child):
                     return Choice(child, best, f"combining with {knowledge.who(other)} (PGR {other.pgr:+.2f})")
     explore = n % EXPLORE_EVERY == EXPLORE_EVERY - 1
-    counts = recipes.setting_counts([e.recipe for e in s.known.values()])
+    counts = recipes.setting_counts(s.known)
     for parent in parents:
         parent_key = recipes.key(parent.recipe)
         if parent_key in ctx.exhausted:
