@@ -210,7 +210,9 @@ def main() -> None:
     parser.add_argument("--state", type=Path, default=ROOT / ".lab")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", type=Path, help="run the lab in this new folder and keep it (its logs, database "
-                                                  "and research repository) instead of a temporary one")
+                                                  "and research repository) instead of a temporary one; with loop "
+                                                  "disk quotas it keeps the agents' disk images too ([agents] disk_mb "
+                                                  "each, 18 GB for nine): remove it when read")
     parser.add_argument("--no-baselines", action="store_true", help="start without the baselines scored")
     parser.add_argument("--unbudgeted", action="store_true",
                         help="lift the per-agent evaluate and submit budgets: measure speed, not the budgets")
