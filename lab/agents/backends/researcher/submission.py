@@ -1,8 +1,8 @@
 """Submitting sparingly: only a recipe that beats this agent's best unflagged submission by more than the noise on
 the half of the public test texts it was chosen on, is not below the lab's best by more than those texts' noise, and
-is not on a line the scorer flagged; then the same on the other half, which chose nothing (with a bar that rises with the candidates confirmed
-so far: the more variants tried, the more one of them beats the bar by luck); then a fresh look at the leaderboard,
-and the submission. Submissions are ranked on texts no agent sees: a recipe picked for its luck on the public texts
+is not on a line the scorer flagged; then the same on the other half, which chose nothing (with a bar that rises
+with the candidates confirmed so far: the more variants tried, the more one of them beats the bar by luck); then a
+fresh look at the leaderboard, and the submission. Submissions are ranked on texts no agent sees: a recipe picked for its luck on the public texts
 only widens the gap between its public and private PGR.
 
 The scorer queues a submission and answers at once; the researcher goes on with its next experiment, asks about the
