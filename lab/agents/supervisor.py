@@ -302,9 +302,9 @@ class Supervisor:
             self.reap_one(child)
 
     def kill(self, child: Child) -> None:
-        self.log(f"{child.name} did not stop within the grace period: killing its process group")
         if child.proc is None:
             return
+        self.log(f"{child.name} did not stop within the grace period: killing its process group")
         try:
             os.killpg(child.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
