@@ -13,7 +13,7 @@ NOISE = 0.05            # prior for the spread of one seed's dev PGR (measured: 
 # not average out which texts a half holds: the PGR difference of two recipes on a half of n texts has an SE of
 # sqrt(this / n) / gap.
 DISAGREEMENT = 0.03
-TEXT_NOISE = 0.063      # that SE before the first evaluation says the half's size and gap (550 texts, gap 0.118)
+TEXT_NOISE = math.sqrt(DISAGREEMENT / 550) / 0.118   # that SE (0.063) before an evaluation says the half's size and gap
 
 
 def entry(state: ResearcherState, recipe: dict, author: str | None = None) -> Known:
